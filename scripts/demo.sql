@@ -1,0 +1,69 @@
+-- scripts/demo.sql: what retail_crm makes of a real shop's data, for an
+-- analyst to read.  Run by scripts/demo.sh from the project root in a
+-- throwaway cluster that preloads pg_cron (cron.database_name = postgres);
+-- it works in any database where pg_cron may be created.
+--
+-- Loads the UCI Online Retail sample (see data/README.md), computes the
+-- segments as of the day after its last sale, and prints the results.
+
+\set ON_ERROR_STOP on
+\set QUIET on
+\pset footer off
+\pset null '-'
+
+CREATE EXTENSION pg_cron;
+CREATE EXTENSION retail_crm CASCADE;
+
+\i data/load_online_retail.sql
+
+\echo
+\echo '== Refresh: segments as of 2011-12-10 (the day after the last sale in the data) =='
+CALL crm.refresh_segments('2011-12-10 00:00 Europe/London');
+
+SELECT run_id, status, customers,
+	   as_of AT TIME ZONE 'Europe/London' AS as_of_london,
+	   round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds
+FROM crm.refresh_runs
+ORDER BY run_id DESC
+LIMIT 1;
+
+\echo
+\echo '== Customers and revenue per segment (revenue in GBP, shares in %, averages per customer) =='
+SELECT segment,
+	   customers,
+	   round(100 * customer_share, 1) AS "customers %",
+	   round(revenue) AS revenue,
+	   round(100 * revenue_share, 1) AS "revenue %",
+	   round(avg_recency_days) AS "recency (days)",
+	   round(avg_frequency, 1) AS "orders",
+	   round(avg_monetary) AS "spend"
+FROM crm.segment_summary
+ORDER BY revenue DESC NULLS LAST;
+
+\echo
+\echo '== Customers by recency score (rows, 5 = bought most recently) and frequency/monetary score (columns, 5 = best) =='
+SELECT r_score, fm_score, customers
+FROM crm.rfm_grid
+ORDER BY r_score DESC, fm_score
+\crosstabview r_score fm_score customers
+
+\echo
+\echo '== Customers per lifecycle stage =='
+SELECT lifecycle_stage,
+	   customers,
+	   round(100 * customer_share, 1) AS "customers %",
+	   round(revenue) AS revenue
+FROM crm.lifecycle_summary
+ORDER BY customers DESC;
+
+\echo
+\echo '== Nightly refresh with pg_cron: schedule it, look at the job, remove it again =='
+SELECT crm.schedule_refresh() AS jobid
+\gset
+SELECT jobid, jobname, schedule, command, database
+FROM cron.job
+WHERE jobid = :jobid;
+SELECT crm.unschedule_refresh();
+SELECT count(*) AS "jobs left named retail_crm_refresh"
+FROM cron.job
+WHERE jobname = 'retail_crm_refresh';

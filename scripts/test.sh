@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the second command of the README, and what CI runs.
+#
+# From a clean clone: installs what is missing, rebuilds retail_crm from
+# scratch (the Makefile makes warnings errors), installs it, then in ONE
+# throwaway cluster with pg_cron preloaded runs
+#   1. the pg_regress suites (make installcheck; regression.diffs is printed
+#      on failure), each test counted from its own result line;
+#   2. every test/integration/*.sh script, each counted as one test.
+# Ends with the single line "tests: N passed, M failed" and exits non-zero
+# when anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+# Longest an integration script may run before it counts as failed.
+INTEGRATION_TIMEOUT_SECONDS=900
+
+# Append one result ("PASS name" or "FAIL name") to the results file.
+record() {
+	printf '%s %s\n' "$2" "$3" >>"$1"
+}
+
+# Make the directories pg_regress writes into usable by the cluster too: as
+# root, pg_virtualenv runs the server as user postgres, and a test that has
+# the server write a file next to its results (COPY ... TO) would otherwise
+# fail with "permission denied".
+prepare_output_dirs() {
+	mkdir -p results
+	if [ "$(id -u)" = 0 ]; then
+		chown postgres: results
+	fi
+}
+
+# pg_regress suites: one result per test, read from pg_regress's lines
+# "test name ... ok|FAILED" (PostgreSQL 15) or "ok N - name" / "not ok N -
+# name" (16 and later).
+run_regression_tests() {
+	local results_file="$1" log status=0 line
+	log="$(mktemp)"
+	step "make installcheck"
+	prepare_output_dirs
+	make installcheck PG_CONFIG="${PG_CONFIG}" PG_REGRESS_DIFF_OPTS=-U3 2>&1 | tee "${log}" || status=$?
+
+	while IFS= read -r line; do
+		case "${line}" in
+		*" ... ok"* | "ok "[0-9]*)
+			record "${results_file}" PASS "regress:$(regress_test_name "${line}")" ;;
+		*" ... FAILED"* | *" ... failed"* | "not ok "[0-9]*)
+			record "${results_file}" FAIL "regress:$(regress_test_name "${line}")" ;;
+		esac
+	done <"${log}"
+	rm -f "${log}"
+
+	if [ "${status}" -ne 0 ]; then
+		if [ -r regression.diffs ]; then
+			echo "**** regression.diffs ****"
+			cat regression.diffs
+		fi
+		# make failed before or outside any single test: count that too.
+		grep -q '^FAIL regress:' "${results_file}" ||
+			record "${results_file}" FAIL "regress:make-installcheck"
+	fi
+}
+
+# The test name in a pg_regress result line, in either output format.
+regress_test_name() {
+	local line="$1"
+	case "${line}" in
+	"ok "* | "not ok "*) line="${line#*- }" ;;
+	*) line="${line#test }" ;;
+	esac
+	read -r line _ <<<"${line}"
+	printf '%s' "${line}"
+}
+
+# Integration scripts: each on its own, with the cluster's PG* variables.
+run_integration_tests() {
+	local results_file="$1" script name
+	for script in test/integration/*.sh; do
+		name="$(basename "${script}" .sh)"
+		[ "${name}" = lib ] && continue
+		step "integration: ${name}"
+		if timeout "${INTEGRATION_TIMEOUT_SECONDS}" bash "${script}"; then
+			record "${results_file}" PASS "integration:${name}"
+		else
+			record "${results_file}" FAIL "integration:${name}"
+		fi
+	done
+}
+
+# Runs inside pg_virtualenv: every suite, results into the file named.
+run_suites_in_cluster() {
+	local results_file="$1"
+	run_regression_tests "${results_file}"
+	run_integration_tests "${results_file}"
+	! grep -q '^FAIL ' "${results_file}"
+}
+
+# Print every result and the closing count line; fail when anything failed.
+report() {
+	local results_file="$1" passed failed
+	step "results"
+	cat "${results_file}"
+	passed="$(grep -c '^PASS ' "${results_file}" || true)"
+	failed="$(grep -c '^FAIL ' "${results_file}" || true)"
+	echo "tests: ${passed} passed, ${failed} failed"
+	[ "${failed}" -eq 0 ] && [ "${passed}" -gt 0 ]
+}
+
+main() {
+	if [ "${1:-}" = --in-cluster ]; then
+		run_suites_in_cluster "$2"
+		return
+	fi
+
+	local results_file
+	results_file="$(mktemp)"
+	trap 'rm -f "${results_file}"' EXIT
+
+	step "dependencies"
+	scripts/install-deps.sh
+	step "make clean"
+	make clean PG_CONFIG="${PG_CONFIG}"
+	build_and_install
+
+	step "tests in a throwaway cluster"
+	in_throwaway_cluster scripts/test.sh --in-cluster "${results_file}" ||
+		grep -q '^FAIL ' "${results_file}" ||
+		record "${results_file}" FAIL "cluster:pg_virtualenv"
+	report "${results_file}"
+}
+
+main "$@"

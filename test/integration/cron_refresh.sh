@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test/integration/cron_refresh.sh: a refresh scheduled with
+# crm.schedule_refresh() really runs from pg_cron.
+#
+# pg_regress cannot wait for a cron tick, so this script does: in the
+# database pg_cron runs in (cron.database_name, here postgres; pg_cron can
+# only be created there) it installs pg_cron and retail_crm, loads a small
+# fixture, schedules the refresh every minute, and waits up to 150 s for both
+# a succeeded cron.job_run_details row of that job and a succeeded
+# crm.refresh_runs row that scored customers.  Then crm.unschedule_refresh()
+# must remove the job.  The database is left as it was found.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+CRON_DB="postgres"
+JOB_NAME="retail_crm_refresh"
+TICK_TIMEOUT_SECONDS=150
+
+# Install pg_cron (unless present: then it is kept) and a fresh retail_crm;
+# undo both at exit.
+install_extensions() {
+	[ "$(sql "${CRON_DB}" "SELECT count(*) FROM pg_extension WHERE extname = 'retail_crm'")" = 0 ] ||
+		fail "retail_crm is already installed in database ${CRON_DB}; refusing to touch its data"
+	if [ "$(sql "${CRON_DB}" "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'")" = 0 ]; then
+		sql "${CRON_DB}" 'CREATE EXTENSION pg_cron'
+		at_exit "sql '${CRON_DB}' 'DROP EXTENSION IF EXISTS pg_cron'"
+	fi
+	sql "${CRON_DB}" 'CREATE EXTENSION retail_crm CASCADE'
+	at_exit "sql '${CRON_DB}' 'DROP EXTENSION IF EXISTS retail_crm CASCADE'"
+}
+
+# Three customers with purchases (and one return) in the recent past, and a
+# prospect without orders.
+load_fixture() {
+	sql "${CRON_DB}" "
+		INSERT INTO crm.customers (customer_id, country, joined_at) VALUES
+			(1, 'United Kingdom', now() - interval '400 days'),
+			(2, 'France', now() - interval '200 days'),
+			(3, 'Germany', now() - interval '30 days'),
+			(4, 'Germany', now() - interval '2 days');
+		INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel, store) VALUES
+			('c1', 1, now() - interval '390 days', 120.00, 'online', NULL),
+			('c2', 1, now() - interval '200 days', 80.50, 'store', 'London'),
+			('c3', 1, now() - interval '5 days', 240.00, 'online', NULL),
+			('c4', 2, now() - interval '150 days', 35.90, 'store', 'Paris'),
+			('c5', 2, now() - interval '149 days', -35.90, 'store', 'Paris'),
+			('c6', 2, now() - interval '20 days', 60.00, 'online', NULL),
+			('c7', 3, now() - interval '29 days', 15.00, 'online', NULL);"
+}
+
+# True once pg_cron ran the job successfully and the run it made is logged.
+refresh_ran_from_cron() {
+	local job_failures
+	job_failures="$(sql "${CRON_DB}" "
+		SELECT string_agg(return_message, '; ') FROM cron.job_run_details
+		WHERE jobid = ${JOB_ID} AND status = 'failed'")"
+	[ -z "${job_failures}" ] || fail "the cron job failed: ${job_failures}"
+	[ "$(sql "${CRON_DB}" "
+		SELECT EXISTS (SELECT 1 FROM cron.job_run_details
+					   WHERE jobid = ${JOB_ID} AND status = 'succeeded')
+		   AND EXISTS (SELECT 1 FROM crm.refresh_runs
+					   WHERE status = 'succeeded' AND customers > 0)")" = t ]
+}
+
+main() {
+	require_server
+	install_extensions
+	load_fixture
+
+	JOB_ID="$(sql "${CRON_DB}" "SELECT crm.schedule_refresh('* * * * *')")"
+	[ -n "${JOB_ID}" ] || fail "crm.schedule_refresh() returned no job id"
+	at_exit "sql '${CRON_DB}' \"SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '${JOB_NAME}'\" >/dev/null"
+	log "scheduled job ${JOB_ID}: $(sql "${CRON_DB}" "SELECT jobname || ' | ' || schedule || ' | ' || command || ' | ' || database FROM cron.job WHERE jobid = ${JOB_ID}")"
+	[ "$(sql "${CRON_DB}" "SELECT jobname FROM cron.job WHERE jobid = ${JOB_ID}")" = "${JOB_NAME}" ] ||
+		fail "job ${JOB_ID} is not named ${JOB_NAME}"
+
+	log "waiting up to ${TICK_TIMEOUT_SECONDS} s for pg_cron to run the refresh"
+	local started="${SECONDS}"
+	wait_until "${TICK_TIMEOUT_SECONDS}" "a succeeded cron run and refresh run" refresh_ran_from_cron
+	log "pg_cron ran it after $((SECONDS - started)) s:"
+	psql -X -q -d "${CRON_DB}" -c "SELECT runid, status, return_message, start_time, end_time
+		FROM cron.job_run_details WHERE jobid = ${JOB_ID} ORDER BY runid"
+	show_runs "${CRON_DB}" 3
+
+	sql "${CRON_DB}" 'SELECT crm.unschedule_refresh()' >/dev/null
+	[ "$(sql "${CRON_DB}" "SELECT count(*) FROM cron.job WHERE jobname = '${JOB_NAME}'")" = 0 ] ||
+		fail "job ${JOB_NAME} still exists after crm.unschedule_refresh()"
+
+	pass "pg_cron job ${JOB_ID} refreshed the segments within $((SECONDS - started)) s; unschedule_refresh() removed it"
+}
+
+main "$@"
