@@ -1,0 +1,399 @@
+-- The segment refresh: per-customer facts in one pass over the sales source,
+-- RFM scores, segment, lifecycle stage; published atomically and logged.
+
+CREATE TABLE @extschema@.refresh_runs (
+	run_id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	as_of				timestamptz NOT NULL,
+	status				text NOT NULL DEFAULT 'running'
+		CONSTRAINT refresh_runs_status_known CHECK (status IN ('running', 'succeeded', 'failed')),
+	stage				text NOT NULL DEFAULT 'queued',
+	rows_done			bigint NOT NULL DEFAULT 0,
+	started_at			timestamptz NOT NULL DEFAULT clock_timestamp(),
+	finished_at			timestamptz,
+	source				text,
+	rfm_method			text,
+	segment_rule_set	text,
+	customers			bigint,
+	scored_customers	bigint,
+	anonymous_rows		bigint,
+	future_rows			bigint,
+	error_sqlstate		text,
+	error_message		text,
+	backend_pid			integer NOT NULL DEFAULT pg_backend_pid(),
+	backend_start		timestamptz
+);
+COMMENT ON TABLE @extschema@.refresh_runs IS
+	'One row per call of crm.refresh_segments: when, on what, how it went. A run whose backend died is marked failed by the next refresh.';
+COMMENT ON COLUMN @extschema@.refresh_runs.run_id IS 'Run number, increasing.';
+COMMENT ON COLUMN @extschema@.refresh_runs.as_of IS 'Analysis date the run scored customers at.';
+COMMENT ON COLUMN @extschema@.refresh_runs.status IS 'running, succeeded or failed.';
+COMMENT ON COLUMN @extschema@.refresh_runs.stage IS 'Stage reached: queued, facts, scores, publish, done; for a failed run the stage it failed in.';
+COMMENT ON COLUMN @extschema@.refresh_runs.rows_done IS 'Rows produced by the last stage that finished.';
+COMMENT ON COLUMN @extschema@.refresh_runs.started_at IS 'When the run was called.';
+COMMENT ON COLUMN @extschema@.refresh_runs.finished_at IS 'When it succeeded or failed.';
+COMMENT ON COLUMN @extschema@.refresh_runs.source IS 'Table or view the sales were read from.';
+COMMENT ON COLUMN @extschema@.refresh_runs.rfm_method IS 'Score binning method used.';
+COMMENT ON COLUMN @extschema@.refresh_runs.segment_rule_set IS 'Segment rule set used.';
+COMMENT ON COLUMN @extschema@.refresh_runs.customers IS 'Rows written to crm.customer_segments.';
+COMMENT ON COLUMN @extschema@.refresh_runs.scored_customers IS 'Customers with at least one purchase, who get RFM scores.';
+COMMENT ON COLUMN @extschema@.refresh_runs.anonymous_rows IS 'Sales rows without a customer_id, left out of customer metrics.';
+COMMENT ON COLUMN @extschema@.refresh_runs.future_rows IS 'Sales rows dated after as_of, left out.';
+COMMENT ON COLUMN @extschema@.refresh_runs.error_sqlstate IS 'SQLSTATE of the error a failed run stopped on.';
+COMMENT ON COLUMN @extschema@.refresh_runs.error_message IS 'Message of the error a failed run stopped on.';
+COMMENT ON COLUMN @extschema@.refresh_runs.backend_pid IS 'Process that ran the refresh.';
+COMMENT ON COLUMN @extschema@.refresh_runs.backend_start IS 'Start time of that process, to tell it from a later one with the same pid.';
+
+-- The published snapshot.  Rewritten in one transaction by each refresh.
+CREATE TABLE @extschema@.customer_segments (
+	customer_id			bigint PRIMARY KEY,
+	as_of				timestamptz NOT NULL,
+	run_id				bigint NOT NULL,
+	first_purchase_at	timestamptz,
+	last_purchase_at	timestamptz,
+	recency_days		integer,
+	frequency			bigint NOT NULL,
+	monetary			numeric NOT NULL,
+	returns				bigint NOT NULL,
+	r_score				smallint,
+	f_score				smallint,
+	m_score				smallint,
+	fm_score			smallint,
+	rfm_code			smallint,
+	segment				text,
+	lifecycle_stage		text NOT NULL,
+	tenure_days			integer,
+	purchase_days		integer,
+	btyd_frequency		integer,
+	btyd_recency		integer,
+	btyd_t				integer,
+	avg_repeat_spend	numeric,
+	last_gap_days		integer,
+	median_gap_days		double precision
+);
+COMMENT ON TABLE @extschema@.customer_segments IS
+	'One row per customer as of the last successful refresh: RFM facts and scores, segment, lifecycle stage. Replaced atomically by crm.refresh_segments. Days are 24-hour periods counted back from as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.customer_id IS 'Customer key.';
+COMMENT ON COLUMN @extschema@.customer_segments.as_of IS 'Analysis date of the refresh.';
+COMMENT ON COLUMN @extschema@.customer_segments.run_id IS 'Refresh run that wrote the row (crm.refresh_runs).';
+COMMENT ON COLUMN @extschema@.customer_segments.first_purchase_at IS 'First purchase (amount > 0) up to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.last_purchase_at IS 'Last purchase up to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.recency_days IS 'R: whole days from the last purchase to as_of; NULL without a purchase.';
+COMMENT ON COLUMN @extschema@.customer_segments.frequency IS 'F: number of orders with a positive amount.';
+COMMENT ON COLUMN @extschema@.customer_segments.monetary IS 'M: net spend, purchases minus returns.';
+COMMENT ON COLUMN @extschema@.customer_segments.returns IS 'Number of return transactions (negative amount).';
+COMMENT ON COLUMN @extschema@.customer_segments.r_score IS 'Recency score 1-5, 5 = most recent; NULL for customers without a purchase.';
+COMMENT ON COLUMN @extschema@.customer_segments.f_score IS 'Frequency score 1-5, 5 = most orders.';
+COMMENT ON COLUMN @extschema@.customer_segments.m_score IS 'Monetary score 1-5, 5 = highest net spend.';
+COMMENT ON COLUMN @extschema@.customer_segments.fm_score IS 'Mean of F and M rounded half up: the FM axis of the segment grid.';
+COMMENT ON COLUMN @extschema@.customer_segments.rfm_code IS 'R*100 + F*10 + M, e.g. 555.';
+COMMENT ON COLUMN @extschema@.customer_segments.segment IS 'Segment from the active rule set; NULL for customers without a purchase (not scored).';
+COMMENT ON COLUMN @extschema@.customer_segments.lifecycle_stage IS 'prospect, new, active, at-risk, dormant, lost or reactivated.';
+COMMENT ON COLUMN @extschema@.customer_segments.tenure_days IS 'Whole days from the first purchase to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.purchase_days IS 'Distinct days with a purchase.';
+COMMENT ON COLUMN @extschema@.customer_segments.btyd_frequency IS 'BG/NBD x: repeat purchase days (purchase_days - 1).';
+COMMENT ON COLUMN @extschema@.customer_segments.btyd_recency IS 'BG/NBD t_x in days: from the first to the last purchase day.';
+COMMENT ON COLUMN @extschema@.customer_segments.btyd_t IS 'BG/NBD T in days: from the first purchase day to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.avg_repeat_spend IS 'Mean purchase value of the repeat purchase days (Gamma-Gamma input); NULL when there is none.';
+COMMENT ON COLUMN @extschema@.customer_segments.last_gap_days IS 'Days between the two latest purchase days.';
+COMMENT ON COLUMN @extschema@.customer_segments.median_gap_days IS 'Median days between consecutive purchase days.';
+
+CREATE INDEX customer_segments_segment_idx ON @extschema@.customer_segments (segment);
+
+-- Break points each run used, one row per metric.
+CREATE TABLE @extschema@.rfm_break_points (
+	run_id		bigint NOT NULL REFERENCES @extschema@.refresh_runs ON DELETE CASCADE,
+	metric		text NOT NULL,
+	method		text NOT NULL,
+	break_1		double precision,
+	break_2		double precision,
+	break_3		double precision,
+	break_4		double precision,
+	PRIMARY KEY (run_id, metric)
+);
+COMMENT ON TABLE @extschema@.rfm_break_points IS
+	'The break points each refresh scored with. Band = 1 + number of breaks below the value; F and M scores are the band, R is 6 - band. For equal_count the breaks are the values at the group boundaries (ties there are split by customer_id).';
+COMMENT ON COLUMN @extschema@.rfm_break_points.run_id IS 'Refresh run.';
+COMMENT ON COLUMN @extschema@.rfm_break_points.metric IS 'recency (days), frequency (orders) or monetary (net spend).';
+COMMENT ON COLUMN @extschema@.rfm_break_points.method IS 'quantile, equal_count or fixed.';
+COMMENT ON COLUMN @extschema@.rfm_break_points.break_1 IS 'Upper bound (inclusive) of band 1.';
+COMMENT ON COLUMN @extschema@.rfm_break_points.break_2 IS 'Upper bound (inclusive) of band 2.';
+COMMENT ON COLUMN @extschema@.rfm_break_points.break_3 IS 'Upper bound (inclusive) of band 3.';
+COMMENT ON COLUMN @extschema@.rfm_break_points.break_4 IS 'Upper bound (inclusive) of band 4.';
+
+-- Each customer's segment per run, for migration analysis.
+CREATE TABLE @extschema@.segment_history (
+	run_id			bigint NOT NULL REFERENCES @extschema@.refresh_runs ON DELETE CASCADE,
+	customer_id		bigint NOT NULL,
+	segment			text,
+	lifecycle_stage	text NOT NULL,
+	rfm_code		smallint,
+	PRIMARY KEY (run_id, customer_id)
+);
+COMMENT ON TABLE @extschema@.segment_history IS
+	'Segment and lifecycle stage of every customer at each of the last crm.settings.history_runs_kept successful runs.';
+COMMENT ON COLUMN @extschema@.segment_history.run_id IS 'Refresh run.';
+COMMENT ON COLUMN @extschema@.segment_history.customer_id IS 'Customer key.';
+COMMENT ON COLUMN @extschema@.segment_history.segment IS 'Segment at that run; NULL when not scored.';
+COMMENT ON COLUMN @extschema@.segment_history.lifecycle_stage IS 'Lifecycle stage at that run.';
+COMMENT ON COLUMN @extschema@.segment_history.rfm_code IS 'RFM code at that run.';
+
+-- Stage progress: in the run row, in the session (NOTICE) and in the server log.
+CREATE FUNCTION @extschema@.refresh_progress(run_id bigint, stage text, rows_done bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE @extschema@.refresh_runs AS r
+	SET stage = refresh_progress.stage, rows_done = refresh_progress.rows_done
+	WHERE r.run_id = refresh_progress.run_id;
+	RAISE NOTICE 'retail_crm refresh run %: stage %, % rows', run_id, stage, rows_done;
+	RAISE LOG 'retail_crm refresh run %: stage %, % rows', run_id, stage, rows_done;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint) IS
+	'Internal: records the stage a refresh reached and reports it to the session and the server log.';
+
+-- First transaction of a refresh: log the run before any work, so that a
+-- run whose backend is killed stays visible, and close such runs of the past.
+CREATE FUNCTION @extschema@.refresh_start(as_of timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_run bigint;
+BEGIN
+	IF as_of IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'as_of must not be NULL',
+			HINT = 'Call crm.refresh_segments() for now, or give the analysis date, e.g. CALL crm.refresh_segments(''2011-12-10'').';
+	END IF;
+	IF NOT isfinite(as_of) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('as_of must be a finite timestamp, not %s', as_of),
+			HINT = 'Give the analysis date the scores should describe.';
+	END IF;
+
+	UPDATE @extschema@.refresh_runs AS r
+	SET status = 'failed', finished_at = clock_timestamp(), error_sqlstate = '57P01',
+		error_message = 'the backend running this refresh ended before it finished (killed, crashed or server restart)'
+	WHERE r.status = 'running'
+	  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a
+					  WHERE a.pid = r.backend_pid
+						AND (a.backend_start IS NULL OR a.backend_start = r.backend_start));
+
+	INSERT INTO @extschema@.refresh_runs (as_of, backend_start)
+	SELECT refresh_start.as_of, a.backend_start FROM pg_stat_activity AS a WHERE a.pid = pg_backend_pid()
+	RETURNING run_id INTO new_run;
+	RETURN new_run;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_start(timestamptz) IS
+	'Internal: validates as_of, marks runs of dead backends failed, logs a new run and returns its id.';
+
+-- Second transaction: build and publish.  Returns NULL on success, or the
+-- error as {sqlstate, message, detail, hint} after logging the run as failed.
+CREATE FUNCTION @extschema@.refresh_build(run_id bigint)
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	run record;
+	cfg record;
+	stage text := 'queued';
+	source regclass;
+	n_scored bigint;
+	n_rows bigint;
+	r_breaks double precision[];
+	f_breaks double precision[];
+	m_breaks double precision[];
+	score_inputs text;
+	e_state text;
+	e_message text;
+	e_detail text;
+	e_hint text;
+BEGIN
+	-- One refresh at a time: a second caller waits here until the first commits.
+	PERFORM pg_advisory_xact_lock(hashtext('retail_crm.refresh_segments'));
+
+	SELECT * INTO run FROM @extschema@.refresh_runs AS r WHERE r.run_id = refresh_build.run_id;
+	SELECT * INTO cfg FROM @extschema@.settings;
+	BEGIN
+		stage := 'facts';
+		source := @extschema@.transaction_source();
+		UPDATE @extschema@.refresh_runs AS r
+		SET source = source::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set
+		WHERE r.run_id = refresh_build.run_id;
+
+		-- One pass over the sales: the FILTER keeps anonymous rows out of the
+		-- facts while the same scan counts them.
+		EXECUTE format(
+			'CREATE TEMP TABLE refresh_facts ON COMMIT DROP AS
+			 SELECT g.customer_id, g.source_rows, (g.facts).*
+			 FROM (SELECT s.customer_id::bigint AS customer_id, count(*) AS source_rows,
+						  @extschema@.customer_facts(s.occurred_at, s.amount::numeric, $1)
+							FILTER (WHERE s.customer_id IS NOT NULL) AS facts
+				   FROM %s AS s
+				   GROUP BY s.customer_id) AS g', source)
+		USING run.as_of;
+		SELECT coalesce(sum(f.source_rows) FILTER (WHERE f.customer_id IS NULL), 0),
+			   coalesce(sum(f.future_rows), 0),
+			   count(*) FILTER (WHERE f.orders > 0)
+		INTO run.anonymous_rows, run.future_rows, n_scored
+		FROM pg_temp.refresh_facts AS f;
+		DELETE FROM pg_temp.refresh_facts AS f WHERE f.customer_id IS NULL;
+		ANALYZE pg_temp.refresh_facts;
+		PERFORM @extschema@.refresh_progress(run_id, stage, n_scored);
+
+		stage := 'scores';
+		IF cfg.rfm_method = 'fixed' THEN
+			SELECT array_agg(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4] ORDER BY b.metric DESC)
+			INTO r_breaks FROM @extschema@.rfm_fixed_breaks AS b;
+			IF array_length(r_breaks, 1) IS DISTINCT FROM 3 THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+					MESSAGE = format('crm.rfm_fixed_breaks must have one row for each of recency, frequency and monetary, not %s rows',
+									 coalesce(array_length(r_breaks, 1), 0)),
+					HINT = 'Insert the missing rows, e.g. INSERT INTO crm.rfm_fixed_breaks VALUES (''recency'', 30, 60, 120, 240).';
+			END IF;
+			-- ordered recency, monetary, frequency by metric DESC
+			m_breaks := r_breaks[2:2][1:4];
+			f_breaks := r_breaks[3:3][1:4];
+			r_breaks := r_breaks[1:1][1:4];
+			score_inputs := 'f.recency_days, f.orders, f.net_spend';
+		ELSIF cfg.rfm_method = 'quantile' THEN
+			SELECT percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.recency_days::double precision),
+				   percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.orders::double precision),
+				   percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.net_spend::double precision)
+			INTO r_breaks, f_breaks, m_breaks
+			FROM pg_temp.refresh_facts AS f WHERE f.orders > 0;
+			score_inputs := 'f.recency_days, f.orders, f.net_spend';
+		ELSE
+			-- equal_count: score ranks instead of values.  Breaks at the NTILE(5)
+			-- group ends: the first n % 5 groups hold one customer more.
+			SELECT array_agg(k * (n_scored / 5) + least(k, n_scored % 5) ORDER BY k)
+			INTO r_breaks FROM generate_series(1, 4) AS k;
+			f_breaks := r_breaks;
+			m_breaks := r_breaks;
+			score_inputs :=
+				'CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.recency_days, f.customer_id) END,
+				 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.orders, f.customer_id DESC) END,
+				 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END';
+		END IF;
+
+		EXECUTE format(
+			'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
+			 SELECT i.customer_id, i.r_input, i.f_input, i.m_input,
+					(@extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3)).*
+			 FROM (SELECT f.customer_id, %s
+				   FROM pg_temp.refresh_facts AS f) AS i (customer_id, r_input, f_input, m_input)', score_inputs)
+		USING r_breaks, f_breaks, m_breaks;
+
+		IF cfg.rfm_method = 'equal_count' THEN
+			-- Report the values at the group ends, not the ranks.
+			SELECT array_agg(f.recency_days::double precision ORDER BY s.r_input) FILTER (WHERE s.r_input = ANY (r_breaks)),
+				   array_agg(f.orders::double precision ORDER BY s.f_input) FILTER (WHERE s.f_input = ANY (f_breaks)),
+				   array_agg(f.net_spend::double precision ORDER BY s.m_input) FILTER (WHERE s.m_input = ANY (m_breaks))
+			INTO r_breaks, f_breaks, m_breaks
+			FROM pg_temp.refresh_scored AS s JOIN pg_temp.refresh_facts AS f USING (customer_id);
+		END IF;
+		INSERT INTO @extschema@.rfm_break_points
+		VALUES (run_id, 'recency', cfg.rfm_method, r_breaks[1], r_breaks[2], r_breaks[3], r_breaks[4]),
+			   (run_id, 'frequency', cfg.rfm_method, f_breaks[1], f_breaks[2], f_breaks[3], f_breaks[4]),
+			   (run_id, 'monetary', cfg.rfm_method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
+		PERFORM @extschema@.refresh_progress(run_id, stage, n_scored);
+
+		-- Readers keep seeing the previous snapshot until this transaction commits.
+		stage := 'publish';
+		DELETE FROM @extschema@.customer_segments;
+		INSERT INTO @extschema@.customer_segments
+		SELECT f.customer_id, run.as_of, run_id, f.first_purchase_at, f.last_purchase_at,
+			   f.recency_days, f.orders, f.net_spend, f.returns,
+			   s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
+			   CASE WHEN f.orders > 0 THEN coalesce(map.segment, 'Unclassified') END,
+			   @extschema@.lifecycle_stage(f.orders, f.recency_days, f.tenure_days, f.last_gap_days,
+										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
+			   f.tenure_days, f.purchase_days, f.btyd_frequency, f.btyd_recency, f.btyd_t,
+			   f.avg_repeat_spend, f.last_gap_days, f.median_gap_days
+		FROM pg_temp.refresh_facts AS f
+		JOIN pg_temp.refresh_scored AS s USING (customer_id)
+		LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
+		UNION ALL
+		SELECT c.customer_id, run.as_of, run_id, NULL, NULL, NULL, 0, 0, 0,
+			   NULL, NULL, NULL, NULL, NULL, NULL,
+			   @extschema@.lifecycle_stage(0, NULL, NULL, NULL,
+										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
+			   NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL
+		FROM @extschema@.customers AS c
+		WHERE NOT EXISTS (SELECT 1 FROM pg_temp.refresh_facts AS f WHERE f.customer_id = c.customer_id);
+		GET DIAGNOSTICS n_rows = ROW_COUNT;
+
+		INSERT INTO @extschema@.segment_history
+		SELECT run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
+		FROM @extschema@.customer_segments AS cs;
+		DELETE FROM @extschema@.refresh_runs AS r
+		WHERE r.run_id IN (SELECT old.run_id FROM @extschema@.refresh_runs AS old
+						   WHERE old.status = 'succeeded'
+						   ORDER BY old.run_id DESC OFFSET cfg.history_runs_kept - 1)
+		  AND EXISTS (SELECT 1 FROM @extschema@.segment_history AS h WHERE h.run_id = r.run_id);
+		PERFORM @extschema@.refresh_progress(run_id, stage, n_rows);
+
+		UPDATE @extschema@.refresh_runs AS r
+		SET status = 'succeeded', stage = 'done', finished_at = clock_timestamp(),
+			customers = n_rows, scored_customers = n_scored,
+			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
+		WHERE r.run_id = refresh_build.run_id;
+		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored;
+		RETURN NULL;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+								e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+		UPDATE @extschema@.refresh_runs AS r
+		SET status = 'failed', stage = refresh_build.stage, finished_at = clock_timestamp(),
+			error_sqlstate = e_state, error_message = e_message
+		WHERE r.run_id = refresh_build.run_id;
+		RETURN ARRAY[e_state, e_message, e_detail, e_hint];
+	END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_build(bigint) IS
+	'Internal: second transaction of a refresh. Builds facts, scores and segments and replaces crm.customer_segments; on error logs the run as failed and returns the error.';
+
+-- Re-raises a refresh error after its failure has been committed to the log.
+CREATE FUNCTION @extschema@.refresh_raise(run_id bigint, failure text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = failure[1], MESSAGE = failure[2],
+		DETAIL = concat_ws(' ', nullif(failure[3], ''),
+						   format('Refresh run %s is logged as failed in crm.refresh_runs.', run_id)),
+		HINT = coalesce(nullif(failure[4], ''), 'See crm.refresh_runs for the stage it failed in.');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_raise(bigint, text[]) IS
+	'Internal: raises the error a refresh run failed with.';
+
+-- No SET search_path on this procedure: PostgreSQL forbids COMMIT in a
+-- procedure with SET clauses.  It only calls schema-qualified functions that
+-- pin their own search_path.
+CREATE PROCEDURE @extschema@.refresh_segments(as_of timestamptz DEFAULT pg_catalog.now())
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	run bigint;
+	failure text[];
+BEGIN
+	run := @extschema@.refresh_start(as_of);
+	COMMIT;
+	failure := @extschema@.refresh_build(run);
+	COMMIT;
+	IF failure IS NOT NULL THEN
+		PERFORM @extschema@.refresh_raise(run, failure);
+	END IF;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.refresh_segments(timestamptz) IS
+	'Rebuilds crm.customer_segments as of the given analysis date (default now()): facts, RFM scores, segments, lifecycle stages. Readers see the old snapshot until the new one is committed. Call it outside an explicit transaction block (it commits the run log before working). A concurrent call waits for the running one.';

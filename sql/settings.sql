@@ -1,0 +1,134 @@
+-- Configuration tables: one settings row, fixed RFM thresholds. Both are
+-- validated by triggers so a bad value is refused where it is typed, with a hint.
+
+CREATE TABLE @extschema@.settings (
+	singleton			boolean PRIMARY KEY DEFAULT true CONSTRAINT settings_single_row CHECK (singleton),
+	rfm_method			text NOT NULL DEFAULT 'quantile',
+	segment_rule_set	text NOT NULL DEFAULT 'default',
+	new_days			integer NOT NULL DEFAULT 30,
+	active_days			integer NOT NULL DEFAULT 90,
+	at_risk_days		integer NOT NULL DEFAULT 180,
+	dormant_days		integer NOT NULL DEFAULT 365,
+	history_runs_kept	integer NOT NULL DEFAULT 30,
+	source_schema		name,
+	source_table		name
+);
+COMMENT ON TABLE @extschema@.settings IS
+	'The one row of retail_crm settings. Change values with UPDATE; the next refresh uses them.';
+COMMENT ON COLUMN @extschema@.settings.singleton IS 'Always true: keeps the table to one row.';
+COMMENT ON COLUMN @extschema@.settings.rfm_method IS
+	'How R, F and M values become scores 1-5: quantile (default; value quantiles, equal values always share a score), equal_count (NTILE-like equal groups, ties broken by customer_id: the lower id gets the better score) or fixed (thresholds in crm.rfm_fixed_breaks).';
+COMMENT ON COLUMN @extschema@.settings.segment_rule_set IS
+	'Rule set of crm.segment_rules in use; change it with crm.activate_segment_rules().';
+COMMENT ON COLUMN @extschema@.settings.new_days IS 'Lifecycle: a first purchase at most this many days before as_of makes a customer new.';
+COMMENT ON COLUMN @extschema@.settings.active_days IS 'Lifecycle: a last purchase more than this many days before as_of makes a customer at-risk.';
+COMMENT ON COLUMN @extschema@.settings.at_risk_days IS 'Lifecycle: more than this many days since the last purchase makes a customer dormant; a purchase after a gap this long makes them reactivated.';
+COMMENT ON COLUMN @extschema@.settings.dormant_days IS 'Lifecycle: more than this many days since the last purchase makes a customer lost.';
+COMMENT ON COLUMN @extschema@.settings.history_runs_kept IS 'How many refresh runs keep their per-customer rows in crm.segment_history.';
+COMMENT ON COLUMN @extschema@.settings.source_schema IS 'Schema of the sales table or view the refresh reads; NULL means crm.transactions. Set with crm.set_transaction_source().';
+COMMENT ON COLUMN @extschema@.settings.source_table IS 'Name of the sales table or view the refresh reads; NULL means crm.transactions.';
+
+-- Raises the uniform configuration error: invalid value, with what is allowed.
+CREATE FUNCTION @extschema@.config_error(message text, hint text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = message, HINT = hint;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.config_error(text, text) IS
+	'Internal: raises SQLSTATE 22023 with the given message and hint.';
+
+CREATE FUNCTION @extschema@.settings_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.rfm_method NOT IN ('quantile', 'equal_count', 'fixed') THEN
+		PERFORM @extschema@.config_error(
+			format('rfm_method must be quantile, equal_count or fixed, not %L', NEW.rfm_method),
+			'quantile keeps equal values together; equal_count makes equal-sized groups; fixed reads crm.rfm_fixed_breaks.');
+	END IF;
+	IF NOT (0 < NEW.new_days AND NEW.new_days <= NEW.active_days
+			AND NEW.active_days < NEW.at_risk_days AND NEW.at_risk_days < NEW.dormant_days) THEN
+		PERFORM @extschema@.config_error(
+			format('lifecycle thresholds must satisfy 0 < new_days <= active_days < at_risk_days < dormant_days, not %s, %s, %s, %s',
+				   NEW.new_days, NEW.active_days, NEW.at_risk_days, NEW.dormant_days),
+			'The defaults are 30, 90, 180 and 365 days.');
+	END IF;
+	IF NEW.history_runs_kept < 2 THEN
+		PERFORM @extschema@.config_error(
+			format('history_runs_kept must be at least 2, not %s', NEW.history_runs_kept),
+			'crm.segment_migration compares the last two runs, so both must be kept.');
+	END IF;
+	IF (NEW.source_schema IS NULL) <> (NEW.source_table IS NULL) THEN
+		PERFORM @extschema@.config_error('source_schema and source_table must both be set or both be NULL',
+			'Use crm.set_transaction_source() and crm.reset_transaction_source().');
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.settings_check() IS 'Trigger: validates crm.settings.';
+
+CREATE TRIGGER settings_check BEFORE INSERT OR UPDATE ON @extschema@.settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.settings_check();
+
+INSERT INTO @extschema@.settings DEFAULT VALUES;
+
+-- Fixed business thresholds for rfm_method = 'fixed'.  Each row holds the
+-- four break points b1..b4 of one metric: a value v falls in band
+-- 1 + (number of breaks below v); F and M scores are the band, R is 6 - band.
+CREATE TABLE @extschema@.rfm_fixed_breaks (
+	metric		text PRIMARY KEY,
+	break_1		double precision NOT NULL,
+	break_2		double precision NOT NULL,
+	break_3		double precision NOT NULL,
+	break_4		double precision NOT NULL
+);
+COMMENT ON TABLE @extschema@.rfm_fixed_breaks IS
+	'Thresholds used when crm.settings.rfm_method = ''fixed''. A value equal to a break belongs to the lower band. Recency: at most break_1 days scores R=5, more than break_4 days scores R=1. Frequency and monetary: at most break_1 scores 1, more than break_4 scores 5.';
+COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.metric IS 'recency, frequency or monetary.';
+COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_1 IS 'Upper bound (inclusive) of band 1.';
+COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_2 IS 'Upper bound (inclusive) of band 2.';
+COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_3 IS 'Upper bound (inclusive) of band 3.';
+COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_4 IS 'Upper bound (inclusive) of band 4; larger values are band 5.';
+
+CREATE FUNCTION @extschema@.rfm_fixed_breaks_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	breaks double precision[] := ARRAY[NEW.break_1, NEW.break_2, NEW.break_3, NEW.break_4];
+BEGIN
+	IF NEW.metric NOT IN ('recency', 'frequency', 'monetary') THEN
+		PERFORM @extschema@.config_error(
+			format('metric must be recency, frequency or monetary, not %L', NEW.metric),
+			'crm.rfm_fixed_breaks holds one row per metric.');
+	END IF;
+	IF 'NaN' = ANY (breaks) OR 'Infinity' = ANY (breaks) OR '-Infinity' = ANY (breaks)
+	   OR NOT (NEW.break_1 <= NEW.break_2 AND NEW.break_2 <= NEW.break_3 AND NEW.break_3 <= NEW.break_4) THEN
+		PERFORM @extschema@.config_error(
+			format('%s breaks must be finite and non-decreasing, not %s', NEW.metric, breaks),
+			'Give four thresholds in increasing order, e.g. 30, 60, 120, 240 days for recency.');
+	END IF;
+	IF NEW.metric IN ('recency', 'frequency') AND NEW.break_1 < 0 THEN
+		PERFORM @extschema@.config_error(
+			format('%s breaks must not be negative, not %s', NEW.metric, breaks),
+			'Recency is counted in days and frequency in orders, both zero or more.');
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rfm_fixed_breaks_check() IS 'Trigger: validates crm.rfm_fixed_breaks.';
+
+CREATE TRIGGER rfm_fixed_breaks_check BEFORE INSERT OR UPDATE ON @extschema@.rfm_fixed_breaks
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.rfm_fixed_breaks_check();
+
+INSERT INTO @extschema@.rfm_fixed_breaks VALUES
+	('recency', 30, 60, 120, 240),
+	('frequency', 1, 2, 4, 9),
+	('monetary', 250, 500, 1000, 2500);

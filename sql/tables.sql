@@ -1,0 +1,90 @@
+-- Data tables the retailer loads with COPY or INSERT.
+
+CREATE TABLE @extschema@.customers (
+	customer_id			bigint PRIMARY KEY,
+	first_name			text,
+	last_name			text,
+	email				text,
+	phone				text,
+	birth_date			date,
+	gender				text,
+	home_store			text,
+	country				text,
+	postal_code			text,
+	joined_at			timestamptz NOT NULL DEFAULT now(),
+	consent_email		boolean NOT NULL DEFAULT false,
+	consent_sms			boolean NOT NULL DEFAULT false,
+	consent_phone		boolean NOT NULL DEFAULT false,
+	consent_app			boolean NOT NULL DEFAULT false,
+	consent_updated_at	timestamptz,
+	preferred_channel	text CONSTRAINT customers_preferred_channel_known
+		CHECK (preferred_channel IN ('email', 'sms', 'phone', 'app'))
+);
+COMMENT ON TABLE @extschema@.customers IS
+	'One row per customer: identity, contact, join date and per-channel marketing consent. Holds personal data: analysts read crm.customer_360 instead.';
+COMMENT ON COLUMN @extschema@.customers.customer_id IS 'The retailer''s customer key.';
+COMMENT ON COLUMN @extschema@.customers.first_name IS 'Personal data.';
+COMMENT ON COLUMN @extschema@.customers.last_name IS 'Personal data.';
+COMMENT ON COLUMN @extschema@.customers.email IS 'Personal data: contact for the email channel.';
+COMMENT ON COLUMN @extschema@.customers.phone IS 'Personal data: contact for the sms and phone channels.';
+COMMENT ON COLUMN @extschema@.customers.birth_date IS 'Personal data.';
+COMMENT ON COLUMN @extschema@.customers.gender IS 'Personal data, free text as the retailer records it.';
+COMMENT ON COLUMN @extschema@.customers.home_store IS 'Store the customer is attached to, if any.';
+COMMENT ON COLUMN @extschema@.customers.country IS 'Country of the customer''s address.';
+COMMENT ON COLUMN @extschema@.customers.postal_code IS 'Personal data when combined with other fields.';
+COMMENT ON COLUMN @extschema@.customers.joined_at IS 'When the customer joined (registration or first contact).';
+COMMENT ON COLUMN @extschema@.customers.consent_email IS 'True when the customer agreed to marketing by email.';
+COMMENT ON COLUMN @extschema@.customers.consent_sms IS 'True when the customer agreed to marketing by SMS.';
+COMMENT ON COLUMN @extschema@.customers.consent_phone IS 'True when the customer agreed to marketing by phone.';
+COMMENT ON COLUMN @extschema@.customers.consent_app IS 'True when the customer agreed to marketing through the app or WeChat.';
+COMMENT ON COLUMN @extschema@.customers.consent_updated_at IS 'When any consent flag last changed.';
+COMMENT ON COLUMN @extschema@.customers.preferred_channel IS 'email, sms, phone or app.';
+
+-- One row per order, not per line: RFM frequency counts orders.
+CREATE TABLE @extschema@.transactions (
+	transaction_id		text PRIMARY KEY,
+	customer_id			bigint,
+	occurred_at			timestamptz NOT NULL,
+	amount				numeric NOT NULL CONSTRAINT transactions_amount_finite
+		CHECK (amount NOT IN ('NaN', 'Infinity', '-Infinity')),
+	channel				text,
+	store				text
+);
+COMMENT ON TABLE @extschema@.transactions IS
+	'One row per order. Returns are rows with a negative amount. Rows without a customer are kept for totals but cannot feed customer metrics.';
+COMMENT ON COLUMN @extschema@.transactions.transaction_id IS 'The retailer''s order or invoice number.';
+COMMENT ON COLUMN @extschema@.transactions.customer_id IS 'Buyer; NULL for anonymous sales.';
+COMMENT ON COLUMN @extschema@.transactions.occurred_at IS 'When the order was placed.';
+COMMENT ON COLUMN @extschema@.transactions.amount IS 'Net order value; negative for a return or cancellation.';
+COMMENT ON COLUMN @extschema@.transactions.channel IS 'Sales channel, e.g. store, online, app.';
+COMMENT ON COLUMN @extschema@.transactions.store IS 'Store or site that made the sale.';
+
+-- The refresh reads one customer's orders in time order through this index.
+CREATE INDEX transactions_customer_time_idx
+	ON @extschema@.transactions (customer_id, occurred_at) INCLUDE (amount);
+-- Time-range scans on a table that grows in time order: BRIN stays tiny at 100M rows.
+CREATE INDEX transactions_occurred_at_brin
+	ON @extschema@.transactions USING brin (occurred_at);
+
+CREATE TABLE @extschema@.transaction_items (
+	transaction_id		text NOT NULL,
+	line_no				integer NOT NULL,
+	product_id			text NOT NULL,
+	description			text,
+	quantity			numeric NOT NULL,
+	unit_price			numeric NOT NULL,
+	PRIMARY KEY (transaction_id, line_no)
+);
+COMMENT ON TABLE @extschema@.transaction_items IS 'Order lines, for basket analysis.';
+COMMENT ON COLUMN @extschema@.transaction_items.transaction_id IS 'The order the line belongs to (crm.transactions.transaction_id).';
+COMMENT ON COLUMN @extschema@.transaction_items.line_no IS 'Line number within the order.';
+COMMENT ON COLUMN @extschema@.transaction_items.product_id IS 'Product or SKU code.';
+COMMENT ON COLUMN @extschema@.transaction_items.description IS 'Product description as printed on the order.';
+COMMENT ON COLUMN @extschema@.transaction_items.quantity IS 'Units; negative on return lines.';
+COMMENT ON COLUMN @extschema@.transaction_items.unit_price IS 'Price of one unit.';
+
+CREATE INDEX transaction_items_product_idx ON @extschema@.transaction_items (product_id);
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.transaction_items', '');
