@@ -4,7 +4,7 @@
 -- Checks that a relation can serve as the sales source and returns it.
 CREATE FUNCTION @extschema@.check_transaction_source(source regclass)
 RETURNS regclass
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -83,7 +83,7 @@ COMMENT ON FUNCTION @extschema@.reset_transaction_source() IS
 -- dropped or altered since it was set.
 CREATE FUNCTION @extschema@.transaction_source()
 RETURNS regclass
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -282,12 +282,15 @@ BEGIN
 				 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END';
 		END IF;
 
+		-- OFFSET 0 keeps the planner from expanding (scores).* into one
+		-- rfm_score call per column.
 		EXECUTE format(
 			'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
-			 SELECT i.customer_id, i.r_input, i.f_input, i.m_input,
-					(@extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3)).*
-			 FROM (SELECT f.customer_id, %s
-				   FROM pg_temp.refresh_facts AS f) AS i (customer_id, r_input, f_input, m_input)', score_inputs)
+			 SELECT sc.customer_id, sc.r_input, sc.f_input, sc.m_input, (sc.scores).*
+			 FROM (SELECT i.*, @extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3) AS scores
+				   FROM (SELECT f.customer_id, %s
+						 FROM pg_temp.refresh_facts AS f) AS i (customer_id, r_input, f_input, m_input)
+				   OFFSET 0) AS sc', score_inputs)
 		USING r_breaks, f_breaks, m_breaks;
 
 		IF cfg.rfm_method = 'equal_count' THEN
@@ -332,11 +335,6 @@ BEGIN
 		INSERT INTO @extschema@.segment_history
 		SELECT run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
 		FROM @extschema@.customer_segments AS cs;
-		DELETE FROM @extschema@.refresh_runs AS r
-		WHERE r.run_id IN (SELECT old.run_id FROM @extschema@.refresh_runs AS old
-						   WHERE old.status = 'succeeded'
-						   ORDER BY old.run_id DESC OFFSET cfg.history_runs_kept - 1)
-		  AND EXISTS (SELECT 1 FROM @extschema@.segment_history AS h WHERE h.run_id = r.run_id);
 		PERFORM @extschema@.refresh_progress(run_id, stage, n_rows);
 
 		UPDATE @extschema@.refresh_runs AS r
@@ -344,6 +342,12 @@ BEGIN
 			customers = n_rows, scored_customers = n_scored,
 			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
 		WHERE r.run_id = refresh_build.run_id;
+		-- The run log stays; only per-customer history of old runs goes.
+		DELETE FROM @extschema@.segment_history AS h
+		WHERE h.run_id < (SELECT min(kept.run_id)
+						  FROM (SELECT r.run_id FROM @extschema@.refresh_runs AS r
+								WHERE r.status = 'succeeded'
+								ORDER BY r.run_id DESC LIMIT cfg.history_runs_kept) AS kept);
 		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored;
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
