@@ -10,19 +10,21 @@ OBJS = \
 	src/rfm_score.o \
 	src/lifecycle.o
 
-# Order matters: later parts use objects created by earlier ones.
+# Numbered in dependency order: later parts use objects of earlier ones.
+# (Numbers also keep part names apart from test names: pg_regress looks for
+# ./sql/<test>.sql before test/sql/<test>.sql.)
 SQL_PARTS = \
-	sql/header.sql \
-	sql/tables.sql \
-	sql/settings.sql \
-	sql/customer_facts.sql \
-	sql/rfm.sql \
-	sql/lifecycle.sql \
-	sql/segment_rules.sql \
-	sql/source.sql \
-	sql/refresh.sql \
-	sql/views.sql \
-	sql/schedule.sql
+	sql/00_header.sql \
+	sql/10_tables.sql \
+	sql/20_settings.sql \
+	sql/30_customer_facts.sql \
+	sql/40_rfm.sql \
+	sql/50_lifecycle.sql \
+	sql/60_segment_rules.sql \
+	sql/70_source.sql \
+	sql/80_refresh.sql \
+	sql/90_views.sql \
+	sql/95_schedule.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)

@@ -92,22 +92,6 @@ CheckThresholdOrder(float8 new_days, float8 active_days,
 				 errhint("Thresholds must satisfy new_days <= active_days < at_risk_days < dormant_days.")));
 }
 
-/*
- * Reject a day measure of a buying customer that is NaN, infinite or
- * negative; "hint" says what the measure is, which is the usual clue to the
- * mistake.
- */
-static inline void
-CheckDays(float8 value, const char *what, const char *hint)
-{
-	CheckFinite(value, what);
-	if (value < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be zero or more, not %g", what, value),
-				 errhint("%s", hint)));
-}
-
 /* Fetch a day measure that a buying customer must have. */
 static inline float8
 GetRequiredDays(FunctionCallInfo fcinfo, int argno, const char *what)
@@ -122,7 +106,7 @@ GetRequiredDays(FunctionCallInfo fcinfo, int argno, const char *what)
 
 	/* Both required measures count back from the analysis date. */
 	value = PG_GETARG_FLOAT8(argno);
-	CheckDays(value, what,
+	CheckNonNegative(value, what,
 			  "Days are counted from a purchase to the analysis date; a negative value means a purchase after the analysis date.");
 
 	return value;
@@ -184,7 +168,7 @@ lifecycle_stage(PG_FUNCTION_ARGS)
 	if (has_gap)
 	{
 		last_gap_days = PG_GETARG_FLOAT8(LC_ARG_LAST_GAP);
-		CheckDays(last_gap_days, "last_gap_days",
+		CheckNonNegative(last_gap_days, "last_gap_days",
 				  "last_gap_days is the number of days between the last two purchase days; pass NULL when all purchases fell on one day.");
 	}
 

@@ -36,15 +36,19 @@ CheckFinite(double value, const char *what)
 				 errhint("Exclude rows with NaN or infinite values before calling retail_crm functions.")));
 }
 
-/* Reject negative values where only zero or more makes sense. */
+/*
+ * Reject NaN, infinity and negative values where only zero or more makes
+ * sense; "hint" says what the input means, the usual clue to the mistake.
+ */
 static inline void
-CheckNonNegative(double value, const char *what)
+CheckNonNegative(double value, const char *what, const char *hint)
 {
 	CheckFinite(value, what);
 	if (value < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be zero or more, not %g", what, value)));
+				 errmsg("%s must be zero or more, not %g", what, value),
+				 errhint("%s", hint)));
 }
 
 #endif							/* RETAIL_CRM_H */

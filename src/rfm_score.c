@@ -117,21 +117,6 @@ CheckBreaks(ArrayType *breaks, const char *what)
 }
 
 /*
- * Reject NaN, infinity and negative values with a hint that explains what
- * the input means; CheckFinite covers the first two.
- */
-static inline void
-CheckNonNegativeInput(double value, const char *what, const char *hint)
-{
-	CheckFinite(value, what);
-	if (value < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be zero or more, not %g", what, value),
-				 errhint("%s", hint)));
-}
-
-/*
  * Band of "value" for checked breaks "b": 1 plus the number of breaks that
  * value strictly exceeds.  Written without branches: comparisons yield 0 or
  * 1 and the breaks need not be searched because they are sorted.
@@ -221,9 +206,9 @@ rfm_score(PG_FUNCTION_ARGS)
 	Datum		values[RFM_SCORES_NATTS];
 	bool		nulls[RFM_SCORES_NATTS] = {false, false, false, false, false};
 
-	CheckNonNegativeInput(recency_days, "recency_days",
+	CheckNonNegative(recency_days, "recency_days",
 						  "Recency is the number of days from the last purchase to the analysis date; an analysis date before the last purchase gives a negative value.");
-	CheckNonNegativeInput(frequency, "frequency",
+	CheckNonNegative(frequency, "frequency",
 						  "Frequency is the number of orders, which cannot be negative.");
 	/* Negative monetary is net spend after returns and scores in band 1. */
 	CheckFinite(monetary, "monetary");

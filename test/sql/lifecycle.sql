@@ -87,16 +87,7 @@ SELECT crm.lifecycle_stage(2, 10, 100, 20, 30, 60, 365, 365);
 SELECT crm.lifecycle_stage(0, NULL, NULL, NULL, 30, 60, 400, 365);
 
 -- SQLSTATE of every bad input above
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE;
-END
-$$;
-SELECT args, pg_temp.sqlstate_of('SELECT crm.lifecycle_stage(' || args || ')') AS sqlstate
+SELECT args, (public.error_of('SELECT crm.lifecycle_stage(' || args || ')')).state AS sqlstate
 FROM (VALUES
 	('-1, 10, 100, 20, 30, 60, 120, 365'),
 	('1, NULL, 100, NULL, 30, 60, 120, 365'),

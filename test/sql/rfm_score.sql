@@ -89,16 +89,7 @@ SELECT crm.rfm_score(1, 1, '-Infinity', '{30,60,120,240}', '{1,2,4,8}', '{0,100,
 SELECT crm.rfm_band('NaN', '{1,2,3,4}');
 
 -- every bad input above raises 22023
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE;
-END
-$$;
-SELECT pg_temp.sqlstate_of(format('SELECT crm.rfm_score(%s, %s, %s, %L, %L, %L)', r, f, m, rb, fb, mb)) AS sqlstate,
+SELECT (public.error_of(format('SELECT crm.rfm_score(%s, %s, %s, %L, %L, %L)', r, f, m, rb, fb, mb))).state AS sqlstate,
        count(*)
 FROM (VALUES
 	('1', '1', '1', '{30,60,120}', '{1,2,4,8}', '{0,100,500,1000}'),

@@ -202,8 +202,9 @@ AS $$
 DECLARE
 	run record;
 	cfg record;
-	stage text := 'queued';
-	source regclass;
+	current_stage text := 'queued';
+	source_relation regclass;
+	n_customers bigint;
 	n_scored bigint;
 	n_rows bigint;
 	r_breaks double precision[];
@@ -221,10 +222,10 @@ BEGIN
 	SELECT * INTO run FROM @extschema@.refresh_runs AS r WHERE r.run_id = refresh_build.run_id;
 	SELECT * INTO cfg FROM @extschema@.settings;
 	BEGIN
-		stage := 'facts';
-		source := @extschema@.transaction_source();
+		current_stage := 'facts';
+		source_relation := @extschema@.transaction_source();
 		UPDATE @extschema@.refresh_runs AS r
-		SET source = source::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set
+		SET source = source_relation::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set
 		WHERE r.run_id = refresh_build.run_id;
 
 		-- One pass over the sales: the FILTER keeps anonymous rows out of the
@@ -236,31 +237,30 @@ BEGIN
 						  @extschema@.customer_facts(s.occurred_at, s.amount::numeric, $1)
 							FILTER (WHERE s.customer_id IS NOT NULL) AS facts
 				   FROM %s AS s
-				   GROUP BY s.customer_id) AS g', source)
+				   GROUP BY s.customer_id) AS g', source_relation)
 		USING run.as_of;
 		SELECT coalesce(sum(f.source_rows) FILTER (WHERE f.customer_id IS NULL), 0),
 			   coalesce(sum(f.future_rows), 0),
+			   count(f.customer_id),
 			   count(*) FILTER (WHERE f.orders > 0)
-		INTO run.anonymous_rows, run.future_rows, n_scored
+		INTO run.anonymous_rows, run.future_rows, n_customers, n_scored
 		FROM pg_temp.refresh_facts AS f;
 		DELETE FROM pg_temp.refresh_facts AS f WHERE f.customer_id IS NULL;
 		ANALYZE pg_temp.refresh_facts;
-		PERFORM @extschema@.refresh_progress(run_id, stage, n_scored);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_customers);
 
-		stage := 'scores';
+		current_stage := 'scores';
 		IF cfg.rfm_method = 'fixed' THEN
-			SELECT array_agg(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4] ORDER BY b.metric DESC)
-			INTO r_breaks FROM @extschema@.rfm_fixed_breaks AS b;
-			IF array_length(r_breaks, 1) IS DISTINCT FROM 3 THEN
+			SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
+				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
+				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
+			INTO r_breaks, f_breaks, m_breaks
+			FROM @extschema@.rfm_fixed_breaks AS b;
+			IF r_breaks IS NULL OR f_breaks IS NULL OR m_breaks IS NULL THEN
 				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-					MESSAGE = format('crm.rfm_fixed_breaks must have one row for each of recency, frequency and monetary, not %s rows',
-									 coalesce(array_length(r_breaks, 1), 0)),
-					HINT = 'Insert the missing rows, e.g. INSERT INTO crm.rfm_fixed_breaks VALUES (''recency'', 30, 60, 120, 240).';
+					MESSAGE = 'crm.rfm_fixed_breaks must have a row for each of recency, frequency and monetary',
+					HINT = 'Insert the missing rows, e.g. INSERT INTO crm.rfm_fixed_breaks VALUES (''monetary'', 250, 500, 1000, 2500).';
 			END IF;
-			-- ordered recency, monetary, frequency by metric DESC
-			m_breaks := r_breaks[2:2][1:4];
-			f_breaks := r_breaks[3:3][1:4];
-			r_breaks := r_breaks[1:1][1:4];
 			score_inputs := 'f.recency_days, f.orders, f.net_spend';
 		ELSIF cfg.rfm_method = 'quantile' THEN
 			SELECT percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.recency_days::double precision),
@@ -282,12 +282,15 @@ BEGIN
 				 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END';
 		END IF;
 
+		-- OFFSET 0 keeps the planner from expanding (scores).* into one
+		-- rfm_score call per column.
 		EXECUTE format(
 			'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
-			 SELECT i.customer_id, i.r_input, i.f_input, i.m_input,
-					(@extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3)).*
-			 FROM (SELECT f.customer_id, %s
-				   FROM pg_temp.refresh_facts AS f) AS i (customer_id, r_input, f_input, m_input)', score_inputs)
+			 SELECT sc.customer_id, sc.r_input, sc.f_input, sc.m_input, (sc.scores).*
+			 FROM (SELECT i.*, @extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3) AS scores
+				   FROM (SELECT f.customer_id, %s
+						 FROM pg_temp.refresh_facts AS f) AS i (customer_id, r_input, f_input, m_input)
+				   OFFSET 0) AS sc', score_inputs)
 		USING r_breaks, f_breaks, m_breaks;
 
 		IF cfg.rfm_method = 'equal_count' THEN
@@ -299,16 +302,16 @@ BEGIN
 			FROM pg_temp.refresh_scored AS s JOIN pg_temp.refresh_facts AS f USING (customer_id);
 		END IF;
 		INSERT INTO @extschema@.rfm_break_points
-		VALUES (run_id, 'recency', cfg.rfm_method, r_breaks[1], r_breaks[2], r_breaks[3], r_breaks[4]),
-			   (run_id, 'frequency', cfg.rfm_method, f_breaks[1], f_breaks[2], f_breaks[3], f_breaks[4]),
-			   (run_id, 'monetary', cfg.rfm_method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
-		PERFORM @extschema@.refresh_progress(run_id, stage, n_scored);
+		VALUES (refresh_build.run_id, 'recency', cfg.rfm_method, r_breaks[1], r_breaks[2], r_breaks[3], r_breaks[4]),
+			   (refresh_build.run_id, 'frequency', cfg.rfm_method, f_breaks[1], f_breaks[2], f_breaks[3], f_breaks[4]),
+			   (refresh_build.run_id, 'monetary', cfg.rfm_method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
 		-- Readers keep seeing the previous snapshot until this transaction commits.
-		stage := 'publish';
+		current_stage := 'publish';
 		DELETE FROM @extschema@.customer_segments;
 		INSERT INTO @extschema@.customer_segments
-		SELECT f.customer_id, run.as_of, run_id, f.first_purchase_at, f.last_purchase_at,
+		SELECT f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
 			   f.recency_days, f.orders, f.net_spend, f.returns,
 			   s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
 			   CASE WHEN f.orders > 0 THEN coalesce(map.segment, 'Unclassified') END,
@@ -320,7 +323,7 @@ BEGIN
 		JOIN pg_temp.refresh_scored AS s USING (customer_id)
 		LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
 		UNION ALL
-		SELECT c.customer_id, run.as_of, run_id, NULL, NULL, NULL, 0, 0, 0,
+		SELECT c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
 			   NULL, NULL, NULL, NULL, NULL, NULL,
 			   @extschema@.lifecycle_stage(0, NULL, NULL, NULL,
 										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
@@ -330,27 +333,28 @@ BEGIN
 		GET DIAGNOSTICS n_rows = ROW_COUNT;
 
 		INSERT INTO @extschema@.segment_history
-		SELECT run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
+		SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
 		FROM @extschema@.customer_segments AS cs;
-		DELETE FROM @extschema@.refresh_runs AS r
-		WHERE r.run_id IN (SELECT old.run_id FROM @extschema@.refresh_runs AS old
-						   WHERE old.status = 'succeeded'
-						   ORDER BY old.run_id DESC OFFSET cfg.history_runs_kept - 1)
-		  AND EXISTS (SELECT 1 FROM @extschema@.segment_history AS h WHERE h.run_id = r.run_id);
-		PERFORM @extschema@.refresh_progress(run_id, stage, n_rows);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_rows);
 
 		UPDATE @extschema@.refresh_runs AS r
 		SET status = 'succeeded', stage = 'done', finished_at = clock_timestamp(),
 			customers = n_rows, scored_customers = n_scored,
 			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
 		WHERE r.run_id = refresh_build.run_id;
+		-- The run log stays; only per-customer history of old runs goes.
+		DELETE FROM @extschema@.segment_history AS h
+		WHERE h.run_id < (SELECT min(kept.run_id)
+						  FROM (SELECT r.run_id FROM @extschema@.refresh_runs AS r
+								WHERE r.status = 'succeeded'
+								ORDER BY r.run_id DESC LIMIT cfg.history_runs_kept) AS kept);
 		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored;
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
 								e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
 		UPDATE @extschema@.refresh_runs AS r
-		SET status = 'failed', stage = refresh_build.stage, finished_at = clock_timestamp(),
+		SET status = 'failed', stage = current_stage, finished_at = clock_timestamp(),
 			error_sqlstate = e_state, error_message = e_message
 		WHERE r.run_id = refresh_build.run_id;
 		RETURN ARRAY[e_state, e_message, e_detail, e_hint];

@@ -4,13 +4,13 @@
 -- Checks that a relation can serve as the sales source and returns it.
 CREATE FUNCTION @extschema@.check_transaction_source(source regclass)
 RETURNS regclass
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	required constant text[] := ARRAY['customer_id', 'occurred_at', 'amount'];
 	column_name text;
-	column_type regtype;
+	column_type text;
 BEGIN
 	IF source IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
@@ -23,7 +23,7 @@ BEGIN
 			HINT = 'Point the refresh at a table, view, materialized view or foreign table.';
 	END IF;
 	FOREACH column_name IN ARRAY required LOOP
-		SELECT a.atttypid::regtype INTO column_type
+		SELECT format_type(a.atttypid, NULL) INTO column_type
 		FROM pg_attribute AS a
 		WHERE a.attrelid = source AND a.attname = column_name AND a.attnum > 0 AND NOT a.attisdropped;
 		IF NOT FOUND THEN
@@ -41,7 +41,10 @@ BEGIN
 					WHEN 'customer_id' THEN 'customer_id must be smallint, integer or bigint.'
 					WHEN 'occurred_at' THEN 'occurred_at must be timestamp with time zone, so that days are counted in one time line.'
 					ELSE 'amount must be numeric, an integer type, real, double precision or money.' END,
-				HINT = 'Cast the column in a view, e.g. occurred_at AT TIME ZONE ''Europe/London'' AS occurred_at for a timestamp without time zone.';
+				HINT = CASE column_name
+					WHEN 'customer_id' THEN 'Cast it in a view, e.g. SELECT cust::bigint AS customer_id, ...'
+					WHEN 'occurred_at' THEN 'Cast it in a view, e.g. SELECT sold_at AT TIME ZONE ''Europe/London'' AS occurred_at, ... for a timestamp without time zone.'
+					ELSE 'Cast it in a view, e.g. SELECT total::numeric AS amount, ...' END;
 		END IF;
 	END LOOP;
 	RETURN source;
@@ -83,7 +86,7 @@ COMMENT ON FUNCTION @extschema@.reset_transaction_source() IS
 -- dropped or altered since it was set.
 CREATE FUNCTION @extschema@.transaction_source()
 RETURNS regclass
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

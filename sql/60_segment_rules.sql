@@ -127,7 +127,7 @@ COMMENT ON FUNCTION @extschema@.segment_cells(text) IS
 
 CREATE FUNCTION @extschema@.check_segment_rules(rule_set text)
 RETURNS TABLE (problem text, precedence integer, segment text, rfm_code smallint, detail text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -147,14 +147,14 @@ BEGIN
 		SELECT 'uncovered cell'::text, NULL::integer, NULL::text, c.rfm_code,
 			   format('no rule matches R=%s F=%s M=%s (FM=%s); customers there get the segment Unclassified',
 					  c.r_score, c.f_score, c.m_score, c.fm_score)
-		FROM @extschema@.segment_cells(rule_set) AS c
+		FROM @extschema@.segment_cells(check_segment_rules.rule_set) AS c
 		WHERE c.precedence IS NULL
 		UNION ALL
 		SELECT 'unreachable rule', sr.precedence, sr.segment, NULL::smallint,
 			   'every score cell this rule covers is taken by a rule with lower precedence, or it covers none'
 		FROM @extschema@.segment_rules AS sr
 		WHERE sr.rule_set = check_segment_rules.rule_set
-		  AND sr.precedence NOT IN (SELECT c.precedence FROM @extschema@.segment_cells(rule_set) AS c
+		  AND sr.precedence NOT IN (SELECT c.precedence FROM @extschema@.segment_cells(check_segment_rules.rule_set) AS c
 									WHERE c.precedence IS NOT NULL)
 		ORDER BY 1, 2, 4;
 END
@@ -190,7 +190,7 @@ BEGIN
 	INSERT INTO @extschema@.segment_map
 		SELECT c.rfm_code, c.r_score, c.f_score, c.m_score, c.fm_score,
 			   coalesce(c.segment, 'Unclassified'), c.precedence
-		FROM @extschema@.segment_cells(rule_set) AS c;
+		FROM @extschema@.segment_cells(activate_segment_rules.rule_set) AS c;
 	UPDATE @extschema@.settings SET segment_rule_set = rule_set;
 
 	IF uncovered > 0 OR unreachable > 0 THEN

@@ -31,7 +31,7 @@ COMMENT ON COLUMN @extschema@.settings.source_table IS 'Name of the sales table 
 -- Raises the uniform configuration error: invalid value, with what is allowed.
 CREATE FUNCTION @extschema@.config_error(message text, hint text)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -1,0 +1,75 @@
+-- CREATE EXTENSION, what it creates, and the labels every object carries.
+CREATE EXTENSION retail_crm CASCADE;
+SELECT extname, extversion, extrelocatable, extnamespace::regnamespace
+FROM pg_extension WHERE extname = 'retail_crm';
+
+-- Test helper used by later files: runs a statement and shows the error it
+-- raises as (sqlstate, message, hint), so expected files pin the SQLSTATE.
+CREATE FUNCTION public.error_of(statement text,
+								OUT state text, OUT message text, OUT hint text)
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	state := 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+END
+$$;
+
+-- Members of the extension, by kind: everything lives in schema crm.
+SELECT pg_describe_object(d.classid, d.objid, 0) AS object
+FROM pg_depend AS d
+WHERE d.refclassid = 'pg_extension'::regclass
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retail_crm')
+  AND d.deptype = 'e'
+ORDER BY 1;
+
+-- Labels of every function: volatility, parallel safety, strictness, pinned search_path.
+SELECT p.oid::regprocedure AS function, p.prokind, p.provolatile, p.proparallel, p.proisstrict,
+	   l.lanname, p.proconfig
+FROM pg_proc AS p
+JOIN pg_language AS l ON l.oid = p.prolang
+WHERE p.pronamespace = 'crm'::regnamespace
+ORDER BY p.oid::regprocedure::text;
+
+-- Functions in SQL or PL/pgSQL without a pinned search_path: only the
+-- procedure, which may not have one because it commits.
+SELECT p.oid::regprocedure
+FROM pg_proc AS p JOIN pg_language AS l ON l.oid = p.prolang
+WHERE p.pronamespace = 'crm'::regnamespace AND l.lanname <> 'c' AND p.prokind <> 'a'
+  AND (p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig));
+
+-- Everything a user or BI tool sees has a comment.
+SELECT c.oid::regclass AS relation_without_comment
+FROM pg_class AS c
+WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'v', 'c')
+  AND obj_description(c.oid, 'pg_class') IS NULL
+  AND c.relkind <> 'c';
+SELECT c.oid::regclass AS relation, a.attname AS column_without_comment
+FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'v', 'c')
+  AND col_description(c.oid, a.attnum) IS NULL
+ORDER BY c.oid::regclass::text, a.attname;
+SELECT p.oid::regprocedure AS function_without_comment
+FROM pg_proc AS p
+WHERE p.pronamespace = 'crm'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL;
+
+-- BI views are flat: no array or composite columns.
+SELECT c.oid::regclass AS view, a.attname, a.atttypid::regtype
+FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0
+JOIN pg_type AS t ON t.oid = a.atttypid
+WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v'
+  AND (t.typcategory = 'A' OR t.typtype = 'c');
+
+-- Aggregates: concrete state type, combine function, parallel safe.
+SELECT a.aggfnoid::regprocedure, a.aggtranstype::regtype, a.aggcombinefn, p.proparallel
+FROM pg_aggregate AS a JOIN pg_proc AS p ON p.oid = a.aggfnoid
+WHERE p.pronamespace = 'crm'::regnamespace;
+
+-- The defaults a fresh install scores with.
+SELECT * FROM crm.settings;
+SELECT * FROM crm.rfm_fixed_breaks ORDER BY metric;
+
+-- Installing works without pg_cron, and the schema cannot be moved.
+SELECT count(*) AS pg_cron_installed FROM pg_extension WHERE extname = 'pg_cron';
+ALTER EXTENSION retail_crm SET SCHEMA public;
