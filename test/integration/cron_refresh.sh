@@ -8,7 +8,7 @@
 # fixture, schedules the refresh every minute, and waits up to 150 s for both
 # a succeeded cron.job_run_details row of that job and a succeeded
 # crm.refresh_runs row that scored customers.  Then crm.unschedule_refresh()
-# must remove the job.  The database is left as it was found.
+# must remove the job.  The database is left as it was found (checked).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -16,17 +16,44 @@ CRON_DB="postgres"
 JOB_NAME="retail_crm_refresh"
 TICK_TIMEOUT_SECONDS=150
 
-# Install pg_cron (unless present: then it is kept) and a fresh retail_crm;
-# undo both at exit.
+# Extensions and schemas of the cron database, to check it is left as found.
+database_objects() {
+	sql "${CRON_DB}" "
+		SELECT string_agg(kind || ' ' || name, ', ' ORDER BY kind, name)
+		FROM (SELECT 'extension' AS kind, extname::text AS name FROM pg_extension
+			  UNION ALL
+			  SELECT 'schema', nspname::text FROM pg_namespace) AS objects"
+}
+
+# Install pg_cron (unless present: then it is kept) and a fresh retail_crm.
 install_extensions() {
-	[ "$(sql "${CRON_DB}" "SELECT count(*) FROM pg_extension WHERE extname = 'retail_crm'")" = 0 ] ||
-		fail "retail_crm is already installed in database ${CRON_DB}; refusing to touch its data"
+	[ "$(sql "${CRON_DB}" "SELECT count(*) FROM pg_namespace WHERE nspname = 'crm'")" = 0 ] ||
+		fail "schema crm (retail_crm) already exists in database ${CRON_DB}; refusing to touch its data"
+	PG_CRON_CREATED=false
 	if [ "$(sql "${CRON_DB}" "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'")" = 0 ]; then
 		sql "${CRON_DB}" 'CREATE EXTENSION pg_cron'
-		at_exit "sql '${CRON_DB}' 'DROP EXTENSION IF EXISTS pg_cron'"
+		PG_CRON_CREATED=true
 	fi
+	at_exit remove_extensions
 	sql "${CRON_DB}" 'CREATE EXTENSION retail_crm CASCADE'
-	at_exit "sql '${CRON_DB}' 'DROP EXTENSION IF EXISTS retail_crm CASCADE'"
+}
+
+# Undo install_extensions.  CREATE EXTENSION created schema crm but DROP
+# EXTENSION does not drop it (it is not a member of the extension), so it
+# goes explicitly; without CASCADE, so anything left in it stops the test.
+remove_extensions() {
+	sql "${CRON_DB}" 'DROP EXTENSION IF EXISTS retail_crm CASCADE'
+	sql "${CRON_DB}" 'DROP SCHEMA IF EXISTS crm'
+	if [ "${PG_CRON_CREATED}" = true ]; then
+		sql "${CRON_DB}" 'DROP EXTENSION IF EXISTS pg_cron'
+	fi
+}
+
+# Unschedule the job if the test stopped before it did (and pg_cron is
+# still there).
+remove_job() {
+	[ "$(sql "${CRON_DB}" "SELECT to_regclass('cron.job') IS NOT NULL")" = t ] || return 0
+	sql "${CRON_DB}" "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '${JOB_NAME}'" >/dev/null
 }
 
 # Three customers with purchases (and one return) in the recent past, and a
@@ -63,13 +90,15 @@ refresh_ran_from_cron() {
 }
 
 main() {
+	local objects_before
 	require_server
+	objects_before="$(database_objects)"
 	install_extensions
 	load_fixture
 
 	JOB_ID="$(sql "${CRON_DB}" "SELECT crm.schedule_refresh('* * * * *')")"
 	[ -n "${JOB_ID}" ] || fail "crm.schedule_refresh() returned no job id"
-	at_exit "sql '${CRON_DB}' \"SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '${JOB_NAME}'\" >/dev/null"
+	at_exit remove_job
 	log "scheduled job ${JOB_ID}: $(sql "${CRON_DB}" "SELECT jobname || ' | ' || schedule || ' | ' || command || ' | ' || database FROM cron.job WHERE jobid = ${JOB_ID}")"
 	[ "$(sql "${CRON_DB}" "SELECT jobname FROM cron.job WHERE jobid = ${JOB_ID}")" = "${JOB_NAME}" ] ||
 		fail "job ${JOB_ID} is not named ${JOB_NAME}"
@@ -85,6 +114,10 @@ main() {
 	sql "${CRON_DB}" 'SELECT crm.unschedule_refresh()' >/dev/null
 	[ "$(sql "${CRON_DB}" "SELECT count(*) FROM cron.job WHERE jobname = '${JOB_NAME}'")" = 0 ] ||
 		fail "job ${JOB_NAME} still exists after crm.unschedule_refresh()"
+
+	remove_extensions
+	[ "$(database_objects)" = "${objects_before}" ] ||
+		fail "database ${CRON_DB} was not left as found: $(database_objects) instead of ${objects_before}"
 
 	pass "pg_cron job ${JOB_ID} refreshed the segments within $((SECONDS - started)) s; unschedule_refresh() removed it"
 }

@@ -11,6 +11,9 @@ TEST_NAME="$(basename "$0" .sh)"
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${PROJECT_ROOT}"
 
+# Keep the refresh's progress NOTICEs out of the test output.
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+
 # Commands run at exit, last registered first.
 CLEANUP_STEPS=()
 
