@@ -115,9 +115,8 @@ main() {
 		return
 	fi
 
-	local results_file
-	results_file="$(mktemp)"
-	trap 'rm -f "${results_file}"' EXIT
+	RESULTS_FILE="$(mktemp)"
+	trap 'rm -f "${RESULTS_FILE}"' EXIT
 
 	step "dependencies"
 	scripts/install-deps.sh
@@ -126,10 +125,10 @@ main() {
 	build_and_install
 
 	step "tests in a throwaway cluster"
-	in_throwaway_cluster scripts/test.sh --in-cluster "${results_file}" ||
-		grep -q '^FAIL ' "${results_file}" ||
-		record "${results_file}" FAIL "cluster:pg_virtualenv"
-	report "${results_file}"
+	in_throwaway_cluster scripts/test.sh --in-cluster "${RESULTS_FILE}" ||
+		grep -q '^FAIL ' "${RESULTS_FILE}" ||
+		record "${RESULTS_FILE}" FAIL "cluster:pg_virtualenv"
+	report "${RESULTS_FILE}"
 }
 
 main "$@"

@@ -16,13 +16,15 @@ CRON_DB="postgres"
 JOB_NAME="retail_crm_refresh"
 TICK_TIMEOUT_SECONDS=150
 
-# Extensions and schemas of the cron database, to check it is left as found.
+# Extensions and schemas of the cron database, to check it is left as found
+# (not the temporary schemas that any session using temp tables leaves).
 database_objects() {
 	sql "${CRON_DB}" "
 		SELECT string_agg(kind || ' ' || name, ', ' ORDER BY kind, name)
 		FROM (SELECT 'extension' AS kind, extname::text AS name FROM pg_extension
 			  UNION ALL
-			  SELECT 'schema', nspname::text FROM pg_namespace) AS objects"
+			  SELECT 'schema', nspname::text FROM pg_namespace
+			  WHERE nspname !~ '^pg_(toast_)?temp_') AS objects"
 }
 
 # Install pg_cron (unless present: then it is kept) and a fresh retail_crm.
