@@ -18,6 +18,8 @@ CREATE EXTENSION retail_crm CASCADE;
 
 \echo
 \echo '== Refresh: segments as of 2011-12-10 (the day after the last sale in the data) =='
+-- The refresh reports each stage as a NOTICE; the run row below says it all.
+SET client_min_messages = warning;
 CALL crm.refresh_segments('2011-12-10 00:00 Europe/London');
 
 SELECT run_id, status, customers,
@@ -46,6 +48,14 @@ SELECT r_score, fm_score, customers
 FROM crm.rfm_grid
 ORDER BY r_score DESC, fm_score
 \crosstabview r_score fm_score customers
+
+\echo
+\echo '== Break points the scores were cut at (band = 1 + number of breaks below the value; F and M score = band, R score = 6 - band) =='
+SELECT metric, method,
+	   round(break_1::numeric, 2) AS break_1, round(break_2::numeric, 2) AS break_2,
+	   round(break_3::numeric, 2) AS break_3, round(break_4::numeric, 2) AS break_4
+FROM crm.rfm_breaks
+ORDER BY array_position(ARRAY['recency', 'frequency', 'monetary'], metric);
 
 \echo
 \echo '== Customers per lifecycle stage =='

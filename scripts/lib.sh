@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/lib.sh: settings and functions shared by install-deps.sh, demo.sh
 # and test.sh (sourced, not run).  Keeps the PostgreSQL version, the way to
 # get root, and the throwaway cluster's settings in one place.

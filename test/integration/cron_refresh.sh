@@ -10,6 +10,7 @@
 # crm.refresh_runs row that scored customers.  Then crm.unschedule_refresh()
 # must remove the job.  The database is left as it was found (checked).
 set -euo pipefail
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 CRON_DB="postgres"
@@ -92,7 +93,7 @@ refresh_ran_from_cron() {
 }
 
 main() {
-	local objects_before
+	local objects_before started waited
 	require_server
 	objects_before="$(database_objects)"
 	install_extensions
@@ -106,9 +107,10 @@ main() {
 		fail "job ${JOB_ID} is not named ${JOB_NAME}"
 
 	log "waiting up to ${TICK_TIMEOUT_SECONDS} s for pg_cron to run the refresh"
-	local started="${SECONDS}"
+	started="${SECONDS}"
 	wait_until "${TICK_TIMEOUT_SECONDS}" "a succeeded cron run and refresh run" refresh_ran_from_cron
-	log "pg_cron ran it after $((SECONDS - started)) s:"
+	waited=$((SECONDS - started))
+	log "pg_cron ran it after ${waited} s:"
 	psql -X -q -d "${CRON_DB}" -c "SELECT runid, status, return_message, start_time, end_time
 		FROM cron.job_run_details WHERE jobid = ${JOB_ID} ORDER BY runid"
 	show_runs "${CRON_DB}" 3
@@ -121,7 +123,7 @@ main() {
 	[ "$(database_objects)" = "${objects_before}" ] ||
 		fail "database ${CRON_DB} was not left as found: $(database_objects) instead of ${objects_before}"
 
-	pass "pg_cron job ${JOB_ID} refreshed the segments within $((SECONDS - started)) s; unschedule_refresh() removed it"
+	pass "pg_cron job ${JOB_ID} refreshed the segments within ${waited} s; unschedule_refresh() removed it; ${CRON_DB} left as found"
 }
 
 main "$@"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # test/integration/lib.sh: functions shared by the integration scripts
 # (sourced, not run).
 #
@@ -9,7 +10,7 @@
 
 TEST_NAME="$(basename "$0" .sh)"
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "${PROJECT_ROOT}"
+cd "${PROJECT_ROOT}" || exit 1
 
 # Keep the refresh's progress NOTICEs out of the test output.
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"

@@ -10,6 +10,7 @@
 # count or two as_of values.  Then two refreshes are started at the same
 # moment: the second must wait for the first, and both must succeed.
 set -euo pipefail
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 REFRESHES=5

@@ -13,6 +13,7 @@
 #   * after the next CALL crm.refresh_segments() the killed run's row in
 #     crm.refresh_runs says 'failed'.
 set -euo pipefail
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 MIN_REFRESH_SECONDS=2
@@ -76,13 +77,13 @@ victim_pid() {
 		LIMIT 1"
 }
 
-# The run_id of the victim's 'running' row (newest), empty if none.
-running_run_id() {
-	sql "${TEST_DB}" "SELECT max(run_id) FROM crm.refresh_runs WHERE status = 'running'"
+# The run_id of the 'running' row the given backend logged, empty if none.
+running_run_of() {
+	sql "${TEST_DB}" "SELECT run_id FROM crm.refresh_runs WHERE status = 'running' AND backend_pid = ${1:-0}"
 }
 
 victim_is_running() {
-	[ -n "$(victim_pid)" ] && [ -n "$(running_run_id)" ]
+	[ -n "$(running_run_of "$(victim_pid)")" ]
 }
 
 main() {
@@ -99,11 +100,11 @@ main() {
 	at_exit "kill ${victim_psql} 2>/dev/null || true"
 	wait_until "${VICTIM_START_TIMEOUT_SECONDS}" "the refresh to start and log a 'running' run" victim_is_running
 	pid="$(victim_pid)"
-	run_id="$(running_run_id)"
+	run_id="$(running_run_of "${pid}")"
 	sleep 0.5 # into the middle of the work
 	[ -n "$(victim_pid)" ] || fail "the refresh finished before it could be killed; raise MIN_REFRESH_SECONDS"
 
-	log "kill -9 backend ${pid} (run ${run_id}) in the middle of its refresh"
+	log "kill -9 backend ${pid} (run ${run_id}) in the middle of its refresh; its psql will report the lost connection"
 	kill -KILL "${pid}"
 	! wait "${victim_psql}" || fail "the killed refresh's session reported success"
 	wait_until "${RECOVERY_TIMEOUT_SECONDS}" "the server to finish crash recovery" server_is_up
