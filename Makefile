@@ -44,6 +44,11 @@ REGRESS = \
 	parallel
 REGRESS_OPTS = --inputdir=test
 
+# Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
+ISOLATION = refresh_atomic
+# --outputdir=. keeps expected output in the top-level expected/ with the rest.
+ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=retail_crm
+
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql

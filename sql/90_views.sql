@@ -4,7 +4,7 @@ CREATE VIEW @extschema@.segment_summary AS
 SELECT cs.segment,
 	   count(*) AS customers,
 	   round(count(*) / sum(count(*)) OVER (), 4) AS customer_share,
-	   sum(cs.monetary) AS revenue,
+	   round(sum(cs.monetary), 2) AS revenue,
 	   round(sum(cs.monetary) / nullif(sum(sum(cs.monetary)) OVER (), 0), 4) AS revenue_share,
 	   round(avg(cs.recency_days), 1) AS avg_recency_days,
 	   round(avg(cs.frequency), 2) AS avg_frequency,
@@ -41,7 +41,7 @@ WITH cells AS (
 SELECT c.r_score, c.fm_score, c.segment,
 	   coalesce(n.customers, 0) AS customers,
 	   round(coalesce(n.customers, 0) / nullif(sum(n.customers) OVER (), 0), 4) AS customer_share,
-	   coalesce(n.revenue, 0) AS revenue,
+	   round(coalesce(n.revenue, 0), 2) AS revenue,
 	   round(n.revenue / n.customers, 2) AS avg_monetary
 FROM cells AS c
 LEFT JOIN counts AS n USING (r_score, fm_score);
@@ -59,7 +59,7 @@ CREATE VIEW @extschema@.lifecycle_summary AS
 SELECT cs.lifecycle_stage,
 	   count(*) AS customers,
 	   round(count(*) / sum(count(*)) OVER (), 4) AS customer_share,
-	   sum(cs.monetary) AS revenue,
+	   round(sum(cs.monetary), 2) AS revenue,
 	   round(avg(cs.recency_days), 1) AS avg_recency_days,
 	   min(cs.as_of) AS as_of
 FROM @extschema@.customer_segments AS cs
