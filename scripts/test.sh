@@ -33,15 +33,24 @@ prepare_output_dirs() {
 	fi
 }
 
-# pg_regress suites: one result per test, read from pg_regress's lines
-# "test name ... ok|FAILED" (PostgreSQL 15) or "ok N - name" / "not ok N -
-# name" (16 and later).
+# pg_regress suites and isolation specs: one result per test, read from
+# pg_regress's lines "test name ... ok|FAILED" (PostgreSQL 15) or "ok N -
+# name" / "not ok N - name" (16 and later).  Two make runs, so that a failing
+# regression test does not keep the isolation specs from running.
 run_regression_tests() {
-	local results_file="$1" log status=0 line
-	log="$(mktemp)"
-	step "make installcheck"
+	local results_file="$1"
 	prepare_output_dirs
-	make installcheck PG_CONFIG="${PG_CONFIG}" PG_REGRESS_DIFF_OPTS=-U3 2>&1 | tee "${log}" || status=$?
+	run_installcheck "${results_file}" "make installcheck: pg_regress suites" ISOLATION=
+	run_installcheck "${results_file}" "make installcheck: isolation specs" REGRESS=
+}
+
+# One make installcheck with the given variable overrides.
+run_installcheck() {
+	local results_file="$1" title="$2" log status=0 line
+	shift 2
+	log="$(mktemp)"
+	step "${title}"
+	make installcheck PG_CONFIG="${PG_CONFIG}" PG_REGRESS_DIFF_OPTS=-U3 "$@" 2>&1 | tee "${log}" || status=$?
 
 	while IFS= read -r line; do
 		case "${line}" in
@@ -51,7 +60,6 @@ run_regression_tests() {
 			record "${results_file}" FAIL "regress:$(regress_test_name "${line}")" ;;
 		esac
 	done <"${log}"
-	rm -f "${log}"
 
 	if [ "${status}" -ne 0 ]; then
 		if [ -r regression.diffs ]; then
@@ -59,9 +67,10 @@ run_regression_tests() {
 			cat regression.diffs
 		fi
 		# make failed before or outside any single test: count that too.
-		grep -q '^FAIL regress:' "${results_file}" ||
-			record "${results_file}" FAIL "regress:make-installcheck"
+		grep -qE ' \.\.\. (FAILED|failed)|^not ok ' "${log}" ||
+			record "${results_file}" FAIL "regress:${title}"
 	fi
+	rm -f "${log}"
 }
 
 # The test name in a pg_regress result line, in either output format.
