@@ -192,6 +192,43 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_start(timestamptz) IS
 	'Internal: validates as_of, marks runs of dead backends failed, logs a new run and returns its id.';
 
+-- Every customer's facts as of a date, in one pass over the sales source,
+-- into the temporary table refresh_facts (dropped at commit).  Shared by the
+-- refresh and the model fit, which may run in the same transaction.
+CREATE FUNCTION @extschema@.build_facts(as_of timestamptz, source regclass,
+										OUT anonymous_rows bigint, OUT future_rows bigint,
+										OUT customers bigint, OUT scored_customers bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF to_regclass('pg_temp.refresh_facts') IS NOT NULL THEN
+		DROP TABLE pg_temp.refresh_facts;
+	END IF;
+	-- The FILTER keeps anonymous rows out of the facts while the same scan
+	-- counts them.
+	EXECUTE format(
+		'CREATE TEMP TABLE refresh_facts ON COMMIT DROP AS
+		 SELECT g.customer_id, g.source_rows, (g.facts).*
+		 FROM (SELECT s.customer_id::bigint AS customer_id, count(*) AS source_rows,
+					  @extschema@.customer_facts(s.occurred_at, s.amount::numeric, $1)
+						FILTER (WHERE s.customer_id IS NOT NULL) AS facts
+			   FROM %s AS s
+			   GROUP BY s.customer_id) AS g', source)
+	USING as_of;
+	SELECT coalesce(sum(f.source_rows) FILTER (WHERE f.customer_id IS NULL), 0),
+		   coalesce(sum(f.future_rows), 0),
+		   count(f.customer_id),
+		   count(*) FILTER (WHERE f.orders > 0)
+	INTO anonymous_rows, future_rows, customers, scored_customers
+	FROM pg_temp.refresh_facts AS f;
+	DELETE FROM pg_temp.refresh_facts AS f WHERE f.customer_id IS NULL;
+	ANALYZE pg_temp.refresh_facts;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass) IS
+	'Internal: computes every customer''s crm.customer_facts as of a date from a sales source into the temporary table refresh_facts and returns the counts of anonymous, future, customer and scored rows.';
+
 -- Second transaction: build and publish.  Returns NULL on success, or the
 -- error as {sqlstate, message, detail, hint} after logging the run as failed.
 CREATE FUNCTION @extschema@.refresh_build(run_id bigint)
@@ -204,6 +241,7 @@ DECLARE
 	cfg record;
 	current_stage text := 'queued';
 	source_relation regclass;
+	facts record;
 	n_customers bigint;
 	n_scored bigint;
 	n_rows bigint;
@@ -228,25 +266,11 @@ BEGIN
 		SET source = source_relation::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set
 		WHERE r.run_id = refresh_build.run_id;
 
-		-- One pass over the sales: the FILTER keeps anonymous rows out of the
-		-- facts while the same scan counts them.
-		EXECUTE format(
-			'CREATE TEMP TABLE refresh_facts ON COMMIT DROP AS
-			 SELECT g.customer_id, g.source_rows, (g.facts).*
-			 FROM (SELECT s.customer_id::bigint AS customer_id, count(*) AS source_rows,
-						  @extschema@.customer_facts(s.occurred_at, s.amount::numeric, $1)
-							FILTER (WHERE s.customer_id IS NOT NULL) AS facts
-				   FROM %s AS s
-				   GROUP BY s.customer_id) AS g', source_relation)
-		USING run.as_of;
-		SELECT coalesce(sum(f.source_rows) FILTER (WHERE f.customer_id IS NULL), 0),
-			   coalesce(sum(f.future_rows), 0),
-			   count(f.customer_id),
-			   count(*) FILTER (WHERE f.orders > 0)
-		INTO run.anonymous_rows, run.future_rows, n_customers, n_scored
-		FROM pg_temp.refresh_facts AS f;
-		DELETE FROM pg_temp.refresh_facts AS f WHERE f.customer_id IS NULL;
-		ANALYZE pg_temp.refresh_facts;
+		SELECT * INTO facts FROM @extschema@.build_facts(run.as_of, source_relation);
+		run.anonymous_rows := facts.anonymous_rows;
+		run.future_rows := facts.future_rows;
+		n_customers := facts.customers;
+		n_scored := facts.scored_customers;
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_customers);
 
 		current_stage := 'scores';
