@@ -22,6 +22,7 @@ SQL_PARTS = \
 	sql/50_lifecycle.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
+	sql/75_churn.sql \
 	sql/80_refresh.sql \
 	sql/90_views.sql \
 	sql/95_schedule.sql

@@ -10,6 +10,11 @@ CREATE TABLE @extschema@.settings (
 	at_risk_days		integer NOT NULL DEFAULT 180,
 	dormant_days		integer NOT NULL DEFAULT 365,
 	history_runs_kept	integer NOT NULL DEFAULT 30,
+	model_refit			text NOT NULL DEFAULT 'every_refresh',
+	churn_horizon_days	integer NOT NULL DEFAULT 90,
+	clv_months			integer NOT NULL DEFAULT 12,
+	monthly_discount	double precision NOT NULL DEFAULT 0.01,
+	churn_risk_threshold double precision NOT NULL DEFAULT 0.5,
 	source_schema		name,
 	source_table		name
 );
@@ -25,6 +30,12 @@ COMMENT ON COLUMN @extschema@.settings.active_days IS 'Lifecycle: a last purchas
 COMMENT ON COLUMN @extschema@.settings.at_risk_days IS 'Lifecycle: more than this many days since the last purchase makes a customer dormant; a purchase after a gap this long makes them reactivated.';
 COMMENT ON COLUMN @extschema@.settings.dormant_days IS 'Lifecycle: more than this many days since the last purchase makes a customer lost.';
 COMMENT ON COLUMN @extschema@.settings.history_runs_kept IS 'How many refresh runs keep their per-customer rows in crm.segment_history.';
+COMMENT ON COLUMN @extschema@.settings.model_refit IS
+	'every_refresh (default): each refresh fits new BG/NBD and Gamma-Gamma models; manual: the refresh scores with the latest models stored by crm.fit_models().';
+COMMENT ON COLUMN @extschema@.settings.churn_horizon_days IS 'Horizon in days of crm.customer_segments.expected_purchases.';
+COMMENT ON COLUMN @extschema@.settings.clv_months IS 'Horizon in months of crm.customer_segments.clv.';
+COMMENT ON COLUMN @extschema@.settings.monthly_discount IS 'Monthly discount rate of the CLV, e.g. 0.01 for 1 % a month.';
+COMMENT ON COLUMN @extschema@.settings.churn_risk_threshold IS 'Churn risk (1 - P(alive)) from which a valuable customer enters crm.churn_watch_list.';
 COMMENT ON COLUMN @extschema@.settings.source_schema IS 'Schema of the sales table or view the refresh reads; NULL means crm.transactions. Set with crm.set_transaction_source().';
 COMMENT ON COLUMN @extschema@.settings.source_table IS 'Name of the sales table or view the refresh reads; NULL means crm.transactions.';
 
@@ -63,6 +74,27 @@ BEGIN
 		PERFORM @extschema@.config_error(
 			format('history_runs_kept must be at least 2, not %s', NEW.history_runs_kept),
 			'crm.segment_migration compares the last two runs, so both must be kept.');
+	END IF;
+	IF NEW.model_refit NOT IN ('every_refresh', 'manual') THEN
+		PERFORM @extschema@.config_error(
+			format('model_refit must be every_refresh or manual, not %L', NEW.model_refit),
+			'every_refresh fits the churn and spend models at each refresh; manual uses the latest models stored by crm.fit_models().');
+	END IF;
+	IF NEW.churn_horizon_days < 1 OR NEW.clv_months < 1 OR NEW.clv_months > 1200 THEN
+		PERFORM @extschema@.config_error(
+			format('churn_horizon_days must be at least 1 and clv_months between 1 and 1200, not %s and %s',
+				   NEW.churn_horizon_days, NEW.clv_months),
+			'The defaults are 90 days and 12 months.');
+	END IF;
+	IF NOT (NEW.monthly_discount > -1 AND NEW.monthly_discount < 1) THEN
+		PERFORM @extschema@.config_error(
+			format('monthly_discount must lie between -1 and 1 (exclusive), not %s', NEW.monthly_discount),
+			'A monthly rate of 0.01 discounts one year by about 11 %.');
+	END IF;
+	IF NOT (NEW.churn_risk_threshold >= 0 AND NEW.churn_risk_threshold <= 1) THEN
+		PERFORM @extschema@.config_error(
+			format('churn_risk_threshold must lie between 0 and 1, not %s', NEW.churn_risk_threshold),
+			'The default 0.5 lists customers more likely gone than active.');
 	END IF;
 	IF (NEW.source_schema IS NULL) <> (NEW.source_table IS NULL) THEN
 		PERFORM @extschema@.config_error('source_schema and source_table must both be set or both be NULL',

@@ -27,7 +27,7 @@ COMMENT ON TABLE @extschema@.refresh_runs IS
 COMMENT ON COLUMN @extschema@.refresh_runs.run_id IS 'Run number, increasing.';
 COMMENT ON COLUMN @extschema@.refresh_runs.as_of IS 'Analysis date the run scored customers at.';
 COMMENT ON COLUMN @extschema@.refresh_runs.status IS 'running, succeeded or failed.';
-COMMENT ON COLUMN @extschema@.refresh_runs.stage IS 'Stage reached: queued, facts, scores, publish, done; for a failed run the stage it failed in.';
+COMMENT ON COLUMN @extschema@.refresh_runs.stage IS 'Stage reached: queued, facts, scores, models, publish, done; for a failed run the stage it failed in.';
 COMMENT ON COLUMN @extschema@.refresh_runs.rows_done IS 'Rows produced by the last stage that finished.';
 COMMENT ON COLUMN @extschema@.refresh_runs.started_at IS 'When the run was called.';
 COMMENT ON COLUMN @extschema@.refresh_runs.finished_at IS 'When it succeeded or failed.';
@@ -68,7 +68,15 @@ CREATE TABLE @extschema@.customer_segments (
 	btyd_t				integer,
 	avg_repeat_spend	numeric,
 	last_gap_days		integer,
-	median_gap_days		double precision
+	median_gap_days		double precision,
+	one_time_buyer		boolean,
+	p_alive				double precision,
+	churn_risk			double precision,
+	expected_purchases	double precision,
+	expected_spend		double precision,
+	clv					double precision,
+	bgnbd_model_id		bigint,
+	gamma_gamma_model_id bigint
 );
 COMMENT ON TABLE @extschema@.customer_segments IS
 	'One row per customer as of the last successful refresh: RFM facts and scores, segment, lifecycle stage. Replaced atomically by crm.refresh_segments. Days are 24-hour periods counted back from as_of.';
@@ -96,6 +104,14 @@ COMMENT ON COLUMN @extschema@.customer_segments.btyd_t IS 'BG/NBD T in days: fro
 COMMENT ON COLUMN @extschema@.customer_segments.avg_repeat_spend IS 'Mean purchase value of the repeat purchase days (Gamma-Gamma input); NULL when there is none.';
 COMMENT ON COLUMN @extschema@.customer_segments.last_gap_days IS 'Days between the two latest purchase days.';
 COMMENT ON COLUMN @extschema@.customer_segments.median_gap_days IS 'Median days between consecutive purchase days.';
+COMMENT ON COLUMN @extschema@.customer_segments.one_time_buyer IS 'True when the customer bought on one day only (BG/NBD x = 0): their P(alive) = 1 is a property of the model, not a prediction.';
+COMMENT ON COLUMN @extschema@.customer_segments.p_alive IS 'BG/NBD probability that the customer is still active; NULL without a purchase or a converged model.';
+COMMENT ON COLUMN @extschema@.customer_segments.churn_risk IS '1 - p_alive.';
+COMMENT ON COLUMN @extschema@.customer_segments.expected_purchases IS 'Purchase days the BG/NBD model expects in the next crm.settings.churn_horizon_days days.';
+COMMENT ON COLUMN @extschema@.customer_segments.expected_spend IS 'Gamma-Gamma expected spend per purchase day (the population mean for one-time buyers).';
+COMMENT ON COLUMN @extschema@.customer_segments.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted monthly by crm.settings.monthly_discount.';
+COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'BG/NBD model used (crm.models).';
+COMMENT ON COLUMN @extschema@.customer_segments.gamma_gamma_model_id IS 'Gamma-Gamma model used (crm.models).';
 
 CREATE INDEX customer_segments_segment_idx ON @extschema@.customer_segments (segment);
 
@@ -249,6 +265,10 @@ DECLARE
 	f_breaks double precision[];
 	m_breaks double precision[];
 	score_inputs text;
+	bgnbd @extschema@.bgnbd_model;
+	gamma_gamma @extschema@.gamma_gamma_model;
+	bgnbd_id bigint;
+	gamma_gamma_id bigint;
 	e_state text;
 	e_message text;
 	e_detail text;
@@ -331,6 +351,18 @@ BEGIN
 			   (refresh_build.run_id, 'monetary', cfg.rfm_method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
+		current_stage := 'models';
+		IF cfg.model_refit = 'every_refresh' THEN
+			PERFORM @extschema@.fit_models_from_facts(run.as_of, source_relation::text);
+		END IF;
+		bgnbd_id := @extschema@.current_model_id('bgnbd');
+		gamma_gamma_id := @extschema@.current_model_id('gamma_gamma');
+		SELECT @extschema@.bgnbd_model(m.r, m.alpha, m.a, m.b) INTO bgnbd
+		FROM @extschema@.models AS m WHERE m.model_id = bgnbd_id;
+		SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v) INTO gamma_gamma
+		FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id;
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
+
 		-- Readers keep seeing the previous snapshot until this transaction commits.
 		current_stage := 'publish';
 		DELETE FROM @extschema@.customer_segments;
@@ -342,16 +374,30 @@ BEGIN
 			   @extschema@.lifecycle_stage(f.orders, f.recency_days, f.tenure_days, f.last_gap_days,
 										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
 			   f.tenure_days, f.purchase_days, f.btyd_frequency, f.btyd_recency, f.btyd_t,
-			   f.avg_repeat_spend, f.last_gap_days, f.median_gap_days
+			   f.avg_repeat_spend, f.last_gap_days, f.median_gap_days,
+			   f.btyd_frequency = 0, v.p_alive, 1 - v.p_alive, v.expected_purchases, v.expected_spend, v.clv,
+			   bgnbd_id, gamma_gamma_id
 		FROM pg_temp.refresh_facts AS f
 		JOIN pg_temp.refresh_scored AS s USING (customer_id)
 		LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
+		-- Customers without a purchase have NULL BTYD facts: the strict
+		-- model functions give NULL.  One-time buyers have no mean repeat
+		-- spend: 0 makes Gamma-Gamma return the population mean.
+		CROSS JOIN LATERAL (
+			SELECT @extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd) AS p_alive,
+				   @extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency,
+												  f.btyd_t, bgnbd) AS expected_purchases,
+				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), gamma_gamma) AS expected_spend,
+				   @extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+								   bgnbd, gamma_gamma, cfg.clv_months, cfg.monthly_discount, 365.25 / 12) AS clv
+		) AS v
 		UNION ALL
 		SELECT c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
 			   NULL, NULL, NULL, NULL, NULL, NULL,
 			   @extschema@.lifecycle_stage(0, NULL, NULL, NULL,
 										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
-			   NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL
+			   NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+			   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM @extschema@.customers AS c
 		WHERE NOT EXISTS (SELECT 1 FROM pg_temp.refresh_facts AS f WHERE f.customer_id = c.customer_id);
 		GET DIAGNOSTICS n_rows = ROW_COUNT;

@@ -128,6 +128,7 @@ SELECT cs.customer_id,
 	   cs.tenure_days, cs.purchase_days,
 	   cs.btyd_frequency, cs.btyd_recency, cs.btyd_t, cs.avg_repeat_spend,
 	   cs.last_gap_days, cs.median_gap_days,
+	   cs.one_time_buyer, cs.p_alive, cs.churn_risk, cs.expected_purchases, cs.expected_spend, cs.clv,
 	   cs.as_of
 FROM @extschema@.customer_segments AS cs
 LEFT JOIN @extschema@.customers AS c USING (customer_id);
@@ -163,6 +164,12 @@ COMMENT ON COLUMN @extschema@.customer_360.btyd_t IS 'BG/NBD T in days.';
 COMMENT ON COLUMN @extschema@.customer_360.avg_repeat_spend IS 'Mean purchase value of repeat purchase days.';
 COMMENT ON COLUMN @extschema@.customer_360.last_gap_days IS 'Days between the two latest purchase days.';
 COMMENT ON COLUMN @extschema@.customer_360.median_gap_days IS 'Median days between purchase days.';
+COMMENT ON COLUMN @extschema@.customer_360.one_time_buyer IS 'Bought on one day only: P(alive) = 1 by the model''s construction, not a prediction.';
+COMMENT ON COLUMN @extschema@.customer_360.p_alive IS 'BG/NBD probability that the customer is still active.';
+COMMENT ON COLUMN @extschema@.customer_360.churn_risk IS '1 - p_alive.';
+COMMENT ON COLUMN @extschema@.customer_360.expected_purchases IS 'Purchase days expected in the next crm.settings.churn_horizon_days days.';
+COMMENT ON COLUMN @extschema@.customer_360.expected_spend IS 'Expected spend per purchase day (Gamma-Gamma).';
+COMMENT ON COLUMN @extschema@.customer_360.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted.';
 COMMENT ON COLUMN @extschema@.customer_360.as_of IS 'Analysis date of the refresh.';
 
 CREATE VIEW @extschema@.rfm_breaks AS
@@ -180,3 +187,90 @@ COMMENT ON COLUMN @extschema@.rfm_breaks.break_3 IS 'Upper bound (inclusive) of 
 COMMENT ON COLUMN @extschema@.rfm_breaks.break_4 IS 'Upper bound (inclusive) of band 4.';
 COMMENT ON COLUMN @extschema@.rfm_breaks.run_id IS 'Refresh run.';
 COMMENT ON COLUMN @extschema@.rfm_breaks.as_of IS 'Analysis date of that run.';
+
+-- Valuable repeat customers the churn model thinks are slipping away,
+-- most value at stake first.  One-time buyers are left out: for them
+-- P(alive) = 1 by the model's construction, so the model cannot warn.
+CREATE VIEW @extschema@.churn_watch_list AS
+SELECT cs.customer_id, cs.segment, cs.lifecycle_stage,
+	   cs.recency_days, cs.frequency, cs.monetary,
+	   round(cs.p_alive::numeric, 4) AS p_alive,
+	   round(cs.churn_risk::numeric, 4) AS churn_risk,
+	   round(cs.expected_purchases::numeric, 3) AS expected_purchases,
+	   round(cs.clv::numeric, 2) AS clv,
+	   round((cs.clv * cs.churn_risk / cs.p_alive)::numeric, 2) AS clv_at_risk,
+	   cs.as_of
+FROM @extschema@.customer_segments AS cs
+WHERE NOT cs.one_time_buyer
+  AND cs.m_score >= 4
+  AND cs.p_alive > 0
+  AND cs.churn_risk >= (SELECT s.churn_risk_threshold FROM @extschema@.settings AS s)
+ORDER BY clv_at_risk DESC, cs.customer_id;
+COMMENT ON VIEW @extschema@.churn_watch_list IS
+	'Repeat customers in the top two monetary scores whose churn risk is at least crm.settings.churn_risk_threshold, ordered by the CLV at risk. One-time buyers are not listed: the BG/NBD model gives them P(alive) = 1 by construction (see crm.customer_360.one_time_buyer).';
+COMMENT ON COLUMN @extschema@.churn_watch_list.customer_id IS 'Customer key.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.segment IS 'RFM segment.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.lifecycle_stage IS 'Lifecycle stage.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.recency_days IS 'Days since the last purchase.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.frequency IS 'Orders.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.monetary IS 'Net spend so far.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.p_alive IS 'Probability the customer is still active.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.churn_risk IS '1 - p_alive.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.expected_purchases IS 'Purchase days expected in the churn horizon.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.clv IS 'Expected lifetime value over the CLV horizon.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.clv_at_risk IS 'Value lost if the customer has churned: the CLV they would have if surely active minus their CLV, clv * churn_risk / p_alive.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.as_of IS 'Analysis date of the refresh.';
+
+CREATE VIEW @extschema@.clv_by_segment AS
+SELECT cs.segment,
+	   count(*) AS customers,
+	   count(*) FILTER (WHERE cs.one_time_buyer) AS one_time_buyers,
+	   round(avg(cs.p_alive)::numeric, 4) AS avg_p_alive,
+	   round(sum(cs.expected_purchases)::numeric, 1) AS expected_purchases,
+	   round(sum(cs.clv)::numeric, 2) AS clv,
+	   round(avg(cs.clv)::numeric, 2) AS avg_clv,
+	   round(sum(cs.clv) / nullif(sum(sum(cs.clv)) OVER (), 0), 4)::numeric AS clv_share,
+	   min(cs.as_of) AS as_of
+FROM @extschema@.customer_segments AS cs
+WHERE cs.segment IS NOT NULL
+GROUP BY cs.segment;
+COMMENT ON VIEW @extschema@.clv_by_segment IS
+	'Expected lifetime value and activity per RFM segment at the last refresh (scored customers).';
+COMMENT ON COLUMN @extschema@.clv_by_segment.segment IS 'Segment name.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.customers IS 'Customers in the segment.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.one_time_buyers IS 'Of them, customers who bought on one day only.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.avg_p_alive IS 'Mean probability of being active.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.expected_purchases IS 'Purchase days the segment is expected to make in the churn horizon.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.clv IS 'Total expected lifetime value of the segment.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.avg_clv IS 'Mean expected lifetime value per customer.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.clv_share IS 'Share of the total expected lifetime value, 0-1.';
+COMMENT ON COLUMN @extschema@.clv_by_segment.as_of IS 'Analysis date of the refresh.';
+
+CREATE VIEW @extschema@.model_diagnostics AS
+SELECT m.model_id, m.kind, m.fitted_at, m.as_of, m.time_unit,
+	   m.r, m.alpha, m.a, m.b, m.p, m.q, m.v,
+	   m.log_likelihood, m.customers, m.converged, m.iterations, m.spend_frequency_corr,
+	   m.holdout_end,
+	   m.model_id = @extschema@.current_model_id(m.kind) AS in_use
+FROM @extschema@.models AS m;
+COMMENT ON VIEW @extschema@.model_diagnostics IS
+	'Every fitted model with its parameters and fit diagnostics; in_use marks the ones the next refresh scores with (when crm.settings.model_refit = manual) or the refresh used last.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.model_id IS 'Model number.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.kind IS 'bgnbd or gamma_gamma.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.fitted_at IS 'When it was fitted.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.as_of IS 'End of the data it was fitted on.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.time_unit IS 'Time unit of the BG/NBD parameters: day.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.r IS 'BG/NBD r.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.alpha IS 'BG/NBD alpha (days).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.a IS 'BG/NBD a.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.b IS 'BG/NBD b.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.p IS 'Gamma-Gamma p.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.q IS 'Gamma-Gamma q.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.v IS 'Gamma-Gamma v (gamma).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.log_likelihood IS 'Maximised log-likelihood.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.customers IS 'Customers fitted on.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.converged IS 'Whether the fit converged.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.iterations IS 'Optimiser iterations.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.spend_frequency_corr IS 'Gamma-Gamma: correlation of spend and frequency (should be near 0).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.holdout_end IS 'End of the holdout period of a calibrated model.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.in_use IS 'The latest converged model of its kind.';
