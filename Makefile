@@ -40,6 +40,7 @@ REGRESS = \
 	source \
 	refresh \
 	views \
+	churn \
 	schedule \
 	bad_input \
 	parallel
