@@ -67,6 +67,37 @@ FROM crm.lifecycle_summary
 ORDER BY customers DESC;
 
 \echo
+\echo '== Churn and spend models the refresh fitted (BG/NBD in days; Gamma-Gamma in GBP) =='
+SELECT kind, customers, converged,
+	   round(r::numeric, 3) AS r, round(alpha::numeric, 2) AS "alpha (days)",
+	   round(a::numeric, 3) AS a, round(b::numeric, 3) AS b,
+	   round(p::numeric, 2) AS p, round(q::numeric, 2) AS q, round(v::numeric, 1) AS v,
+	   round(spend_frequency_corr::numeric, 2) AS "spend-frequency corr"
+FROM crm.model_diagnostics
+WHERE in_use
+ORDER BY kind;
+
+\echo
+\echo '== Expected lifetime value per segment, next 12 months (GBP, 1 % monthly discount) =='
+SELECT segment,
+	   customers,
+	   round(100 * avg_p_alive, 1) AS "P(alive) %",
+	   round(expected_purchases) AS "purchases next 90 days",
+	   round(clv) AS clv,
+	   round(avg_clv) AS "clv per customer",
+	   round(100 * clv_share, 1) AS "clv %"
+FROM crm.clv_by_segment
+ORDER BY clv DESC NULLS LAST;
+
+\echo
+\echo '== Churn watch list: valuable repeat customers likely lost, most value at stake first (top 10) =='
+SELECT customer_id, segment, recency_days AS "days since last", frequency AS orders,
+	   round(monetary) AS spend, round(100 * churn_risk, 1) AS "churn risk %",
+	   round(clv) AS clv, round(clv_at_risk) AS "clv at risk"
+FROM crm.churn_watch_list
+LIMIT 10;
+
+\echo
 \echo '== Nightly refresh with pg_cron: schedule it, look at the job, remove it again =='
 SELECT crm.schedule_refresh() AS jobid
 \gset
