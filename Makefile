@@ -8,7 +8,13 @@ OBJS = \
 	src/retail_crm.o \
 	src/customer_facts.o \
 	src/rfm_score.o \
-	src/lifecycle.o
+	src/lifecycle.o \
+	src/grouped_points.o \
+	src/optimize.o \
+	src/btyd.o \
+	src/bgnbd.o \
+	src/gamma_gamma.o \
+	src/clv.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
 # (Numbers also keep part names apart from test names: pg_regress looks for
@@ -20,6 +26,7 @@ SQL_PARTS = \
 	sql/30_customer_facts.sql \
 	sql/40_rfm.sql \
 	sql/50_lifecycle.sql \
+	sql/55_btyd_models.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/80_refresh.sql \
@@ -35,6 +42,9 @@ REGRESS = \
 	customer_facts \
 	rfm_score \
 	lifecycle \
+	bgnbd \
+	gamma_gamma \
+	clv \
 	segment_rules \
 	source \
 	refresh \

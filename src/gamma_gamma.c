@@ -1,0 +1,415 @@
+/*-------------------------------------------------------------------------
+ *
+ * gamma_gamma.c
+ *	  The Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV:
+ *	  Using Iso-Value Curves for Customer Base Analysis"): the
+ *	  crm.gamma_gamma_fit aggregate, the per-customer log-likelihood and its
+ *	  gradient, and the conditional expected spend.
+ *
+ * A customer with x > 0 repeat purchases of mean value zbar contributes
+ *
+ *	 ln f = ln G(px+q) - ln G(px) - ln G(q) + q ln v + (px-1) ln zbar
+ *			+ px ln x - (px+q) ln(v + x zbar).
+ *
+ * Customers without repeat purchases carry no spend information: the fit
+ * skips them (NULL or any mean spend allowed) and the expected spend gives
+ * them the population mean p v / (q - 1).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "fmgr.h"
+#include "utils/array.h"
+
+#include "btyd.h"
+#include "grouped_points.h"
+#include "optimize.h"
+
+/* Columns of crm.gamma_gamma_model, in order. */
+#define GG_NATTS			7
+#define GG_NPARAMS			3
+
+static const char *const gg_param_names[GG_NPARAMS] = {"p", "q", "v"};
+
+/* Data of one fit, passed to the objective. */
+typedef struct GammaGammaFit
+{
+	const GroupedPoint *points; /* distinct (x, zbar) */
+	int32		npoints;
+	double		weight;			/* customers fitted */
+} GammaGammaFit;
+
+/* Read a crm.gamma_gamma_model argument; parameters finite and > 0. */
+void
+GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params)
+{
+	double		values[GG_NPARAMS];
+
+	GetModelParameters(fcinfo, argno, "gamma_gamma", GG_NPARAMS,
+					   gg_param_names, values);
+	params->p = values[0];
+	params->q = values[1];
+	params->v = values[2];
+}
+
+/* Check a mean repeat spend of a repeat customer: finite and > 0. */
+static inline void
+CheckMonetary(double zbar)
+{
+	CheckFinite(zbar, "monetary_avg");
+	if (zbar <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monetary_avg must be greater than 0 for a customer with repeat purchases, not %g",
+						zbar),
+				 errhint("monetary_avg is the mean value of the repeat purchases; exclude customers whose returns cancel their purchases.")));
+}
+
+/* ln f of one customer, and its gradient in grad if not NULL. */
+static double
+GammaGammaPointLogLik(const GammaGammaParams *g, double x, double zbar,
+					  double *grad)
+{
+	double		px = g->p * x;
+	double		log_vxz = log(g->v + x * zbar);
+	double		log_z = log(zbar);
+
+	if (grad != NULL)
+	{
+		double		psi_pxq = Digamma(px + g->q);
+
+		grad[0] = x * (psi_pxq - Digamma(px) + log_z + log(x) - log_vxz);
+		grad[1] = psi_pxq - Digamma(g->q) + log(g->v) - log_vxz;
+		grad[2] = g->q / g->v - (px + g->q) / (g->v + x * zbar);
+	}
+	return lgamma(px + g->q) - lgamma(px) - lgamma(g->q) + g->q * log(g->v) +
+		(px - 1) * log_z + px * log(x) - (px + g->q) * log_vxz;
+}
+
+/* Minus the mean log-likelihood on theta = ln(p, q, v), with its gradient. */
+static double
+GammaGammaObjective(const double *theta, double *grad, void *arg)
+{
+	const GammaGammaFit *fit = (const GammaGammaFit *) arg;
+	GammaGammaParams g;
+	double		sum = 0.0;
+	double		total[GG_NPARAMS] = {0, 0, 0};
+	int32		i;
+	int			k;
+
+	g.p = exp(theta[0]);
+	g.q = exp(theta[1]);
+	g.v = exp(theta[2]);
+	for (i = 0; i < fit->npoints; i++)
+	{
+		const GroupedPoint *pt = &fit->points[i];
+		double		w = (double) pt->count;
+		double		pg[GG_NPARAMS];
+
+		sum += w * GammaGammaPointLogLik(&g, pt->v[0], pt->v[1], pg);
+		for (k = 0; k < GG_NPARAMS; k++)
+			total[k] += w * pg[k];
+	}
+	grad[0] = -total[0] * g.p / fit->weight;
+	grad[1] = -total[1] * g.q / fit->weight;
+	grad[2] = -total[2] * g.v / fit->weight;
+	return -sum / fit->weight;
+}
+
+/*
+ * Transition function of gamma_gamma_fit: add one customer (x, zbar).  Not
+ * strict: a NULL frequency raises 22004; a customer with x = 0 is skipped
+ * (its mean spend may be NULL, as customer_facts returns it); a repeat
+ * customer needs a mean spend > 0.
+ */
+PG_FUNCTION_INFO_V1(gamma_gamma_fit_accum);
+Datum
+gamma_gamma_fit_accum(PG_FUNCTION_ARGS)
+{
+	GroupedPoints *state;
+	double		v[2];
+
+	/* validate the row before touching the state */
+	v[0] = GetDoubleArg(fcinfo, 1, "frequency", "crm.gamma_gamma_fit");
+	CheckFrequency(v[0]);
+	if (v[0] == 0)
+	{
+		if (!PG_ARGISNULL(2))
+			CheckNonNegative(PG_GETARG_FLOAT8(2), "monetary_avg",
+							 "monetary_avg is the mean value of the repeat purchases.");
+		state = GroupedPointsForUpdate(fcinfo, GP_KIND_GAMMA_GAMMA);
+		if (unlikely(pg_add_s64_overflow(state->skipped, 1, &state->skipped)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("model fit row count is out of range")));
+		PG_RETURN_BYTEA_P(state);
+	}
+	v[1] = GetDoubleArg(fcinfo, 2, "monetary_avg", "crm.gamma_gamma_fit");
+	CheckMonetary(v[1]);
+
+	PG_RETURN_BYTEA_P(GroupedPointsAdd(GroupedPointsForUpdate(fcinfo, GP_KIND_GAMMA_GAMMA), v));
+}
+
+/* Combine function of gamma_gamma_fit: merge two partial states. */
+PG_FUNCTION_INFO_V1(gamma_gamma_fit_combine);
+Datum
+gamma_gamma_fit_combine(PG_FUNCTION_ARGS)
+{
+	return GroupedPointsCombine(fcinfo, GP_KIND_GAMMA_GAMMA);
+}
+
+/*
+ * Weighted Pearson correlation of x and zbar over the points; false when
+ * either does not vary (the correlation is undefined).
+ */
+static bool
+SpendFrequencyCorrelation(const GammaGammaFit *fit, double *corr)
+{
+	double		mx = 0.0,
+				mz = 0.0,
+				sxx = 0.0,
+				szz = 0.0,
+				sxz = 0.0;
+	int32		i;
+
+	for (i = 0; i < fit->npoints; i++)
+	{
+		mx += fit->points[i].count * fit->points[i].v[0];
+		mz += fit->points[i].count * fit->points[i].v[1];
+	}
+	mx /= fit->weight;
+	mz /= fit->weight;
+	/* two passes: no cancellation in the sums of squares */
+	for (i = 0; i < fit->npoints; i++)
+	{
+		double		dx = fit->points[i].v[0] - mx;
+		double		dz = fit->points[i].v[1] - mz;
+
+		sxx += fit->points[i].count * dx * dx;
+		szz += fit->points[i].count * dz * dz;
+		sxz += fit->points[i].count * dx * dz;
+	}
+	if (sxx <= 0 || szz <= 0)
+		return false;
+	*corr = Max(-1.0, Min(1.0, sxz / sqrt(sxx * szz)));
+	return true;
+}
+
+/*
+ * Final function of gamma_gamma_fit: the maximum likelihood model over the
+ * repeat customers, NULL when there are none.  BFGS on log-parameters from
+ * p = 1, q = 2, v = mean zbar (population mean spend = mean zbar), then two
+ * other starts if that does not converge.
+ */
+PG_FUNCTION_INFO_V1(gamma_gamma_fit_final);
+Datum
+gamma_gamma_fit_final(PG_FUNCTION_ARGS)
+{
+	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_GAMMA_GAMMA);
+	GammaGammaFit fit;
+	OptimizeOptions options;
+	OptimizeResult best;
+	double		best_theta[GG_NPARAMS];
+	double		mean_z = 0.0;
+	double		corr;
+	Datum		values[GG_NATTS];
+	bool		nulls[GG_NATTS];
+	int32		i;
+	int			s;
+
+	fit.points = GroupedPointsDistinct(state, &fit.npoints);
+	fit.weight = (double) state->rows;
+	if (fit.npoints == 0)
+		PG_RETURN_NULL();
+	for (i = 0; i < fit.npoints; i++)
+		mean_z += fit.points[i].v[1] * (double) fit.points[i].count;
+	mean_z /= fit.weight;
+
+	{
+		double		starts[3][GG_NPARAMS] = {
+			{0.0, log(2.0), log(mean_z)},
+			{0.0, 0.0, 0.0},
+			{log(5.0), log(5.0), log(4.0 * mean_z)},
+		};
+
+		OptimizeDefaults(&options);
+		best.converged = false;
+		best.finite = false;
+		best.f = INFINITY;
+		best.iterations = 0;
+		for (s = 0; s < lengthof(starts) && !best.converged; s++)
+		{
+			double		theta[GG_NPARAMS];
+			OptimizeResult result;
+
+			memcpy(theta, starts[s], sizeof(theta));
+			OptimizeBfgs(GammaGammaObjective, &fit, GG_NPARAMS, theta,
+						 &options, &result);
+			if (result.finite && (result.converged || result.f < best.f))
+			{
+				best = result;
+				memcpy(best_theta, theta, sizeof(theta));
+			}
+		}
+	}
+
+	memset(nulls, true, sizeof(nulls));
+	if (best.finite)
+	{
+		for (i = 0; i < GG_NPARAMS; i++)
+		{
+			values[i] = Float8GetDatum(exp(best_theta[i]));
+			nulls[i] = false;
+		}
+		values[3] = Float8GetDatum(-best.f * fit.weight);
+		nulls[3] = false;
+	}
+	values[4] = Int64GetDatum(state->rows);
+	nulls[4] = false;
+	values[5] = BoolGetDatum(best.converged);
+	nulls[5] = false;
+	if (SpendFrequencyCorrelation(&fit, &corr))
+	{
+		values[6] = Float8GetDatum(corr);
+		nulls[6] = false;
+	}
+	PG_RETURN_DATUM(ModelDatum(fcinfo, GG_NATTS, values, nulls));
+}
+
+/* crm.gamma_gamma_model(p, q, v): a model from known parameters. */
+PG_FUNCTION_INFO_V1(gamma_gamma_model);
+Datum
+gamma_gamma_model(PG_FUNCTION_ARGS)
+{
+	Datum		values[GG_NATTS];
+	bool		nulls[GG_NATTS];
+	int			i;
+
+	memset(nulls, true, sizeof(nulls));
+	for (i = 0; i < GG_NPARAMS; i++)
+	{
+		CheckModelParameter(PG_GETARG_FLOAT8(i), gg_param_names[i], "gamma_gamma");
+		values[i] = PG_GETARG_DATUM(i);
+		nulls[i] = false;
+	}
+	PG_RETURN_DATUM(ModelDatum(fcinfo, GG_NATTS, values, nulls));
+}
+
+/* Read (frequency, monetary_avg) of a repeat customer and the model after them. */
+static void
+GetSpendAndModel(FunctionCallInfo fcinfo, double *x, double *zbar,
+				 GammaGammaParams *g)
+{
+	*x = PG_GETARG_FLOAT8(0);
+	*zbar = PG_GETARG_FLOAT8(1);
+	CheckFrequency(*x);
+	if (*x == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("frequency must be at least 1 for a Gamma-Gamma log-likelihood"),
+				 errhint("The model describes the mean spend of repeat purchases; customers without them carry no spend information.")));
+	CheckMonetary(*zbar);
+	GetGammaGammaModelArg(fcinfo, 2, g);
+}
+
+/* The Gamma-Gamma log-likelihood of one repeat customer. */
+PG_FUNCTION_INFO_V1(gamma_gamma_loglik);
+Datum
+gamma_gamma_loglik(PG_FUNCTION_ARGS)
+{
+	double		x,
+				zbar;
+	GammaGammaParams g;
+
+	GetSpendAndModel(fcinfo, &x, &zbar, &g);
+	PG_RETURN_FLOAT8(GammaGammaPointLogLik(&g, x, zbar, NULL));
+}
+
+/* Its analytic gradient with respect to (p, q, v), as the fit uses it. */
+PG_FUNCTION_INFO_V1(gamma_gamma_loglik_gradient);
+Datum
+gamma_gamma_loglik_gradient(PG_FUNCTION_ARGS)
+{
+	double		x,
+				zbar;
+	GammaGammaParams g;
+	double		grad[GG_NPARAMS];
+	Datum		elems[GG_NPARAMS];
+	int			i;
+
+	GetSpendAndModel(fcinfo, &x, &zbar, &g);
+	GammaGammaPointLogLik(&g, x, zbar, grad);
+	for (i = 0; i < GG_NPARAMS; i++)
+		elems[i] = Float8GetDatum(grad[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, GG_NPARAMS, FLOAT8OID,
+										  sizeof(float8), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}
+
+/*
+ * E[spend | x, zbar] = p (v + x zbar) / (p x + q - 1), the population mean
+ * p v / (q - 1) for x = 0 (zbar ignored).  Finite only when p x + q > 1.
+ */
+double
+GammaGammaExpectedSpend(const GammaGammaParams *g, double x, double zbar)
+{
+	double		denominator = g->p * x + g->q - 1;
+
+	if (!(denominator > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expected spend is infinite for frequency %g: gamma_gamma model p * frequency + q must exceed 1", x),
+				 errhint("With q <= 1 the model has no finite mean spend; customers without repeat purchases need q > 1.")));
+	return g->p * (g->v + (x > 0 ? x * zbar : 0.0)) / denominator;
+}
+
+/*
+ * Read the frequency and mean spend of a customer for the expected spend
+ * from arguments xarg, zarg: x a whole number >= 0; zbar required and > 0
+ * when x > 0, ignored (NULL allowed) when x = 0.  False if the result is
+ * NULL: x NULL, or zbar NULL for a repeat customer.
+ */
+bool
+GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg, double *x, double *zbar)
+{
+	if (PG_ARGISNULL(xarg))
+		return false;
+	*x = PG_GETARG_FLOAT8(xarg);
+	CheckFrequency(*x);
+	*zbar = 0.0;
+	if (*x == 0)
+	{
+		if (!PG_ARGISNULL(zarg))
+			CheckNonNegative(PG_GETARG_FLOAT8(zarg), "monetary_avg",
+							 "monetary_avg is the mean value of the repeat purchases.");
+		return true;
+	}
+	if (PG_ARGISNULL(zarg))
+		return false;
+	*zbar = PG_GETARG_FLOAT8(zarg);
+	CheckMonetary(*zbar);
+	return true;
+}
+
+/*
+ * crm.expected_spend(frequency, monetary_avg, gg_model).  Not strict only
+ * so that monetary_avg may be NULL for x = 0; any other NULL gives NULL.
+ */
+PG_FUNCTION_INFO_V1(expected_spend);
+Datum
+expected_spend(PG_FUNCTION_ARGS)
+{
+	double		x,
+				zbar;
+	GammaGammaParams g;
+
+	if (PG_ARGISNULL(2) || !GetSpendArgs(fcinfo, 0, 1, &x, &zbar))
+		PG_RETURN_NULL();
+	GetGammaGammaModelArg(fcinfo, 2, &g);
+	PG_RETURN_FLOAT8(GammaGammaExpectedSpend(&g, x, zbar));
+}
