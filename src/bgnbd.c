@@ -111,11 +111,15 @@ BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt, double t_x,
 	if (xt->x > 0)
 	{
 		double		lo;
+		double		e;
 
 		log_atx = log(p->alpha + t_x);
 		lo = xt->log_ratio + rx * (log_aT - log_atx);
-		ll += Softplus(lo);
-		w = Logistic(lo);
+
+		/* Softplus(lo) and Logistic(lo) sharing one exp() of -|lo| */
+		e = exp(-fabs(lo));
+		ll += Max(lo, 0.0) + log1p(e);
+		w = (lo >= 0) ? 1.0 / (1.0 + e) : e / (1.0 + e);
 	}
 	if (grad != NULL)
 	{

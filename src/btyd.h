@@ -147,13 +147,6 @@ Digamma(double x)
 	return result;
 }
 
-/* ln(1 + e^u) without overflow for large u or loss for very negative u */
-static inline double
-Softplus(double u)
-{
-	return u > 0 ? u + log1p(exp(-u)) : log1p(exp(u));
-}
-
 /* 1 / (1 + e^-u), the logistic function, without overflow */
 static inline double
 Logistic(double u)

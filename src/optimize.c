@@ -9,7 +9,10 @@
  * keeps a search that runs off towards an unidentified boundary from
  * overflowing: points outside evaluate to +Infinity and the line search
  * backs off.  The caller gets the best finite point seen and whether a
- * stopping rule (small gradient, or no more progress) was met.
+ * stopping rule (small gradient, or no more progress) was met at a point
+ * with every |theta_i| <= limit: beyond it (parameters outside 1e-8 to
+ * 1e8 with the defaults) the likelihood is flat because its maximum lies at
+ * a limit the data cannot identify, and that is not convergence.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +35,7 @@ OptimizeDefaults(OptimizeOptions *options)
 	options->relative_tolerance = 1e-14;
 	options->max_step = 4.0;
 	options->bound = 30.0;
+	options->limit = log(1e8);
 }
 
 /* max |v_i| */
@@ -241,4 +245,13 @@ OptimizeBfgs(OptimizeObjective objective, void *arg, int n, double *theta,
 		}
 	}
 	result->f = f;
+
+	/*
+	 * A point far out is where the search ran off towards a limit (a
+	 * parameter going to 0 or infinity, where the likelihood flattens out),
+	 * not an interior maximum, whatever the stopping rule said.
+	 */
+	for (i = 0; i < n; i++)
+		if (fabs(theta[i]) > options->limit)
+			result->converged = false;
 }

@@ -28,6 +28,7 @@ typedef struct OptimizeOptions
 	double		relative_tolerance; /* ... or f and theta stop changing */
 	double		max_step;		/* longest step in any coordinate */
 	double		bound;			/* |theta_i| <= bound, else +Infinity */
+	double		limit;			/* converged only if every |theta_i| <= limit */
 } OptimizeOptions;
 
 typedef struct OptimizeResult
