@@ -29,9 +29,7 @@
 #include <float.h>
 #include <math.h>
 
-#include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "utils/array.h"
 
 #include "btyd.h"
 #include "grouped_points.h"
@@ -42,6 +40,11 @@
 #define BGNBD_NPARAMS		4
 
 static const char *const bgnbd_param_names[BGNBD_NPARAMS] = {"r", "alpha", "a", "b"};
+
+static const ModelSpec bgnbd_spec = {
+	"bgnbd", BGNBD_NPARAMS, bgnbd_param_names, BGNBD_NATTS,
+	"BG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.bgnbd_fit() or pass published ones to crm.bgnbd_model()."
+};
 
 /* The parts of ln L and its gradient that depend on x only. */
 typedef struct BgnbdXTerms
@@ -68,8 +71,7 @@ GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params)
 {
 	double		values[BGNBD_NPARAMS];
 
-	GetModelParameters(fcinfo, argno, "bgnbd", BGNBD_NPARAMS,
-					   bgnbd_param_names, values);
+	GetModelParameters(fcinfo, argno, &bgnbd_spec, values);
 	params->r = values[0];
 	params->alpha = values[1];
 	params->a = values[2];
@@ -239,59 +241,31 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	}
 
 	memset(nulls, true, sizeof(nulls));
-	values[5] = Int64GetDatum(state->rows);
-	nulls[5] = false;
-	values[6] = BoolGetDatum(false);
-	nulls[6] = false;
-	values[7] = Int32GetDatum(0);
-	nulls[7] = false;
-
 	if (sum_x > 0)
 	{
-		OptimizeOptions options;
-		OptimizeResult best;
-		double		best_theta[BGNBD_NPARAMS];
 		double		mean_T = Max(sum_T / fit.weight, 1e-6);
 		double		starts[3][BGNBD_NPARAMS] = {
 			{0.0, log(mean_T * fit.weight / sum_x), 0.0, 0.0},
 			{0.0, 0.0, 0.0, 0.0},
 			{log(0.25), log(mean_T), log(0.5), log(3.0)},
 		};
-		int			s;
+		OptimizeResult result;
 
-		OptimizeDefaults(&options);
-		best.converged = false;
-		best.finite = false;
-		best.f = INFINITY;
-		best.iterations = 0;
-		for (s = 0; s < lengthof(starts) && !best.converged; s++)
-		{
-			double		theta[BGNBD_NPARAMS];
-			OptimizeResult result;
-
-			memcpy(theta, starts[s], sizeof(theta));
-			OptimizeBfgs(BgnbdObjective, &fit, BGNBD_NPARAMS, theta,
-						 &options, &result);
-			if (result.finite && (result.converged || result.f < best.f))
-			{
-				best = result;
-				memcpy(best_theta, theta, sizeof(theta));
-			}
-		}
-		if (best.finite)
-		{
-			for (i = 0; i < BGNBD_NPARAMS; i++)
-			{
-				values[i] = Float8GetDatum(exp(best_theta[i]));
-				nulls[i] = false;
-			}
-			values[4] = Float8GetDatum(-best.f * fit.weight);
-			nulls[4] = false;
-			values[6] = BoolGetDatum(best.converged);
-			values[7] = Int32GetDatum(best.iterations);
-		}
+		FitModel(&bgnbd_spec, BgnbdObjective, &fit, &starts[0][0],
+				 lengthof(starts), fit.weight, state->rows, values, nulls,
+				 &result);
+		values[7] = Int32GetDatum(result.iterations);
+		nulls[7] = false;
 	}
-	PG_RETURN_DATUM(ModelDatum(fcinfo, BGNBD_NATTS, values, nulls));
+	else
+	{
+		/* not identified: parameters NULL, no iterations */
+		values[5] = Int64GetDatum(state->rows);
+		values[6] = BoolGetDatum(false);
+		values[7] = Int32GetDatum(0);
+		nulls[5] = nulls[6] = nulls[7] = false;
+	}
+	PG_RETURN_DATUM(ModelDatum(fcinfo, &bgnbd_spec, values, nulls));
 }
 
 /* crm.bgnbd_model(r, alpha, a, b): a model from known parameters. */
@@ -299,18 +273,7 @@ PG_FUNCTION_INFO_V1(bgnbd_model);
 Datum
 bgnbd_model(PG_FUNCTION_ARGS)
 {
-	Datum		values[BGNBD_NATTS];
-	bool		nulls[BGNBD_NATTS];
-	int			i;
-
-	memset(nulls, true, sizeof(nulls));
-	for (i = 0; i < BGNBD_NPARAMS; i++)
-	{
-		CheckModelParameter(PG_GETARG_FLOAT8(i), bgnbd_param_names[i], "bgnbd");
-		values[i] = PG_GETARG_DATUM(i);
-		nulls[i] = false;
-	}
-	PG_RETURN_DATUM(ModelDatum(fcinfo, BGNBD_NATTS, values, nulls));
+	PG_RETURN_DATUM(ModelFromArguments(fcinfo, &bgnbd_spec));
 }
 
 /* Read (frequency, recency, t) at argno.. and the model after them. */
@@ -356,17 +319,11 @@ bgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 	BgnbdParams p;
 	BgnbdXTerms xt;
 	double		grad[BGNBD_NPARAMS];
-	Datum		elems[BGNBD_NPARAMS];
-	int			i;
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
 	BgnbdXTermsFor(&p, x, &xt);
 	BgnbdPointLogLik(&p, &xt, t_x, T, grad);
-	for (i = 0; i < BGNBD_NPARAMS; i++)
-		elems[i] = Float8GetDatum(grad[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, BGNBD_NPARAMS, FLOAT8OID,
-										  sizeof(float8), FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
 }
 
 /* lo, the log-odds that a customer is dead; -Infinity for x = 0. */

@@ -21,6 +21,7 @@
 
 #include "fmgr.h"
 
+#include "optimize.h"
 #include "retail_crm.h"
 
 /* BG/NBD parameters: purchase rates ~ Gamma(r, alpha), dropout ~ Beta(a, b) */
@@ -53,12 +54,35 @@ typedef struct GammaGammaParams
  */
 #define BTYD_MAX_SERIES_TERMS	10000000
 
-/* model composites (btyd.c) */
+/*
+ * A model composite type.  Its columns are the nparams parameters, then
+ * log_likelihood, customers, converged and any model-specific ones.
+ */
+typedef struct ModelSpec
+{
+	const char *name;			/* SQL name: "bgnbd", "gamma_gamma" */
+	int			nparams;		/* parameters, all > 0 */
+	const char *const *param_names;
+	int			natts;			/* columns of the composite type */
+	const char *hint;			/* how to get a valid model */
+} ModelSpec;
+
+/* Column positions shared by every model composite, after the parameters. */
+#define MODEL_COL_LOG_LIKELIHOOD(spec)	((spec)->nparams)
+#define MODEL_COL_CUSTOMERS(spec)		((spec)->nparams + 1)
+#define MODEL_COL_CONVERGED(spec)		((spec)->nparams + 2)
+
+/* model composites and fits (btyd.c) */
 extern void GetModelParameters(FunctionCallInfo fcinfo, int argno,
-							   const char *model, int nparams,
-							   const char *const *names, double *values);
-extern Datum ModelDatum(FunctionCallInfo fcinfo, int natts,
+							   const ModelSpec *spec, double *values);
+extern Datum ModelDatum(FunctionCallInfo fcinfo, const ModelSpec *spec,
 						Datum *values, bool *nulls);
+extern Datum ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec);
+extern void FitModel(const ModelSpec *spec, OptimizeObjective objective, void *arg,
+					 const double *starts, int nstarts, double weight,
+					 int64 customers, Datum *values, bool *nulls,
+					 OptimizeResult *result);
+extern Datum Float8ArrayDatum(const double *values, int n);
 extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 						   const char *aggregate);
 
@@ -109,20 +133,6 @@ CheckBtydSummary(double x, double t_x, double T)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("recency %g must not exceed t %g", t_x, T),
 				 errhint("recency is the time from the first to the last purchase and t the time from the first purchase to the analysis date, both in the same unit; BTYD recency is not RFM recency.")));
-}
-
-/* Check that a model parameter is finite and > 0. */
-static inline void
-CheckModelParameter(double value, const char *what, const char *model)
-{
-	CheckFinite(value, what);
-	if (value <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s model parameter %s must be greater than 0, not %g",
-						model, what, value),
-				 errhint("Build the model with crm.%s_fit() or crm.%s_model() from published parameters.",
-						 model, model)));
 }
 
 /*

@@ -47,24 +47,16 @@ CheckMonths(double months)
 static inline void
 CheckDiscount(double d)
 {
-	CheckFinite(d, "monthly_discount");
-	if (d <= -1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monthly_discount must be greater than -1, not %g", d),
-				 errhint("monthly_discount is a rate per month, such as 0.01 for 1 %%; 0 means no discounting.")));
+	CheckGreaterThan(d, -1, "monthly_discount",
+					 "monthly_discount is a rate per month, such as 0.01 for 1 %; 0 means no discounting.");
 }
 
 /* periods_per_month: finite and > 0. */
 static inline void
 CheckPeriodsPerMonth(double m)
 {
-	CheckFinite(m, "periods_per_month");
-	if (m <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("periods_per_month must be greater than 0, not %g", m),
-				 errhint("periods_per_month is the number of time units of t in a month: 4.345 for weeks, 30.4375 for days.")));
+	CheckGreaterThan(m, 0, "periods_per_month",
+					 "periods_per_month is the number of time units of t in a month: 4.345 for weeks, 30.4375 for days.");
 }
 
 /*

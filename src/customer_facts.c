@@ -352,32 +352,14 @@ GrowCapacity(int32 current, int64 needed)
 
 /*
  * Fetch state argument argno, detoasted and 8-byte aligned, and validate it.
- * *copied tells whether the result is a private copy we may modify.  A state
- * stored inside a tuple (e.g. a partial state coming through Gather) is only
- * 4-byte aligned, like every bytea, so it is copied before its int64 fields
- * are read.
+ * *copied tells whether the result is a private copy we may modify.
  */
 static CustomerFactsState *
 GetStateArg(FunctionCallInfo fcinfo, int argno, bool full, bool *copied)
 {
-	Datum		datum = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
-	struct varlena *detoasted = PG_DETOAST_DATUM(datum);
-	Size		size = VARSIZE(detoasted);
-	CustomerFactsState *state;
+	CustomerFactsState *state = (CustomerFactsState *) GetAlignedVarlenaArg(fcinfo, argno, copied);
 
-	*copied = (detoasted != raw);
-	if (!PointerIsAligned(detoasted, int64))
-	{
-		struct varlena *aligned = palloc(size);
-
-		memcpy(aligned, detoasted, size);
-		detoasted = aligned;
-		*copied = true;
-	}
-	state = (CustomerFactsState *) detoasted;
-
-	CheckCustomerFactsState(state, size, full);
+	CheckCustomerFactsState(state, VARSIZE(state), full);
 	return state;
 }
 

@@ -21,10 +21,8 @@
 
 #include <math.h>
 
-#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "fmgr.h"
-#include "utils/array.h"
 
 #include "btyd.h"
 #include "grouped_points.h"
@@ -35,6 +33,11 @@
 #define GG_NPARAMS			3
 
 static const char *const gg_param_names[GG_NPARAMS] = {"p", "q", "v"};
+
+static const ModelSpec gg_spec = {
+	"gamma_gamma", GG_NPARAMS, gg_param_names, GG_NATTS,
+	"Gamma-Gamma parameters p, q and v must all be greater than 0; fit them with crm.gamma_gamma_fit() or pass published ones to crm.gamma_gamma_model()."
+};
 
 /* Data of one fit, passed to the objective. */
 typedef struct GammaGammaFit
@@ -50,8 +53,7 @@ GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *para
 {
 	double		values[GG_NPARAMS];
 
-	GetModelParameters(fcinfo, argno, "gamma_gamma", GG_NPARAMS,
-					   gg_param_names, values);
+	GetModelParameters(fcinfo, argno, &gg_spec, values);
 	params->p = values[0];
 	params->q = values[1];
 	params->v = values[2];
@@ -61,13 +63,8 @@ GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *para
 static inline void
 CheckMonetary(double zbar)
 {
-	CheckFinite(zbar, "monetary_avg");
-	if (zbar <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monetary_avg must be greater than 0 for a customer with repeat purchases, not %g",
-						zbar),
-				 errhint("monetary_avg is the mean value of the repeat purchases; exclude customers whose returns cancel their purchases.")));
+	CheckGreaterThan(zbar, 0, "monetary_avg",
+					 "monetary_avg is the mean value of the repeat purchases and must be positive for a customer with frequency > 0; exclude customers whose returns cancel their purchases.");
 }
 
 /* ln f of one customer, and its gradient in grad if not NULL. */
@@ -204,7 +201,7 @@ SpendFrequencyCorrelation(const GammaGammaFit *fit, double *corr)
  * Final function of gamma_gamma_fit: the maximum likelihood model over the
  * repeat customers, NULL when there are none.  BFGS on log-parameters from
  * p = 1, q = 2, v = mean zbar (population mean spend = mean zbar), then two
- * other starts if that does not converge.
+ * other starts if that does not converge; converged says whether one did.
  */
 PG_FUNCTION_INFO_V1(gamma_gamma_fit_final);
 Datum
@@ -212,15 +209,12 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_GAMMA_GAMMA);
 	GammaGammaFit fit;
-	OptimizeOptions options;
-	OptimizeResult best;
-	double		best_theta[GG_NPARAMS];
+	OptimizeResult result;
 	double		mean_z = 0.0;
 	double		corr;
 	Datum		values[GG_NATTS];
 	bool		nulls[GG_NATTS];
 	int32		i;
-	int			s;
 
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
@@ -230,6 +224,7 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 		mean_z += fit.points[i].v[1] * (double) fit.points[i].count;
 	mean_z /= fit.weight;
 
+	memset(nulls, true, sizeof(nulls));
 	{
 		double		starts[3][GG_NPARAMS] = {
 			{0.0, log(2.0), log(mean_z)},
@@ -237,48 +232,16 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 			{log(5.0), log(5.0), log(4.0 * mean_z)},
 		};
 
-		OptimizeDefaults(&options);
-		best.converged = false;
-		best.finite = false;
-		best.f = INFINITY;
-		best.iterations = 0;
-		for (s = 0; s < lengthof(starts) && !best.converged; s++)
-		{
-			double		theta[GG_NPARAMS];
-			OptimizeResult result;
-
-			memcpy(theta, starts[s], sizeof(theta));
-			OptimizeBfgs(GammaGammaObjective, &fit, GG_NPARAMS, theta,
-						 &options, &result);
-			if (result.finite && (result.converged || result.f < best.f))
-			{
-				best = result;
-				memcpy(best_theta, theta, sizeof(theta));
-			}
-		}
+		FitModel(&gg_spec, GammaGammaObjective, &fit, &starts[0][0],
+				 lengthof(starts), fit.weight, state->rows, values, nulls,
+				 &result);
 	}
-
-	memset(nulls, true, sizeof(nulls));
-	if (best.finite)
-	{
-		for (i = 0; i < GG_NPARAMS; i++)
-		{
-			values[i] = Float8GetDatum(exp(best_theta[i]));
-			nulls[i] = false;
-		}
-		values[3] = Float8GetDatum(-best.f * fit.weight);
-		nulls[3] = false;
-	}
-	values[4] = Int64GetDatum(state->rows);
-	nulls[4] = false;
-	values[5] = BoolGetDatum(best.converged);
-	nulls[5] = false;
 	if (SpendFrequencyCorrelation(&fit, &corr))
 	{
 		values[6] = Float8GetDatum(corr);
 		nulls[6] = false;
 	}
-	PG_RETURN_DATUM(ModelDatum(fcinfo, GG_NATTS, values, nulls));
+	PG_RETURN_DATUM(ModelDatum(fcinfo, &gg_spec, values, nulls));
 }
 
 /* crm.gamma_gamma_model(p, q, v): a model from known parameters. */
@@ -286,18 +249,7 @@ PG_FUNCTION_INFO_V1(gamma_gamma_model);
 Datum
 gamma_gamma_model(PG_FUNCTION_ARGS)
 {
-	Datum		values[GG_NATTS];
-	bool		nulls[GG_NATTS];
-	int			i;
-
-	memset(nulls, true, sizeof(nulls));
-	for (i = 0; i < GG_NPARAMS; i++)
-	{
-		CheckModelParameter(PG_GETARG_FLOAT8(i), gg_param_names[i], "gamma_gamma");
-		values[i] = PG_GETARG_DATUM(i);
-		nulls[i] = false;
-	}
-	PG_RETURN_DATUM(ModelDatum(fcinfo, GG_NATTS, values, nulls));
+	PG_RETURN_DATUM(ModelFromArguments(fcinfo, &gg_spec));
 }
 
 /* Read (frequency, monetary_avg) of a repeat customer and the model after them. */
@@ -339,16 +291,10 @@ gamma_gamma_loglik_gradient(PG_FUNCTION_ARGS)
 				zbar;
 	GammaGammaParams g;
 	double		grad[GG_NPARAMS];
-	Datum		elems[GG_NPARAMS];
-	int			i;
 
 	GetSpendAndModel(fcinfo, &x, &zbar, &g);
 	GammaGammaPointLogLik(&g, x, zbar, grad);
-	for (i = 0; i < GG_NPARAMS; i++)
-		elems[i] = Float8GetDatum(grad[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, GG_NPARAMS, FLOAT8OID,
-										  sizeof(float8), FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(Float8ArrayDatum(grad, GG_NPARAMS));
 }
 
 /*

@@ -28,6 +28,7 @@
 
 #include "btyd.h"
 #include "grouped_points.h"
+#include "retail_crm.h"
 
 #define GP_STATE_MAGIC		0x4750	/* "GP" */
 #define GP_STATE_VERSION	1
@@ -302,30 +303,17 @@ Compact(GroupedPoints *state)
 }
 
 /*
- * Fetch state argument argno, detoasted, 8-byte aligned and validated in
- * full.  A state stored inside a tuple is only 4-byte aligned, like every
- * bytea, so it is copied before its doubles are read.
+ * Fetch state argument argno, detoasted, 8-byte aligned and validated
+ * (cheaply or in full); *copied tells whether we may modify it.
  */
 static GroupedPoints *
 GetStateArg(FunctionCallInfo fcinfo, int argno, GroupedPointsKind kind,
 			bool full, bool *copied)
 {
-	Datum		datum = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
-	struct varlena *detoasted = PG_DETOAST_DATUM(datum);
-	Size		size = VARSIZE(detoasted);
+	GroupedPoints *state = (GroupedPoints *) GetAlignedVarlenaArg(fcinfo, argno, copied);
 
-	*copied = (detoasted != raw);
-	if (!PointerIsAligned(detoasted, int64))
-	{
-		struct varlena *aligned = palloc(size);
-
-		memcpy(aligned, detoasted, size);
-		detoasted = aligned;
-		*copied = true;
-	}
-	CheckGroupedPoints((GroupedPoints *) detoasted, size, kind, full);
-	return (GroupedPoints *) detoasted;
+	CheckGroupedPoints(state, VARSIZE(state), kind, full);
+	return state;
 }
 
 /* A validated, read-only state argument (final functions). */

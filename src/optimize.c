@@ -255,3 +255,37 @@ OptimizeBfgs(OptimizeObjective objective, void *arg, int n, double *theta,
 		if (fabs(theta[i]) > options->limit)
 			result->converged = false;
 }
+
+/*
+ * BFGS with the default options from each of nstarts starting points
+ * (starts[s * n .. s * n + n)) in turn, until one converges.  theta and
+ * result get the run that converged, or else the best finite one;
+ * result->finite is false if no start had a finite objective.
+ */
+void
+OptimizeFromStarts(OptimizeObjective objective, void *arg, int n,
+				   int nstarts, const double *starts, double *theta,
+				   OptimizeResult *result)
+{
+	OptimizeOptions options;
+	int			s;
+
+	OptimizeDefaults(&options);
+	result->f = INFINITY;
+	result->iterations = 0;
+	result->converged = false;
+	result->finite = false;
+	for (s = 0; s < nstarts && !result->converged; s++)
+	{
+		double		trial[OPTIMIZE_MAX_DIM];
+		OptimizeResult run;
+
+		memcpy(trial, starts + s * n, n * sizeof(double));
+		OptimizeBfgs(objective, arg, n, trial, &options, &run);
+		if (run.finite && (run.converged || run.f < result->f))
+		{
+			*result = run;
+			memcpy(theta, trial, n * sizeof(double));
+		}
+	}
+}

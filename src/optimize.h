@@ -44,4 +44,8 @@ extern void OptimizeBfgs(OptimizeObjective objective, void *arg, int n,
 						 double *theta, const OptimizeOptions *options,
 						 OptimizeResult *result);
 
+extern void OptimizeFromStarts(OptimizeObjective objective, void *arg, int n,
+							   int nstarts, const double *starts,
+							   double *theta, OptimizeResult *result);
+
 #endif							/* OPTIMIZE_H */
