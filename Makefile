@@ -70,8 +70,8 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@
 
-# Header dependencies of the model code (PGXS tracks none without
-# --enable-depend; a stale object with an old struct layout breaks silently).
-src/btyd.o src/grouped_points.o src/bgnbd.o src/gamma_gamma.o src/clv.o: src/btyd.h src/retail_crm.h
-src/grouped_points.o src/bgnbd.o src/gamma_gamma.o: src/grouped_points.h
-src/optimize.o src/bgnbd.o src/gamma_gamma.o: src/optimize.h
+# Header dependencies (PGXS tracks none without --enable-depend; a stale
+# object with an old struct layout breaks silently).
+$(OBJS): src/retail_crm.h
+src/btyd.o src/grouped_points.o src/optimize.o src/bgnbd.o src/gamma_gamma.o src/clv.o: \
+	src/btyd.h src/grouped_points.h src/optimize.h

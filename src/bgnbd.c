@@ -33,7 +33,6 @@
 
 #include "btyd.h"
 #include "grouped_points.h"
-#include "optimize.h"
 
 /* Columns of crm.bgnbd_model, in order. */
 #define BGNBD_NATTS			8
@@ -49,6 +48,7 @@ static const ModelSpec bgnbd_spec = {
 /* The parts of ln L and its gradient that depend on x only. */
 typedef struct BgnbdXTerms
 {
+	BgnbdParams params;			/* the parameters they were computed for */
 	double		x;
 	double		base;			/* ln L without the terms in t_x and T */
 	double		log_ratio;		/* ln a - ln(b + x - 1), x > 0 */
@@ -57,25 +57,15 @@ typedef struct BgnbdXTerms
 	double		db;				/* d base / db */
 } BgnbdXTerms;
 
-/* Data of one fit, passed to the objective. */
-typedef struct BgnbdFit
-{
-	const GroupedPoint *points; /* distinct (x, t_x, T), sorted by x first */
-	int32		npoints;
-	double		weight;			/* customers */
-} BgnbdFit;
+/* Model arguments and the fit read BgnbdParams as an array of parameters. */
+StaticAssertDecl(sizeof(BgnbdParams) == BGNBD_NPARAMS * sizeof(double),
+				 "BgnbdParams must be an array of doubles");
 
 /* Read a crm.bgnbd_model argument; its parameters must be finite and > 0. */
 void
 GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params)
 {
-	double		values[BGNBD_NPARAMS];
-
-	GetModelParameters(fcinfo, argno, &bgnbd_spec, values);
-	params->r = values[0];
-	params->alpha = values[1];
-	params->a = values[2];
-	params->b = values[3];
+	GetModelParameters(fcinfo, argno, &bgnbd_spec, (double *) params);
 }
 
 /* Fill the x-only terms for parameters p. */
@@ -85,6 +75,7 @@ BgnbdXTermsFor(const BgnbdParams *p, double x, BgnbdXTerms *t)
 	double		psi_abx = Digamma(p->a + p->b + x);
 	double		psi_ab = Digamma(p->a + p->b);
 
+	t->params = *p;
 	t->x = x;
 	t->base = lgamma(p->r + x) - lgamma(p->r) + p->r * log(p->alpha) +
 		lgamma(p->b + x) - lgamma(p->a + p->b + x) - lgamma(p->b) +
@@ -140,45 +131,20 @@ BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt, double t_x,
 }
 
 /*
- * The objective of the fit: minus the mean log-likelihood per customer, on
- * theta = ln(r, alpha, a, b), with its gradient.  The mean keeps the
- * tolerances independent of the number of customers.  Points come sorted by
- * x, so the x-only terms (lgamma, digamma) are computed once per x.
+ * ln L of a distinct row for the fit.  Rows come sorted by x, so the x-only
+ * terms (lgamma, digamma) are recomputed only when x or the parameters
+ * change.
  */
 static double
-BgnbdObjective(const double *theta, double *grad, void *arg)
+BgnbdFitPointLogLik(const double *params, const GroupedPoint *point,
+					double *grad, void *cache)
 {
-	const BgnbdFit *fit = (const BgnbdFit *) arg;
-	BgnbdParams p;
-	BgnbdXTerms xt;
-	double		sum = 0.0;
-	double		g[BGNBD_NPARAMS] = {0, 0, 0, 0};
-	int32		i;
-	int			k;
+	const BgnbdParams *p = (const BgnbdParams *) params;
+	BgnbdXTerms *xt = (BgnbdXTerms *) cache;
 
-	p.r = exp(theta[0]);
-	p.alpha = exp(theta[1]);
-	p.a = exp(theta[2]);
-	p.b = exp(theta[3]);
-	xt.x = -1;
-	for (i = 0; i < fit->npoints; i++)
-	{
-		const GroupedPoint *pt = &fit->points[i];
-		double		w = (double) pt->count;
-		double		pg[BGNBD_NPARAMS];
-
-		if (pt->v[0] != xt.x)
-			BgnbdXTermsFor(&p, pt->v[0], &xt);
-		sum += w * BgnbdPointLogLik(&p, &xt, pt->v[1], pt->v[2], pg);
-		for (k = 0; k < BGNBD_NPARAMS; k++)
-			g[k] += w * pg[k];
-	}
-	/* chain rule to log-parameters: d/d ln r = r d/dr */
-	grad[0] = -g[0] * p.r / fit->weight;
-	grad[1] = -g[1] * p.alpha / fit->weight;
-	grad[2] = -g[2] * p.a / fit->weight;
-	grad[3] = -g[3] * p.b / fit->weight;
-	return -sum / fit->weight;
+	if (point->v[0] != xt->x || memcmp(&xt->params, p, sizeof(BgnbdParams)) != 0)
+		BgnbdXTermsFor(p, point->v[0], xt);
+	return BgnbdPointLogLik(p, xt, point->v[1], point->v[2], grad);
 }
 
 /*
@@ -223,15 +189,20 @@ Datum
 bgnbd_fit_final(PG_FUNCTION_ARGS)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_BGNBD);
-	BgnbdFit	fit;
+	BgnbdXTerms cache;
+	ModelFitData fit;
 	double		sum_x = 0.0;
 	double		sum_T = 0.0;
 	Datum		values[BGNBD_NATTS];
 	bool		nulls[BGNBD_NATTS];
 	int32		i;
 
+	fit.spec = &bgnbd_spec;
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
+	fit.loglik = BgnbdFitPointLogLik;
+	fit.cache = &cache;
+	cache.x = -1;				/* no x yet */
 	if (fit.npoints == 0)
 		PG_RETURN_NULL();
 	for (i = 0; i < fit.npoints; i++)
@@ -251,9 +222,8 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 		};
 		OptimizeResult result;
 
-		FitModel(&bgnbd_spec, BgnbdObjective, &fit, &starts[0][0],
-				 lengthof(starts), fit.weight, state->rows, values, nulls,
-				 &result);
+		FitModel(&fit, &starts[0][0], lengthof(starts), state->rows,
+				 values, nulls, &result);
 		values[7] = Int32GetDatum(result.iterations);
 		nulls[7] = false;
 	}

@@ -85,21 +85,57 @@ ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec)
 }
 
 /*
- * Fit a model by minimising objective (minus the mean log-likelihood per
- * customer, on log-parameters) from the given starts, and fill the
- * parameter, log_likelihood, customers and converged columns.  Without a
- * finite start the parameters and log-likelihood stay NULL.
+ * The objective of every fit: minus the mean log-likelihood per customer on
+ * theta = ln(parameters), with its gradient by the chain rule
+ * (d/d ln p = p d/dp).  The mean keeps the optimizer's tolerances
+ * independent of the number of customers.
+ */
+static double
+ModelObjective(const double *theta, double *grad, void *arg)
+{
+	const ModelFitData *fit = (const ModelFitData *) arg;
+	int			n = fit->spec->nparams;
+	double		params[OPTIMIZE_MAX_DIM];
+	double		total[OPTIMIZE_MAX_DIM];
+	double		sum = 0.0;
+	int32		i;
+	int			k;
+
+	for (k = 0; k < n; k++)
+	{
+		params[k] = exp(theta[k]);
+		total[k] = 0.0;
+	}
+	for (i = 0; i < fit->npoints; i++)
+	{
+		double		w = (double) fit->points[i].count;
+		double		g[OPTIMIZE_MAX_DIM];
+
+		sum += w * fit->loglik(params, &fit->points[i], g, fit->cache);
+		for (k = 0; k < n; k++)
+			total[k] += w * g[k];
+	}
+	for (k = 0; k < n; k++)
+		grad[k] = -total[k] * params[k] / fit->weight;
+	return -sum / fit->weight;
+}
+
+/*
+ * Fit a model by maximum likelihood from the given starts (on
+ * log-parameters), and fill the parameter, log_likelihood, customers and
+ * converged columns.  Without a finite start the parameters and the
+ * log-likelihood stay NULL.
  */
 void
-FitModel(const ModelSpec *spec, OptimizeObjective objective, void *arg,
-		 const double *starts, int nstarts, double weight, int64 customers,
-		 Datum *values, bool *nulls, OptimizeResult *result)
+FitModel(const ModelFitData *fit, const double *starts, int nstarts,
+		 int64 customers, Datum *values, bool *nulls, OptimizeResult *result)
 {
+	const ModelSpec *spec = fit->spec;
 	double		theta[OPTIMIZE_MAX_DIM];
 	int			i;
 
-	OptimizeFromStarts(objective, arg, spec->nparams, nstarts, starts,
-					   theta, result);
+	OptimizeFromStarts(ModelObjective, (void *) fit, spec->nparams, nstarts,
+					   starts, theta, result);
 	if (result->finite)
 	{
 		for (i = 0; i < spec->nparams; i++)
@@ -107,7 +143,7 @@ FitModel(const ModelSpec *spec, OptimizeObjective objective, void *arg,
 			values[i] = Float8GetDatum(exp(theta[i]));
 			nulls[i] = false;
 		}
-		values[MODEL_COL_LOG_LIKELIHOOD(spec)] = Float8GetDatum(-result->f * weight);
+		values[MODEL_COL_LOG_LIKELIHOOD(spec)] = Float8GetDatum(-result->f * fit->weight);
 		nulls[MODEL_COL_LOG_LIKELIHOOD(spec)] = false;
 	}
 	values[MODEL_COL_CUSTOMERS(spec)] = Int64GetDatum(customers);

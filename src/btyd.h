@@ -21,6 +21,7 @@
 
 #include "fmgr.h"
 
+#include "grouped_points.h"
 #include "optimize.h"
 #include "retail_crm.h"
 
@@ -72,14 +73,31 @@ typedef struct ModelSpec
 #define MODEL_COL_CUSTOMERS(spec)		((spec)->nparams + 1)
 #define MODEL_COL_CONVERGED(spec)		((spec)->nparams + 2)
 
+/*
+ * Log-likelihood of one distinct input row at natural parameters params,
+ * with its gradient in grad; cache is the model's scratch space.
+ */
+typedef double (*PointLogLik) (const double *params, const GroupedPoint *point,
+							   double *grad, void *cache);
+
+/* What a fit needs: the distinct rows and the model's point likelihood. */
+typedef struct ModelFitData
+{
+	const ModelSpec *spec;
+	const GroupedPoint *points; /* distinct rows, sorted */
+	int32		npoints;
+	double		weight;			/* customers: sum of the counts */
+	PointLogLik loglik;
+	void	   *cache;
+} ModelFitData;
+
 /* model composites and fits (btyd.c) */
 extern void GetModelParameters(FunctionCallInfo fcinfo, int argno,
 							   const ModelSpec *spec, double *values);
 extern Datum ModelDatum(FunctionCallInfo fcinfo, const ModelSpec *spec,
 						Datum *values, bool *nulls);
 extern Datum ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec);
-extern void FitModel(const ModelSpec *spec, OptimizeObjective objective, void *arg,
-					 const double *starts, int nstarts, double weight,
+extern void FitModel(const ModelFitData *fit, const double *starts, int nstarts,
 					 int64 customers, Datum *values, bool *nulls,
 					 OptimizeResult *result);
 extern Datum Float8ArrayDatum(const double *values, int n);
@@ -99,21 +117,36 @@ extern bool GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg,
 						 double *x, double *zbar);
 
 /*
- * Check a frequency: a finite whole number of repeat purchases, >= 0.
- * BTYD x counts purchase periods; a fraction means the caller passed an
- * average or a wrong column, so it is rejected instead of being fitted.
+ * Check a count: a finite whole number from 0 to max; above max raises
+ * max_errcode.
+ */
+static inline void
+CheckCount(double value, double max, int max_errcode, const char *what,
+		   const char *hint)
+{
+	CheckNonNegative(value, what, hint);
+	if (value != floor(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a whole number, not %g", what, value),
+				 errhint("%s", hint)));
+	if (value > max)
+		ereport(ERROR,
+				(errcode(max_errcode),
+				 errmsg("%s must be at most %g, not %g", what, max, value),
+				 errhint("%s", hint)));
+}
+
+/*
+ * Check a frequency: a whole number of repeat purchases.  BTYD x counts
+ * purchase periods; a fraction means the caller passed an average or a
+ * wrong column, so it is rejected instead of being fitted.
  */
 static inline void
 CheckFrequency(double x)
 {
-	CheckNonNegative(x, "frequency",
-					 "frequency is the number of repeat purchases: distinct purchase periods after the first one.");
-	if (x != floor(x) || x > BTYD_MAX_FREQUENCY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("frequency must be a whole number between 0 and %g, not %g",
-						BTYD_MAX_FREQUENCY, x),
-				 errhint("frequency is the number of repeat purchases: distinct purchase periods after the first one.")));
+	CheckCount(x, BTYD_MAX_FREQUENCY, ERRCODE_INVALID_PARAMETER_VALUE, "frequency",
+			   "frequency is the number of repeat purchases: distinct purchase periods after the first one.");
 }
 
 /*

@@ -29,18 +29,8 @@
 static inline void
 CheckMonths(double months)
 {
-	CheckNonNegative(months, "months",
-					 "months is the number of future months to sum.");
-	if (months != floor(months))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("months must be a whole number, not %g", months),
-				 errhint("months is the number of future months to sum.")));
-	if (months > CLV_MAX_MONTHS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("months must be at most %d, not %g", CLV_MAX_MONTHS, months),
-				 errhint("Lifetime value is usually summed over 12 to 120 months.")));
+	CheckCount(months, CLV_MAX_MONTHS, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "months",
+			   "months is the number of future months to sum, at most 1200 (100 years); lifetime value is usually summed over 12 to 120 months.");
 }
 
 /* monthly_discount: finite and > -1, so that (1 + d)^k > 0. */

@@ -339,15 +339,12 @@ CopyCustomerFactsState(const CustomerFactsState *src, int32 capacity)
 static int32
 GrowCapacity(int32 current, int64 needed)
 {
-	int64		capacity = Max((int64) current * 2, (int64) CF_INITIAL_DAYS);
-
 	if (needed > CF_MAX_DAYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("customer_facts cannot hold more than %d purchase days",
 						CF_MAX_DAYS)));
-	capacity = Max(capacity, needed);
-	return (int32) Min(capacity, (int64) CF_MAX_DAYS);
+	return DoubledCapacity(current, needed, CF_INITIAL_DAYS, CF_MAX_DAYS);
 }
 
 /*

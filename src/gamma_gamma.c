@@ -26,7 +26,6 @@
 
 #include "btyd.h"
 #include "grouped_points.h"
-#include "optimize.h"
 
 /* Columns of crm.gamma_gamma_model, in order. */
 #define GG_NATTS			7
@@ -39,24 +38,15 @@ static const ModelSpec gg_spec = {
 	"Gamma-Gamma parameters p, q and v must all be greater than 0; fit them with crm.gamma_gamma_fit() or pass published ones to crm.gamma_gamma_model()."
 };
 
-/* Data of one fit, passed to the objective. */
-typedef struct GammaGammaFit
-{
-	const GroupedPoint *points; /* distinct (x, zbar) */
-	int32		npoints;
-	double		weight;			/* customers fitted */
-} GammaGammaFit;
+/* Model arguments and the fit read GammaGammaParams as an array of parameters. */
+StaticAssertDecl(sizeof(GammaGammaParams) == GG_NPARAMS * sizeof(double),
+				 "GammaGammaParams must be an array of doubles");
 
 /* Read a crm.gamma_gamma_model argument; parameters finite and > 0. */
 void
 GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params)
 {
-	double		values[GG_NPARAMS];
-
-	GetModelParameters(fcinfo, argno, &gg_spec, values);
-	params->p = values[0];
-	params->q = values[1];
-	params->v = values[2];
+	GetModelParameters(fcinfo, argno, &gg_spec, (double *) params);
 }
 
 /* Check a mean repeat spend of a repeat customer: finite and > 0. */
@@ -88,34 +78,13 @@ GammaGammaPointLogLik(const GammaGammaParams *g, double x, double zbar,
 		(px - 1) * log_z + px * log(x) - (px + g->q) * log_vxz;
 }
 
-/* Minus the mean log-likelihood on theta = ln(p, q, v), with its gradient. */
+/* ln f of a distinct row (x, zbar) for the fit. */
 static double
-GammaGammaObjective(const double *theta, double *grad, void *arg)
+GammaGammaFitPointLogLik(const double *params, const GroupedPoint *point,
+						 double *grad, void *cache)
 {
-	const GammaGammaFit *fit = (const GammaGammaFit *) arg;
-	GammaGammaParams g;
-	double		sum = 0.0;
-	double		total[GG_NPARAMS] = {0, 0, 0};
-	int32		i;
-	int			k;
-
-	g.p = exp(theta[0]);
-	g.q = exp(theta[1]);
-	g.v = exp(theta[2]);
-	for (i = 0; i < fit->npoints; i++)
-	{
-		const GroupedPoint *pt = &fit->points[i];
-		double		w = (double) pt->count;
-		double		pg[GG_NPARAMS];
-
-		sum += w * GammaGammaPointLogLik(&g, pt->v[0], pt->v[1], pg);
-		for (k = 0; k < GG_NPARAMS; k++)
-			total[k] += w * pg[k];
-	}
-	grad[0] = -total[0] * g.p / fit->weight;
-	grad[1] = -total[1] * g.q / fit->weight;
-	grad[2] = -total[2] * g.v / fit->weight;
-	return -sum / fit->weight;
+	return GammaGammaPointLogLik((const GammaGammaParams *) params,
+								 point->v[0], point->v[1], grad);
 }
 
 /*
@@ -165,7 +134,7 @@ gamma_gamma_fit_combine(PG_FUNCTION_ARGS)
  * either does not vary (the correlation is undefined).
  */
 static bool
-SpendFrequencyCorrelation(const GammaGammaFit *fit, double *corr)
+SpendFrequencyCorrelation(const ModelFitData *fit, double *corr)
 {
 	double		mx = 0.0,
 				mz = 0.0,
@@ -208,7 +177,7 @@ Datum
 gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_GAMMA_GAMMA);
-	GammaGammaFit fit;
+	ModelFitData fit;
 	OptimizeResult result;
 	double		mean_z = 0.0;
 	double		corr;
@@ -216,8 +185,11 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 	bool		nulls[GG_NATTS];
 	int32		i;
 
+	fit.spec = &gg_spec;
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
+	fit.loglik = GammaGammaFitPointLogLik;
+	fit.cache = NULL;
 	if (fit.npoints == 0)
 		PG_RETURN_NULL();
 	for (i = 0; i < fit.npoints; i++)
@@ -232,9 +204,8 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 			{log(5.0), log(5.0), log(4.0 * mean_z)},
 		};
 
-		FitModel(&gg_spec, GammaGammaObjective, &fit, &starts[0][0],
-				 lengthof(starts), fit.weight, state->rows, values, nulls,
-				 &result);
+		FitModel(&fit, &starts[0][0], lengthof(starts), state->rows,
+				 values, nulls, &result);
 	}
 	if (SpendFrequencyCorrelation(&fit, &corr))
 	{

@@ -227,16 +227,13 @@ CopyGroupedPoints(const GroupedPoints *src, int32 capacity)
 static int32
 GrowCapacity(int32 current, int64 needed)
 {
-	int64		capacity = Max((int64) current * 2, (int64) GP_INITIAL_POINTS);
-
 	if (needed > GP_MAX_POINTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a model fit cannot hold more than %d distinct input rows",
 						GP_MAX_POINTS),
 				 errhint("Round recency and t to whole time units so that customers share rows, or fit on a sample.")));
-	capacity = Max(capacity, needed);
-	return (int32) Min(capacity, (int64) GP_MAX_POINTS);
+	return DoubledCapacity(current, needed, GP_INITIAL_POINTS, GP_MAX_POINTS);
 }
 
 /* Sort points[0, n) and merge equal ones; returns the new length. */

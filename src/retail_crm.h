@@ -94,4 +94,19 @@ GetAlignedVarlenaArg(FunctionCallInfo fcinfo, int argno, bool *copied)
 	return detoasted;
 }
 
+/*
+ * Capacity of a growing state that needs room for "needed" items (the
+ * caller has checked needed <= max): double the current capacity, at least
+ * "initial", so that a state growing one item at a time is copied
+ * O(log n) times, and never beyond max.
+ */
+static inline int32
+DoubledCapacity(int32 current, int64 needed, int32 initial, int32 max)
+{
+	int64		capacity = Max((int64) current * 2, (int64) initial);
+
+	capacity = Max(capacity, needed);
+	return (int32) Min(capacity, (int64) max);
+}
+
 #endif							/* RETAIL_CRM_H */
