@@ -125,6 +125,7 @@ SELECT * FROM error_of($$SELECT crm.p_alive('NaN', 1, 2, crm.bgnbd_model(1, 1, 1
 SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 'Infinity', crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(-1, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1.5, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
+SELECT * FROM error_of($$SELECT crm.p_alive(2e9, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1, -1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1, 3, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.expected_purchases(-1, 1, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
