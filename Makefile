@@ -8,7 +8,13 @@ OBJS = \
 	src/retail_crm.o \
 	src/customer_facts.o \
 	src/rfm_score.o \
-	src/lifecycle.o
+	src/lifecycle.o \
+	src/grouped_points.o \
+	src/optimize.o \
+	src/btyd.o \
+	src/bgnbd.o \
+	src/gamma_gamma.o \
+	src/clv.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
 # (Numbers also keep part names apart from test names: pg_regress looks for
@@ -20,6 +26,7 @@ SQL_PARTS = \
 	sql/30_customer_facts.sql \
 	sql/40_rfm.sql \
 	sql/50_lifecycle.sql \
+	sql/55_btyd_models.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/75_churn.sql \
@@ -36,6 +43,9 @@ REGRESS = \
 	customer_facts \
 	rfm_score \
 	lifecycle \
+	bgnbd \
+	gamma_gamma \
+	clv \
 	segment_rules \
 	source \
 	refresh \
@@ -61,3 +71,9 @@ include $(PGXS)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@
+
+# Header dependencies (PGXS tracks none without --enable-depend; a stale
+# object with an old struct layout breaks silently).
+$(OBJS): src/retail_crm.h
+src/btyd.o src/grouped_points.o src/optimize.o src/bgnbd.o src/gamma_gamma.o src/clv.o: \
+	src/btyd.h src/grouped_points.h src/optimize.h

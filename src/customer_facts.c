@@ -339,45 +339,24 @@ CopyCustomerFactsState(const CustomerFactsState *src, int32 capacity)
 static int32
 GrowCapacity(int32 current, int64 needed)
 {
-	int64		capacity = Max((int64) current * 2, (int64) CF_INITIAL_DAYS);
-
 	if (needed > CF_MAX_DAYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("customer_facts cannot hold more than %d purchase days",
 						CF_MAX_DAYS)));
-	capacity = Max(capacity, needed);
-	return (int32) Min(capacity, (int64) CF_MAX_DAYS);
+	return DoubledCapacity(current, needed, CF_INITIAL_DAYS, CF_MAX_DAYS);
 }
 
 /*
  * Fetch state argument argno, detoasted and 8-byte aligned, and validate it.
- * *copied tells whether the result is a private copy we may modify.  A state
- * stored inside a tuple (e.g. a partial state coming through Gather) is only
- * 4-byte aligned, like every bytea, so it is copied before its int64 fields
- * are read.
+ * *copied tells whether the result is a private copy we may modify.
  */
 static CustomerFactsState *
 GetStateArg(FunctionCallInfo fcinfo, int argno, bool full, bool *copied)
 {
-	Datum		datum = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
-	struct varlena *detoasted = PG_DETOAST_DATUM(datum);
-	Size		size = VARSIZE(detoasted);
-	CustomerFactsState *state;
+	CustomerFactsState *state = (CustomerFactsState *) GetAlignedVarlenaArg(fcinfo, argno, copied);
 
-	*copied = (detoasted != raw);
-	if (!PointerIsAligned(detoasted, int64))
-	{
-		struct varlena *aligned = palloc(size);
-
-		memcpy(aligned, detoasted, size);
-		detoasted = aligned;
-		*copied = true;
-	}
-	state = (CustomerFactsState *) detoasted;
-
-	CheckCustomerFactsState(state, size, full);
+	CheckCustomerFactsState(state, VARSIZE(state), full);
 	return state;
 }
 

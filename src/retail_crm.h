@@ -12,6 +12,7 @@
 
 #include <math.h>
 
+#include "fmgr.h"
 #include "utils/timestamp.h"
 
 /* Scores run from 1 (worst) to 5 (best); a score band has four break points. */
@@ -49,6 +50,63 @@ CheckNonNegative(double value, const char *what, const char *hint)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be zero or more, not %g", what, value),
 				 errhint("%s", hint)));
+}
+
+/*
+ * Reject NaN, infinity and values <= bound where only values above it make
+ * sense; "hint" says what the input means.
+ */
+static inline void
+CheckGreaterThan(double value, double bound, const char *what, const char *hint)
+{
+	CheckFinite(value, what);
+	if (!(value > bound))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be greater than %g, not %g", what, bound, value),
+				 errhint("%s", hint)));
+}
+
+/*
+ * Argument argno, a varlena aggregate state, detoasted and 8-byte aligned
+ * so that its int64 and double fields can be read in place.  A state stored
+ * inside a tuple (a partial state coming through Gather) is only 4-byte
+ * aligned, like every bytea, and is then copied.  *copied tells whether
+ * the result is a private copy the caller may modify.
+ */
+static inline struct varlena *
+GetAlignedVarlenaArg(FunctionCallInfo fcinfo, int argno, bool *copied)
+{
+	Datum		datum = PG_GETARG_DATUM(argno);
+	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
+	struct varlena *detoasted = PG_DETOAST_DATUM(datum);
+
+	*copied = (detoasted != raw);
+	if (!PointerIsAligned(detoasted, int64))
+	{
+		Size		size = VARSIZE(detoasted);
+		struct varlena *aligned = palloc(size);
+
+		memcpy(aligned, detoasted, size);
+		detoasted = aligned;
+		*copied = true;
+	}
+	return detoasted;
+}
+
+/*
+ * Capacity of a growing state that needs room for "needed" items (the
+ * caller has checked needed <= max): double the current capacity, at least
+ * "initial", so that a state growing one item at a time is copied
+ * O(log n) times, and never beyond max.
+ */
+static inline int32
+DoubledCapacity(int32 current, int64 needed, int32 initial, int32 max)
+{
+	int64		capacity = Max((int64) current * 2, (int64) initial);
+
+	capacity = Max(capacity, needed);
+	return (int32) Min(capacity, (int64) max);
 }
 
 #endif							/* RETAIL_CRM_H */

@@ -1,0 +1,207 @@
+/*-------------------------------------------------------------------------
+ *
+ * btyd.h
+ *	  Shared math of the "buy till you die" models: the BG/NBD purchase and
+ *	  dropout model and the Gamma-Gamma spend model, their parameters, the
+ *	  checks of a customer's (x, t_x, T) summary and the special functions
+ *	  both likelihoods need.
+ *
+ * Time is in one unit chosen by the caller (weeks, days): x is the number
+ * of repeat purchases, t_x the time from the first to the last purchase and
+ * T the time from the first purchase to the analysis date.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef BTYD_H
+#define BTYD_H
+
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+
+#include "grouped_points.h"
+#include "optimize.h"
+#include "retail_crm.h"
+
+/* BG/NBD parameters: purchase rates ~ Gamma(r, alpha), dropout ~ Beta(a, b) */
+typedef struct BgnbdParams
+{
+	double		r;
+	double		alpha;
+	double		a;
+	double		b;
+} BgnbdParams;
+
+/* Gamma-Gamma parameters: spend ~ Gamma(p, nu), nu ~ Gamma(q, v) */
+typedef struct GammaGammaParams
+{
+	double		p;
+	double		q;
+	double		v;
+} GammaGammaParams;
+
+/*
+ * Largest x accepted: a count of repeat purchase periods.  Far above any
+ * real customer, low enough that r + x and the series below stay exact in
+ * double precision.
+ */
+#define BTYD_MAX_FREQUENCY	1e9
+
+/*
+ * Longest hypergeometric series summed for expected purchases; reached
+ * only for horizons tens of thousands of times longer than alpha + T.
+ */
+#define BTYD_MAX_SERIES_TERMS	10000000
+
+/*
+ * A model composite type.  Its columns are the nparams parameters, then
+ * log_likelihood, customers, converged and any model-specific ones.
+ */
+typedef struct ModelSpec
+{
+	const char *name;			/* SQL name: "bgnbd", "gamma_gamma" */
+	int			nparams;		/* parameters, all > 0 */
+	const char *const *param_names;
+	int			natts;			/* columns of the composite type */
+	const char *hint;			/* how to get a valid model */
+} ModelSpec;
+
+/* Column positions shared by every model composite, after the parameters. */
+#define MODEL_COL_LOG_LIKELIHOOD(spec)	((spec)->nparams)
+#define MODEL_COL_CUSTOMERS(spec)		((spec)->nparams + 1)
+#define MODEL_COL_CONVERGED(spec)		((spec)->nparams + 2)
+
+/*
+ * Log-likelihood of one distinct input row at natural parameters params,
+ * with its gradient in grad; cache is the model's scratch space.
+ */
+typedef double (*PointLogLik) (const double *params, const GroupedPoint *point,
+							   double *grad, void *cache);
+
+/* What a fit needs: the distinct rows and the model's point likelihood. */
+typedef struct ModelFitData
+{
+	const ModelSpec *spec;
+	const GroupedPoint *points; /* distinct rows, sorted */
+	int32		npoints;
+	double		weight;			/* customers: sum of the counts */
+	PointLogLik loglik;
+	void	   *cache;
+} ModelFitData;
+
+/* model composites and fits (btyd.c) */
+extern void GetModelParameters(FunctionCallInfo fcinfo, int argno,
+							   const ModelSpec *spec, double *values);
+extern Datum ModelDatum(FunctionCallInfo fcinfo, const ModelSpec *spec,
+						Datum *values, bool *nulls);
+extern Datum ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec);
+extern void FitModel(const ModelFitData *fit, const double *starts, int nstarts,
+					 int64 customers, Datum *values, bool *nulls,
+					 OptimizeResult *result);
+extern Datum Float8ArrayDatum(const double *values, int n);
+extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
+						   const char *aggregate);
+
+/* model readers (bgnbd.c, gamma_gamma.c) */
+extern void GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
+extern void GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params);
+
+/* scoring (bgnbd.c, gamma_gamma.c) */
+extern double BgnbdLogOddsDead(const BgnbdParams *p, double x, double t_x, double T);
+extern double BgnbdExpectedPurchases(const BgnbdParams *p, double horizon,
+									 double x, double t_x, double T);
+extern double GammaGammaExpectedSpend(const GammaGammaParams *p, double x, double zbar);
+extern bool GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg,
+						 double *x, double *zbar);
+
+/*
+ * Check a count: a finite whole number from 0 to max; above max raises
+ * max_errcode.
+ */
+static inline void
+CheckCount(double value, double max, int max_errcode, const char *what,
+		   const char *hint)
+{
+	CheckNonNegative(value, what, hint);
+	if (value != floor(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a whole number, not %g", what, value),
+				 errhint("%s", hint)));
+	if (value > max)
+		ereport(ERROR,
+				(errcode(max_errcode),
+				 errmsg("%s must be at most %g, not %g", what, max, value),
+				 errhint("%s", hint)));
+}
+
+/*
+ * Check a frequency: a whole number of repeat purchases.  BTYD x counts
+ * purchase periods; a fraction means the caller passed an average or a
+ * wrong column, so it is rejected instead of being fitted.
+ */
+static inline void
+CheckFrequency(double x)
+{
+	CheckCount(x, BTYD_MAX_FREQUENCY, ERRCODE_INVALID_PARAMETER_VALUE, "frequency",
+			   "frequency is the number of repeat purchases: distinct purchase periods after the first one.");
+}
+
+/*
+ * Check one customer's BTYD summary (x, t_x, T): finite, x a whole number,
+ * 0 <= t_x <= T.
+ */
+static inline void
+CheckBtydSummary(double x, double t_x, double T)
+{
+	CheckFrequency(x);
+	CheckNonNegative(t_x, "recency",
+					 "recency is the time from the first to the last purchase (BTYD t_x), not RFM recency.");
+	CheckNonNegative(T, "t",
+					 "t is the time from the first purchase to the analysis date (BTYD T).");
+	if (t_x > T)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency %g must not exceed t %g", t_x, T),
+				 errhint("recency is the time from the first to the last purchase and t the time from the first purchase to the analysis date, both in the same unit; BTYD recency is not RFM recency.")));
+}
+
+/*
+ * Digamma function psi(x) for x > 0 (C has none): shift x up with
+ * psi(x) = psi(x + 1) - 1/x, then the asymptotic series, whose first
+ * omitted term is below 2e-14 for x >= 10.
+ */
+static inline double
+Digamma(double x)
+{
+	double		result = 0.0;
+	double		inv2;
+
+	while (x < 10.0)
+	{
+		result -= 1.0 / x;
+		x += 1.0;
+	}
+	inv2 = 1.0 / (x * x);
+	result += log(x) - 0.5 / x -
+		inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))));
+	return result;
+}
+
+/* 1 / (1 + e^-u), the logistic function, without overflow */
+static inline double
+Logistic(double u)
+{
+	if (u >= 0)
+		return 1.0 / (1.0 + exp(-u));
+	else
+	{
+		double		e = exp(u);
+
+		return e / (1.0 + e);
+	}
+}
+
+#endif							/* BTYD_H */

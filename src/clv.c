@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * clv.c
+ *	  Customer lifetime value from a BG/NBD and a Gamma-Gamma model:
+ *
+ *	  CLV = sum_{k=1..H} E[spend] (E[Y(k m)] - E[Y((k-1) m)]) / (1 + d)^k
+ *
+ * over H months, with monthly discount rate d and m time units of t per
+ * month (4.345 for weeks, 30.4375 for days).  A wrong m silently scales the
+ * result several-fold, so it is a required argument with no default.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+
+#include "btyd.h"
+
+/*
+ * Most months summed: 100 years.  Each month sums a series, and a longer
+ * horizon says more about the model's tail than about a customer.
+ */
+#define CLV_MAX_MONTHS		1200
+
+/* months: a whole number from 0 to CLV_MAX_MONTHS. */
+static inline void
+CheckMonths(double months)
+{
+	CheckCount(months, CLV_MAX_MONTHS, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "months",
+			   "months is the number of future months to sum, at most 1200 (100 years); lifetime value is usually summed over 12 to 120 months.");
+}
+
+/* monthly_discount: finite and > -1, so that (1 + d)^k > 0. */
+static inline void
+CheckDiscount(double d)
+{
+	CheckGreaterThan(d, -1, "monthly_discount",
+					 "monthly_discount is a rate per month, such as 0.01 for 1 %; 0 means no discounting.");
+}
+
+/* periods_per_month: finite and > 0. */
+static inline void
+CheckPeriodsPerMonth(double m)
+{
+	CheckGreaterThan(m, 0, "periods_per_month",
+					 "periods_per_month is the number of time units of t in a month: 4.345 for weeks, 30.4375 for days.");
+}
+
+/*
+ * crm.clv(frequency, recency, t, monetary_avg, bgnbd_model, gg_model,
+ * months, monthly_discount, periods_per_month).  Not strict only so that
+ * monetary_avg may be NULL for a customer without repeat purchases (the
+ * population mean spend is used); any other NULL gives NULL.
+ */
+PG_FUNCTION_INFO_V1(clv);
+Datum
+clv(PG_FUNCTION_ARGS)
+{
+	double		x,
+				zbar,
+				t_x,
+				T;
+	double		months,
+				discount,
+				m;
+	BgnbdParams bg;
+	GammaGammaParams gg;
+	double		spend;
+	double		previous = 0.0;
+	double		total = 0.0;
+	double		log_growth;
+	int			argno;
+	int			k;
+
+	for (argno = 0; argno < 9; argno++)
+		if (argno != 3 && PG_ARGISNULL(argno))
+			PG_RETURN_NULL();
+	if (!GetSpendArgs(fcinfo, 0, 3, &x, &zbar))
+		PG_RETURN_NULL();
+	t_x = PG_GETARG_FLOAT8(1);
+	T = PG_GETARG_FLOAT8(2);
+	CheckBtydSummary(x, t_x, T);
+	GetBgnbdModelArg(fcinfo, 4, &bg);
+	GetGammaGammaModelArg(fcinfo, 5, &gg);
+	months = PG_GETARG_FLOAT8(6);
+	discount = PG_GETARG_FLOAT8(7);
+	m = PG_GETARG_FLOAT8(8);
+	CheckMonths(months);
+	CheckDiscount(discount);
+	CheckPeriodsPerMonth(m);
+
+	spend = GammaGammaExpectedSpend(&gg, x, zbar);
+	log_growth = log1p(discount);
+	for (k = 1; k <= (int) months; k++)
+	{
+		double		expected = BgnbdExpectedPurchases(&bg, k * m, x, t_x, T);
+
+		total += (expected - previous) * exp(-k * log_growth);
+		previous = expected;
+	}
+	total *= spend;
+	if (isinf(total) || isnan(total))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("clv is out of range"),
+				 errhint("Check monetary_avg, monthly_discount and the model parameters for unit errors.")));
+	PG_RETURN_FLOAT8(total);
+}
