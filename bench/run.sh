@@ -119,6 +119,8 @@ GROUP BY t.customer_id;
 DROP TABLE facts;"
 STEP_SQL[refresh]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
 
+# Backquotes are Markdown code spans here, not command substitution.
+# shellcheck disable=SC2016
 declare -A STEP_LABEL=(
 	[count]='`SELECT count(*) FROM crm.transactions` (floor)'
 	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
