@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# bench/run.sh [customers] [runs]: how fast retail_crm computes RFM segments.
+#
+# Builds and installs retail_crm from this tree (skip with NO_INSTALL=1),
+# then in ONE throwaway cluster (pg_virtualenv, as scripts/test.sh):
+#   1. generates the transactions of <customers> simulated customers (default
+#      100000, about 10 each) with crm.simulate_transactions and times the
+#      generation alone and the INSERT into crm.transactions (rows/s);
+#   2. VACUUM ANALYZE;
+#   3. runs each measured step <runs> times (default 5) and prints medians:
+#        count(*)        SELECT count(*) FROM crm.transactions, the floor
+#        plain SQL RFM   GROUP BY customer + NTILE(5) + CASE, into a temp table
+#        customer_facts  the C aggregate GROUP BY customer, into a temp table
+#        refresh         CALL crm.refresh_segments(as_of)
+#      as ratios to count(*) and to plain SQL, with the peak private memory
+#      (RssAnon, sampled every 10 ms from /proc) of the backend in one extra
+#      run each;
+#   4. prints the refresh's facts step under EXPLAIN ANALYZE.
+# Prints a Markdown table for bench/README.md.  No assertion on time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CUSTOMERS="${1:-100000}"
+RUNS="${2:-5}"
+PG_MAJOR="${PG_MAJOR:-15}"
+# The simulated period; as_of is its end, so no transaction is in the future.
+FIRST_DAY=2022-01-01
+LAST_DAY=2025-01-01
+# BG/NBD per week and spend parameters giving about 10 transactions a customer.
+SIM_PARAMS="r => 0.9, alpha => 4.5, a => 0.8, b => 9"
+
+# Settings of the throwaway cluster: WAL sized so that loading 10M rows does
+# not checkpoint every few seconds; everything else at its default
+# (work_mem 4MB, shared_buffers 128MB).
+BENCH_CLUSTER_OPTS=(
+	-v "${PG_MAJOR}"
+	-o max_wal_size=8GB
+	-o checkpoint_timeout=30min
+)
+
+psql_quiet() {
+	psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# Sample the peak RssAnon (kB) of process $1 until file $2 exists; print it.
+watch_memory() {
+	local pid="$1" stop_file="$2" peak=0 kb
+	while [ ! -e "${stop_file}" ]; do
+		kb="$(awk '/^RssAnon:/ {print $2}' "/proc/${pid}/status" 2>/dev/null || echo 0)"
+		[ "${kb:-0}" -gt "${peak}" ] && peak="${kb}"
+		sleep 0.01
+	done
+	echo "${peak}"
+}
+
+# Run SQL in a fresh backend and print the peak RssAnon (kB) it reached.
+# The backend reports its pid first; a coprocess keeps the session open.
+peak_memory_kb() {
+	local sql="$1" tmp pid peak
+	tmp="$(mktemp -d)"
+	chmod 777 "${tmp}"
+	coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1; }
+	echo "SELECT pg_backend_pid();" >&"${PSQL[1]}"
+	read -r pid <&"${PSQL[0]}"
+	watch_memory "${pid}" "${tmp}/stop" >"${tmp}/peak" &
+	printf '%s\n\\! touch %s/stop\n\\q\n' "${sql}" "${tmp}" >&"${PSQL[1]}"
+	wait "${PSQL_PID}" 2>/dev/null || true
+	wait
+	peak="$(cat "${tmp}/peak")"
+	rm -rf "${tmp}"
+	echo "${peak}"
+}
+
+# The measured steps: name, then SQL.  Each leaves the database as it found it.
+declare -a STEP_NAMES=(count plain_sql customer_facts refresh)
+declare -A STEP_SQL
+STEP_SQL[count]="SELECT count(*) FROM crm.transactions;"
+# The plain-SQL way an analyst writes RFM today: the 11 segments of the
+# default rule set (README), scores by NTILE(5) as most tutorials do.
+STEP_SQL[plain_sql]="
+CREATE TEMP TABLE plain_rfm AS
+WITH facts AS (
+	SELECT t.customer_id,
+		   floor(extract(epoch FROM (:'as_of'::timestamptz - max(t.occurred_at) FILTER (WHERE t.amount > 0))) / 86400)::integer AS recency_days,
+		   count(*) FILTER (WHERE t.amount > 0) AS frequency,
+		   sum(t.amount) AS monetary
+	FROM crm.transactions AS t
+	WHERE t.customer_id IS NOT NULL AND t.occurred_at <= :'as_of'::timestamptz
+	GROUP BY t.customer_id
+	HAVING count(*) FILTER (WHERE t.amount > 0) > 0
+), scores AS (
+	SELECT f.*,
+		   ntile(5) OVER (ORDER BY f.recency_days DESC) AS r_score,
+		   ntile(5) OVER (ORDER BY f.frequency) AS f_score,
+		   ntile(5) OVER (ORDER BY f.monetary) AS m_score
+	FROM facts AS f
+)
+SELECT s.*, (s.f_score + s.m_score + 1) / 2 AS fm_score,
+	   CASE
+		   WHEN s.r_score = 5 AND (s.f_score + s.m_score + 1) / 2 = 5 THEN 'Champions'
+		   WHEN s.r_score >= 3 AND (s.f_score + s.m_score + 1) / 2 >= 4 THEN 'Loyal Customers'
+		   WHEN s.r_score >= 4 AND (s.f_score + s.m_score + 1) / 2 >= 2 THEN 'Potential Loyalist'
+		   WHEN s.r_score = 5 THEN 'Recent Customers'
+		   WHEN s.r_score = 4 THEN 'Promising'
+		   WHEN s.r_score = 3 AND (s.f_score + s.m_score + 1) / 2 = 3 THEN 'Customers Needing Attention'
+		   WHEN s.r_score = 3 THEN 'About To Sleep'
+		   WHEN s.r_score = 1 AND (s.f_score + s.m_score + 1) / 2 = 5 THEN 'Can''t Lose Them'
+		   WHEN (s.f_score + s.m_score + 1) / 2 >= 3 THEN 'At Risk'
+		   WHEN s.r_score = 2 AND (s.f_score + s.m_score + 1) / 2 = 2 THEN 'Hibernating'
+		   ELSE 'Lost'
+	   END AS segment
+FROM scores AS s;
+DROP TABLE plain_rfm;"
+STEP_SQL[customer_facts]="
+CREATE TEMP TABLE facts AS
+SELECT t.customer_id, crm.customer_facts(t.occurred_at, t.amount, :'as_of'::timestamptz) AS facts
+FROM crm.transactions AS t
+GROUP BY t.customer_id;
+DROP TABLE facts;"
+STEP_SQL[refresh]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
+
+# Backquotes are Markdown code spans here, not command substitution.
+# shellcheck disable=SC2016
+declare -A STEP_LABEL=(
+	[count]='`SELECT count(*) FROM crm.transactions` (floor)'
+	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
+	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
+	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, segments, publish, history)'
+)
+
+# One more refresh, and how long each stage took: the refresh logs the end
+# of each stage (RAISE LOG) with the server log's millisecond timestamps.
+# psql cannot show them: it prints the NOTICEs only when the CALL returns.
+refresh_stages() {
+	local as_of="$1" log run values
+	log="$(dirname "${PG_CLUSTER_CONF_ROOT}")/log/postgresql-${PG_MAJOR}-regress.log"
+	psql_quiet -c "CALL crm.refresh_segments('${as_of}')"
+	run="$(psql -X -A -t -c "SELECT max(run_id) FROM crm.refresh_runs")"
+	values="$(grep "retail_crm refresh run ${run}: stage" "${log}" |
+		sed -E "s/^([0-9-]+ [0-9:.]+ [A-Z]+) .*stage ([a-z]+), ([0-9]+) rows.*/('\1'::timestamptz, '\2', \3),/")"
+	psql -X -v ON_ERROR_STOP=1 <<-SQL
+		\pset footer off
+		WITH stages (ended_at, stage, rows) AS (VALUES ${values%,}),
+		run AS (SELECT started_at, finished_at FROM crm.refresh_runs WHERE run_id = ${run}),
+		steps AS (
+			SELECT s.stage, s.rows, s.ended_at FROM stages AS s
+			UNION ALL
+			SELECT 'history, log, commit', NULL, r.finished_at FROM run AS r
+		)
+		SELECT st.stage, st.rows,
+			   round(1000 * extract(epoch FROM st.ended_at - coalesce(lag(st.ended_at) OVER (ORDER BY st.ended_at), r.started_at))) AS ms
+		FROM steps AS st CROSS JOIN run AS r
+		ORDER BY st.ended_at;
+	SQL
+}
+
+# Inside the cluster: everything, printing the report.
+run_in_cluster() {
+	local as_of="${LAST_DAY} 00:00+00" step run sql peak
+
+	psql_quiet <<-SQL
+		CREATE EXTENSION retail_crm;
+		CREATE TABLE bench_times (step text, run integer, ms double precision);
+		ALTER SYSTEM SET client_min_messages = warning;
+		SELECT pg_reload_conf();
+	SQL
+
+	echo "== generation: ${CUSTOMERS} customers, ${FIRST_DAY} to ${LAST_DAY}, ${SIM_PARAMS}"
+	psql_quiet -v customers="${CUSTOMERS}" <<-SQL
+		\set params '${SIM_PARAMS}'
+		-- generation alone, streamed through ProjectSet (no tuplestore)
+		SELECT clock_timestamp() AS t0 \gset
+		SELECT count(*) AS generated FROM (SELECT crm.simulate_transactions(:customers, '${FIRST_DAY}', '${LAST_DAY}', 1, :params)) AS s \gset
+		INSERT INTO bench_times SELECT 'generate', 1, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+		-- generation and INSERT into crm.transactions with its three indexes
+		SELECT clock_timestamp() AS t0 \gset
+		INSERT INTO crm.transactions SELECT * FROM crm.simulate_transactions(:customers, '${FIRST_DAY}', '${LAST_DAY}', 1, :params);
+		INSERT INTO bench_times SELECT 'generate_insert', 1, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+		SELECT clock_timestamp() AS t0 \gset
+		VACUUM ANALYZE crm.transactions;
+		INSERT INTO bench_times SELECT 'vacuum_analyze', 1, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+		\pset footer off
+		SELECT :generated AS rows, s.step,
+			   round(s.ms) AS ms,
+			   round(:generated / (s.ms / 1000)) AS rows_per_s
+		FROM bench_times AS s ORDER BY s.ms;
+		SELECT pg_size_pretty(pg_total_relation_size('crm.transactions')) AS table_and_indexes,
+			   round(count(*)::numeric / count(DISTINCT customer_id), 1) AS rows_per_customer,
+			   round(avg((amount < 0)::int), 3) AS return_share
+		FROM crm.transactions;
+	SQL
+
+	# One warm-up run of each step, then RUNS timed runs, steps interleaved.
+	for run in $(seq 0 "${RUNS}"); do
+		for step in "${STEP_NAMES[@]}"; do
+			psql_quiet -v as_of="${as_of}" -v step="${step}" -v run="${run}" >/dev/null <<-SQL
+				SELECT clock_timestamp() AS t0 \gset
+				${STEP_SQL[${step}]}
+				INSERT INTO bench_times SELECT :'step', :run, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) WHERE :run > 0;
+			SQL
+		done
+	done
+
+	psql_quiet -c "CREATE TABLE bench_memory (step text, peak_kb bigint);"
+	for step in "${STEP_NAMES[@]}"; do
+		sql="\\set as_of '${as_of}'
+${STEP_SQL[${step}]}"
+		peak="$(peak_memory_kb "${sql}")"
+		psql_quiet -c "INSERT INTO bench_memory VALUES ('${step}', ${peak:-0});"
+	done
+
+	echo
+	echo "== medians of ${RUNS} runs (after one warm-up run)"
+	local labels_sql="" s ord=0
+	for s in "${STEP_NAMES[@]}"; do
+		ord=$((ord + 1))
+		labels_sql+="('${s}', \$\$${STEP_LABEL[${s}]}\$\$, ${ord}),"
+	done
+	psql -X -A -t -v ON_ERROR_STOP=1 <<-SQL
+		WITH labels (step, label, ord) AS (VALUES ${labels_sql%,}),
+		medians AS (
+			SELECT b.step, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.ms) AS ms,
+				   min(b.ms) AS min_ms, max(b.ms) AS max_ms
+			FROM bench_times AS b WHERE b.run > 0 GROUP BY b.step
+		)
+		SELECT '| step | median ms (min–max) | × count(*) | × plain SQL | peak backend RssAnon MB |'
+		UNION ALL SELECT '| --- | ---: | ---: | ---: | ---: |'
+		UNION ALL
+		SELECT format('| %s | %s (%s–%s) | %s | %s | %s |', l.label, round(m.ms::numeric),
+					  round(m.min_ms::numeric), round(m.max_ms::numeric),
+					  round((m.ms / c.ms)::numeric, 1), round((m.ms / p.ms)::numeric, 2),
+					  round(mem.peak_kb / 1024.0, 1))
+		FROM (SELECT * FROM labels ORDER BY ord) AS l
+		JOIN medians AS m USING (step)
+		JOIN bench_memory AS mem USING (step)
+		CROSS JOIN (SELECT ms FROM medians WHERE step = 'count') AS c
+		CROSS JOIN (SELECT ms FROM medians WHERE step = 'plain_sql') AS p;
+	SQL
+
+	echo
+	echo "== where the refresh's time goes: its facts step under EXPLAIN ANALYZE"
+	psql_quiet -v as_of="${as_of}" <<-SQL
+		EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+		SELECT g.customer_id, g.source_rows, (g.facts).*
+		FROM (SELECT s.customer_id::bigint AS customer_id, count(*) AS source_rows,
+					 crm.customer_facts(s.occurred_at, s.amount::numeric, :'as_of'::timestamptz)
+					   FILTER (WHERE s.customer_id IS NOT NULL) AS facts
+			  FROM crm.transactions AS s
+			  GROUP BY s.customer_id) AS g;
+	SQL
+	echo
+	echo "== refresh stages: time of each stage, from the server log's progress lines"
+	refresh_stages "${as_of}"
+}
+
+main() {
+	if [ "${1:-}" = --in-cluster ]; then
+		shift
+		CUSTOMERS="$1" RUNS="$2"
+		run_in_cluster
+		return
+	fi
+	if [ "${NO_INSTALL:-0}" != 1 ]; then
+		# shellcheck source=scripts/lib.sh
+		source scripts/lib.sh
+		build_and_install >/dev/null
+	fi
+	echo "== machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.1f GB RAM", $2 / 1048576}' /proc/meminfo)"
+	NONROOT=1 pg_virtualenv "${BENCH_CLUSTER_OPTS[@]}" bash "$0" --in-cluster "${CUSTOMERS}" "${RUNS}"
+}
+
+main "$@"
