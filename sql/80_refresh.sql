@@ -357,10 +357,12 @@ BEGIN
 		END IF;
 		bgnbd_id := @extschema@.current_model_id('bgnbd');
 		gamma_gamma_id := @extschema@.current_model_id('gamma_gamma');
-		SELECT @extschema@.bgnbd_model(m.r, m.alpha, m.a, m.b) INTO bgnbd
-		FROM @extschema@.models AS m WHERE m.model_id = bgnbd_id;
-		SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v) INTO gamma_gamma
-		FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id;
+		-- Assigned whole, so that no model gives a NULL model (which the
+		-- strict scoring functions turn into NULL scores), not a model of NULLs.
+		bgnbd := (SELECT @extschema@.bgnbd_model(m.r, m.alpha, m.a, m.b)
+				  FROM @extschema@.models AS m WHERE m.model_id = bgnbd_id);
+		gamma_gamma := (SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v)
+						FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id);
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
 		-- Readers keep seeing the previous snapshot until this transaction commits.

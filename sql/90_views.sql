@@ -229,7 +229,7 @@ SELECT cs.segment,
 	   round(sum(cs.expected_purchases)::numeric, 1) AS expected_purchases,
 	   round(sum(cs.clv)::numeric, 2) AS clv,
 	   round(avg(cs.clv)::numeric, 2) AS avg_clv,
-	   round(sum(cs.clv) / nullif(sum(sum(cs.clv)) OVER (), 0), 4)::numeric AS clv_share,
+	   round((sum(cs.clv) / nullif(sum(sum(cs.clv)) OVER (), 0))::numeric, 4) AS clv_share,
 	   min(cs.as_of) AS as_of
 FROM @extschema@.customer_segments AS cs
 WHERE cs.segment IS NOT NULL

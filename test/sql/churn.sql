@@ -55,7 +55,7 @@ FROM crm.churn_watch_list LIMIT 5;
 SELECT count(*) AS listed, bool_and(churn_risk >= 0.5) AS all_at_risk,
 	   bool_and(clv_at_risk IS NOT NULL) AS all_valued
 FROM crm.churn_watch_list;
-SELECT kind, converged, in_use FROM crm.model_diagnostics ORDER BY model_id;
+SELECT kind, converged, customers FROM crm.model_diagnostics WHERE in_use ORDER BY kind;
 
 -- Manual refit: the refresh keeps scoring with the latest stored models.
 UPDATE crm.settings SET model_refit = 'manual';
