@@ -91,11 +91,25 @@ ORDER BY clv DESC NULLS LAST;
 
 \echo
 \echo '== Churn watch list: valuable repeat customers likely lost, most value at stake first (top 10) =='
+SELECT count(*) AS watch_list_customers FROM crm.churn_watch_list
+\gset
+\if :watch_list_customers
 SELECT customer_id, segment, recency_days AS "days since last", frequency AS orders,
 	   round(monetary) AS spend, round(100 * churn_risk, 1) AS "churn risk %",
 	   round(clv) AS clv, round(clv_at_risk) AS "clv at risk"
 FROM crm.churn_watch_list
 LIMIT 10;
+\else
+\echo 'No valuable repeat customer reaches the churn-risk threshold (crm.settings.churn_risk_threshold):'
+\echo 'on one year of this shop the fitted dropout is tiny (a/(a+b) above). Highest churn risks instead:'
+SELECT customer_id, segment, recency_days AS "days since last", frequency AS orders,
+	   round(monetary) AS spend, round((100 * churn_risk)::numeric, 1) AS "churn risk %",
+	   round(clv::numeric) AS clv
+FROM crm.customer_360
+WHERE NOT one_time_buyer AND m_score >= 4
+ORDER BY churn_risk DESC, customer_id
+LIMIT 10;
+\endif
 
 \echo
 \echo '== Nightly refresh with pg_cron: schedule it, look at the job, remove it again =='

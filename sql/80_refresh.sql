@@ -137,8 +137,10 @@ COMMENT ON COLUMN @extschema@.rfm_break_points.break_3 IS 'Upper bound (inclusiv
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_4 IS 'Upper bound (inclusive) of band 4.';
 
 -- Each customer's segment per run, for migration analysis.
+-- No foreign key to refresh_runs: runs are never deleted, and checking one
+-- per customer row was most of the cost of writing the history.
 CREATE TABLE @extschema@.segment_history (
-	run_id			bigint NOT NULL REFERENCES @extschema@.refresh_runs ON DELETE CASCADE,
+	run_id			bigint NOT NULL,
 	customer_id		bigint NOT NULL,
 	segment			text,
 	lifecycle_stage	text NOT NULL,
