@@ -119,6 +119,23 @@ GROUP BY t.customer_id;
 DROP TABLE facts;"
 STEP_SQL[refresh]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
 
+# Churn and CLV models on the same number of simulated customers' BTYD
+# summaries (days), set up once by setup_models: the fit, and scoring every
+# customer, next to the plain-SQL P(alive) (the closed form through logs;
+# expected purchases and CLV need the hypergeometric function, which plain
+# SQL does not have).
+declare -a MODEL_STEP_NAMES=(p_alive_sql bgnbd_fit p_alive expected_purchases clv)
+STEP_SQL[bgnbd_fit]="SELECT (crm.bgnbd_fit(b.frequency, b.recency, b.t)).converged FROM bench_btyd AS b;"
+STEP_SQL[p_alive_sql]="
+SELECT sum(CASE WHEN b.frequency = 0 THEN 1
+				ELSE 1 / (1 + exp(least(700, ln(m.a / (m.b + b.frequency - 1))
+											+ (m.r + b.frequency) * ln((m.alpha + b.t) / (m.alpha + b.recency)))))
+		   END)
+FROM bench_btyd AS b, (SELECT (bgnbd).* FROM bench_model) AS m;"
+STEP_SQL[p_alive]="SELECT sum(crm.p_alive(b.frequency, b.recency, b.t, m.bgnbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[expected_purchases]="SELECT sum(crm.expected_purchases(90, b.frequency, b.recency, b.t, m.bgnbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[clv]="SELECT sum(crm.clv(b.frequency, b.recency, b.t, 50, m.bgnbd, m.gamma_gamma, 12, 0.01, 365.25 / 12)) FROM bench_btyd AS b, bench_model AS m;"
+
 # Backquotes are Markdown code spans here, not command substitution.
 # shellcheck disable=SC2016
 declare -A STEP_LABEL=(
@@ -126,6 +143,11 @@ declare -A STEP_LABEL=(
 	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
 	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
 	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, segments, publish, history)'
+	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'
+	[bgnbd_fit]='`crm.bgnbd_fit` over every customer (grouping and maximum likelihood)'
+	[p_alive]='`crm.p_alive` of every customer'
+	[expected_purchases]='`crm.expected_purchases` (90 days) of every customer'
+	[clv]='`crm.clv` (12 months) of every customer'
 )
 
 # One more refresh, and how long each stage took: the refresh logs the end
@@ -154,13 +176,87 @@ refresh_stages() {
 	SQL
 }
 
+# One warm-up run of each step, then RUNS timed runs, steps interleaved;
+# then one more run of each in a fresh backend for its peak memory.
+time_steps() {
+	local as_of="$1" step run sql peak
+	shift
+	for run in $(seq 0 "${RUNS}"); do
+		for step in "$@"; do
+			psql_quiet -v as_of="${as_of}" -v step="${step}" -v run="${run}" >/dev/null <<-SQL
+				SELECT clock_timestamp() AS t0 \gset
+				${STEP_SQL[${step}]}
+				INSERT INTO bench_times SELECT :'step', :run, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) WHERE :run > 0;
+			SQL
+		done
+	done
+	for step in "$@"; do
+		sql="\\set as_of '${as_of}'
+${STEP_SQL[${step}]}"
+		peak="$(peak_memory_kb "${sql}")"
+		psql_quiet -c "INSERT INTO bench_memory VALUES ('${step}', ${peak:-0});"
+	done
+}
+
+# Markdown table of the medians of the given steps, with their ratios to the
+# medians of two reference steps (measured before).
+print_medians() {
+	local first="$1" second="$2" labels_sql="" s ord=0
+	shift 2
+	for s in "$@"; do
+		ord=$((ord + 1))
+		labels_sql+="('${s}', \$\$${STEP_LABEL[${s}]}\$\$, ${ord}),"
+	done
+	psql -X -A -t -v ON_ERROR_STOP=1 <<-SQL
+		WITH labels (step, label, ord) AS (VALUES ${labels_sql%,}),
+		medians AS (
+			SELECT b.step, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.ms) AS ms,
+				   min(b.ms) AS min_ms, max(b.ms) AS max_ms
+			FROM bench_times AS b WHERE b.run > 0 GROUP BY b.step
+		)
+		SELECT '| step | median ms (min–max) | × ${first} | × ${second} | peak backend RssAnon MB |'
+		UNION ALL SELECT '| --- | ---: | ---: | ---: | ---: |'
+		UNION ALL
+		SELECT format('| %s | %s (%s–%s) | %s | %s | %s |', l.label, round(m.ms::numeric),
+					  round(m.min_ms::numeric), round(m.max_ms::numeric),
+					  round((m.ms / c.ms)::numeric, 1), round((m.ms / p.ms)::numeric, 2),
+					  round(mem.peak_kb / 1024.0, 1))
+		FROM (SELECT * FROM labels ORDER BY ord) AS l
+		JOIN medians AS m USING (step)
+		JOIN bench_memory AS mem USING (step)
+		CROSS JOIN (SELECT ms FROM medians WHERE step = '${first}') AS c
+		CROSS JOIN (SELECT ms FROM medians WHERE step = '${second}') AS p;
+	SQL
+}
+
+# BTYD summaries of CUSTOMERS simulated customers in days (cohorts spread
+# over two years) and the models fitted on them, for the model steps.
+setup_models() {
+	psql_quiet -v customers="${CUSTOMERS}" <<-SQL
+		CREATE TABLE bench_btyd AS
+		SELECT * FROM crm.bgnbd_simulate(:customers, 730, 0.9, 30, 0.8, 9, 1, 700);
+		ANALYZE bench_btyd;
+		CREATE TABLE bench_model AS
+		SELECT crm.bgnbd_fit(b.frequency, b.recency, b.t) AS bgnbd,
+			   crm.gamma_gamma_model(6.0, 3.8, 15.0) AS gamma_gamma
+		FROM bench_btyd AS b;
+		\pset footer off
+		SELECT round((m.bgnbd).r::numeric, 3) AS r, round((m.bgnbd).alpha::numeric, 2) AS alpha,
+			   round((m.bgnbd).a::numeric, 3) AS a, round((m.bgnbd).b::numeric, 3) AS b,
+			   (m.bgnbd).converged, (m.bgnbd).iterations,
+			   (SELECT count(*) FROM (SELECT DISTINCT frequency, recency, t FROM bench_btyd) AS d) AS distinct_rows
+		FROM bench_model AS m;
+	SQL
+}
+
 # Inside the cluster: everything, printing the report.
 run_in_cluster() {
-	local as_of="${LAST_DAY} 00:00+00" step run sql peak
+	local as_of="${LAST_DAY} 00:00+00"
 
 	psql_quiet <<-SQL
 		CREATE EXTENSION retail_crm;
 		CREATE TABLE bench_times (step text, run integer, ms double precision);
+		CREATE TABLE bench_memory (step text, peak_kb bigint);
 		ALTER SYSTEM SET client_min_messages = warning;
 		SELECT pg_reload_conf();
 	SQL
@@ -190,52 +286,16 @@ run_in_cluster() {
 		FROM crm.transactions;
 	SQL
 
-	# One warm-up run of each step, then RUNS timed runs, steps interleaved.
-	for run in $(seq 0 "${RUNS}"); do
-		for step in "${STEP_NAMES[@]}"; do
-			psql_quiet -v as_of="${as_of}" -v step="${step}" -v run="${run}" >/dev/null <<-SQL
-				SELECT clock_timestamp() AS t0 \gset
-				${STEP_SQL[${step}]}
-				INSERT INTO bench_times SELECT :'step', :run, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) WHERE :run > 0;
-			SQL
-		done
-	done
-
-	psql_quiet -c "CREATE TABLE bench_memory (step text, peak_kb bigint);"
-	for step in "${STEP_NAMES[@]}"; do
-		sql="\\set as_of '${as_of}'
-${STEP_SQL[${step}]}"
-		peak="$(peak_memory_kb "${sql}")"
-		psql_quiet -c "INSERT INTO bench_memory VALUES ('${step}', ${peak:-0});"
-	done
-
+	time_steps "${as_of}" "${STEP_NAMES[@]}"
 	echo
 	echo "== medians of ${RUNS} runs (after one warm-up run)"
-	local labels_sql="" s ord=0
-	for s in "${STEP_NAMES[@]}"; do
-		ord=$((ord + 1))
-		labels_sql+="('${s}', \$\$${STEP_LABEL[${s}]}\$\$, ${ord}),"
-	done
-	psql -X -A -t -v ON_ERROR_STOP=1 <<-SQL
-		WITH labels (step, label, ord) AS (VALUES ${labels_sql%,}),
-		medians AS (
-			SELECT b.step, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.ms) AS ms,
-				   min(b.ms) AS min_ms, max(b.ms) AS max_ms
-			FROM bench_times AS b WHERE b.run > 0 GROUP BY b.step
-		)
-		SELECT '| step | median ms (min–max) | × count(*) | × plain SQL | peak backend RssAnon MB |'
-		UNION ALL SELECT '| --- | ---: | ---: | ---: | ---: |'
-		UNION ALL
-		SELECT format('| %s | %s (%s–%s) | %s | %s | %s |', l.label, round(m.ms::numeric),
-					  round(m.min_ms::numeric), round(m.max_ms::numeric),
-					  round((m.ms / c.ms)::numeric, 1), round((m.ms / p.ms)::numeric, 2),
-					  round(mem.peak_kb / 1024.0, 1))
-		FROM (SELECT * FROM labels ORDER BY ord) AS l
-		JOIN medians AS m USING (step)
-		JOIN bench_memory AS mem USING (step)
-		CROSS JOIN (SELECT ms FROM medians WHERE step = 'count') AS c
-		CROSS JOIN (SELECT ms FROM medians WHERE step = 'plain_sql') AS p;
-	SQL
+	print_medians count plain_sql "${STEP_NAMES[@]}"
+
+	setup_models
+	time_steps "${as_of}" "${MODEL_STEP_NAMES[@]}"
+	echo
+	echo "== churn and CLV models on ${CUSTOMERS} simulated customers: medians of ${RUNS} runs"
+	print_medians count p_alive_sql "${MODEL_STEP_NAMES[@]}"
 
 	echo
 	echo "== where the refresh's time goes: its facts step under EXPLAIN ANALYZE"
