@@ -375,9 +375,9 @@ CheckHorizon(double horizon)
  *
  * The quadrature, for the rest, and whenever the series has not converged
  * within BGNBD_SERIES_BUDGET terms (very large a) or cancels (very large
- * b): the expectation over p
- * above, see BgnbdPosteriorGrid.  It costs one log1p and one expm1 per node
- * for any z, and has no pole at a = 1 either.
+ * b): the expectation over p above, see BgnbdPosteriorGrid.  It costs one
+ * log1p and one expm1 per node (about a hundred) for any z, and has no
+ * pole at a = 1 either.
  */
 
 /* Largest z = t / (alpha + T + t) evaluated with the series first. */
@@ -405,9 +405,9 @@ CheckHorizon(double horizon)
  * integrand lie many e-folds apart, so the nodes must be spaced in u, not p.
  * Its singularities are all at |Im u| = pi and it is bounded in
  * |Im u| < pi/2, so the trapezoidal rule with step h converges like
- * e^(-pi^2 / h) (for sigma = 1) wherever u = phi(s) is close to the identity, which is on
- * [s_L, s_R]: that interval covers the Beta mode, u = 0 and the change of f
- * with a margin.  Beyond it the map grows exponentially, so tails that
+ * e^(-pi^2 / h) (for sigma = 1) wherever u = phi(s) is close to the
+ * identity, which is on [s_L, s_R]: that interval covers the Beta mode,
+ * u = 0 and the change of f with a margin.  Beyond it the map grows exponentially, so tails that
  * decay slowly (e^(a u) for small a, e^-(b+x) u for small b + x) cost a
  * few nodes and not thousands.  The nodes are cut where the density falls
  * below e^-BGNBD_GRID_LOG_CUT times its mode, which also bounds their
