@@ -50,12 +50,6 @@ typedef struct GammaGammaParams
 #define BTYD_MAX_FREQUENCY	1e9
 
 /*
- * Longest hypergeometric series summed for expected purchases; reached
- * only for horizons tens of thousands of times longer than alpha + T.
- */
-#define BTYD_MAX_SERIES_TERMS	10000000
-
-/*
  * A model composite type.  Its columns are the nparams parameters, then
  * log_likelihood, customers, converged and any model-specific ones.
  */
@@ -112,6 +106,9 @@ extern void GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGamma
 extern double BgnbdLogOddsDead(const BgnbdParams *p, double x, double t_x, double T);
 extern double BgnbdExpectedPurchases(const BgnbdParams *p, double horizon,
 									 double x, double t_x, double T);
+extern void BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
+									   int n, double x, double t_x, double T,
+									   double *expected);
 extern double GammaGammaExpectedSpend(const GammaGammaParams *p, double x, double zbar);
 extern bool GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg,
 						 double *x, double *zbar);

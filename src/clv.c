@@ -20,8 +20,8 @@
 #include "btyd.h"
 
 /*
- * Most months summed: 100 years.  Each month sums a series, and a longer
- * horizon says more about the model's tail than about a customer.
+ * Most months summed: 100 years.  A longer horizon says more about the
+ * model's tail than about a customer.
  */
 #define CLV_MAX_MONTHS		1200
 
@@ -69,6 +69,8 @@ clv(PG_FUNCTION_ARGS)
 	BgnbdParams bg;
 	GammaGammaParams gg;
 	double		spend;
+	double	   *horizons;
+	double	   *expected;
 	double		previous = 0.0;
 	double		total = 0.0;
 	double		log_growth;
@@ -94,13 +96,23 @@ clv(PG_FUNCTION_ARGS)
 
 	spend = GammaGammaExpectedSpend(&gg, x, zbar);
 	log_growth = log1p(discount);
+
+	/*
+	 * All horizons at once: the long ones share one quadrature grid instead
+	 * of building one per month.
+	 */
+	horizons = palloc((Max((int) months, 1)) * sizeof(double));
+	expected = palloc((Max((int) months, 1)) * sizeof(double));
+	for (k = 1; k <= (int) months; k++)
+		horizons[k - 1] = k * m;
+	BgnbdExpectedPurchasesMany(&bg, horizons, (int) months, x, t_x, T, expected);
 	for (k = 1; k <= (int) months; k++)
 	{
-		double		expected = BgnbdExpectedPurchases(&bg, k * m, x, t_x, T);
-
-		total += (expected - previous) * exp(-k * log_growth);
-		previous = expected;
+		total += (expected[k - 1] - previous) * exp(-k * log_growth);
+		previous = expected[k - 1];
 	}
+	pfree(horizons);
+	pfree(expected);
 	total *= spend;
 	if (isinf(total) || isnan(total))
 		ereport(ERROR,
