@@ -124,8 +124,10 @@ STEP_SQL[refresh]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
 # customer, next to the plain-SQL P(alive) (the closed form through logs;
 # expected purchases and CLV need the hypergeometric function, which plain
 # SQL does not have).
-declare -a MODEL_STEP_NAMES=(p_alive_sql bgnbd_fit p_alive expected_purchases clv)
+declare -a MODEL_STEP_NAMES=(p_alive_sql bgnbd_fit bgnbd_fit_grouped p_alive expected_purchases clv)
 STEP_SQL[bgnbd_fit]="SELECT (crm.bgnbd_fit(b.frequency, b.recency, b.t)).converged FROM bench_btyd AS b;"
+# The maximum likelihood fit alone, on the grouped state built by setup_models.
+STEP_SQL[bgnbd_fit_grouped]="SELECT (crm.bgnbd_fit_final(g.state)).converged FROM bench_grouped AS g;"
 STEP_SQL[p_alive_sql]="
 SELECT sum(CASE WHEN b.frequency = 0 THEN 1
 				ELSE 1 / (1 + exp(least(700, ln(m.a / (m.b + b.frequency - 1))
@@ -145,6 +147,7 @@ declare -A STEP_LABEL=(
 	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, segments, publish, history)'
 	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'
 	[bgnbd_fit]='`crm.bgnbd_fit` over every customer (grouping and maximum likelihood)'
+	[bgnbd_fit_grouped]='the maximum likelihood fit alone, on the grouped state'
 	[p_alive]='`crm.p_alive` of every customer'
 	[expected_purchases]='`crm.expected_purchases` (90 days) of every customer'
 	[clv]='`crm.clv` (12 months) of every customer'
@@ -238,6 +241,11 @@ setup_models() {
 		SELECT s.customer_id, s.frequency, round(s.recency) AS recency, round(s.t) AS t
 		FROM crm.bgnbd_simulate(:customers, 730, 0.9, 30, 0.8, 9, 1, 700) AS s;
 		ANALYZE bench_btyd;
+		-- The fit aggregate without its final function: the grouped state.
+		CREATE AGGREGATE bench_grouped_state(double precision, double precision, double precision) (
+			SFUNC = crm.bgnbd_fit_accum, STYPE = bytea, COMBINEFUNC = crm.bgnbd_fit_combine);
+		CREATE TABLE bench_grouped AS
+		SELECT bench_grouped_state(b.frequency, b.recency, b.t) AS state FROM bench_btyd AS b;
 		CREATE TABLE bench_model AS
 		SELECT crm.bgnbd_fit(b.frequency, b.recency, b.t) AS bgnbd,
 			   crm.gamma_gamma_model(6.0, 3.8, 15.0) AS gamma_gamma

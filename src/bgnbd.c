@@ -31,6 +31,7 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 
 #include "btyd.h"
 #include "grouped_points.h"
@@ -57,6 +58,28 @@ typedef struct BgnbdXTerms
 	double		da;				/* d base / da */
 	double		db;				/* d base / db */
 } BgnbdXTerms;
+
+/* ln(alpha + v) and 1 / (alpha + v) for a time v (t_x or T) */
+typedef struct BgnbdTimeTerms
+{
+	double		log;
+	double		inv;
+} BgnbdTimeTerms;
+
+/*
+ * The fit's cache: the x-only terms of the current x, and the time terms of
+ * every whole v below BGNBD_DAY_TABLE for the current alpha.  The refresh's
+ * t_x and T are whole days, so most rows find their two logarithms here
+ * instead of computing them at every evaluation of the likelihood.
+ */
+#define BGNBD_DAY_TABLE		4096
+
+typedef struct BgnbdFitCache
+{
+	BgnbdXTerms xt;
+	double		table_alpha;	/* alpha of table[]; NaN before the first fill */
+	BgnbdTimeTerms table[BGNBD_DAY_TABLE];
+} BgnbdFitCache;
 
 /* Model arguments and the fit read BgnbdParams as an array of parameters. */
 StaticAssertDecl(sizeof(BgnbdParams) == BGNBD_NPARAMS * sizeof(double),
@@ -92,12 +115,23 @@ BgnbdXTermsFor(const BgnbdParams *p, double x, BgnbdXTerms *t)
  * in grad if grad is not NULL.  The derivative of ln(1 + e^lo) brings in
  * w = 1 - P(alive), the logistic of lo.
  */
+static inline BgnbdTimeTerms
+BgnbdTimeTermsOf(double alpha, double v)
+{
+	BgnbdTimeTerms tt;
+
+	tt.log = log(alpha + v);
+	tt.inv = 1.0 / (alpha + v);
+	return tt;
+}
+
 static double
-BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt, double t_x,
-				 double T, double *grad)
+BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt,
+				 const BgnbdTimeTerms *at_tx, const BgnbdTimeTerms *at_T,
+				 double *grad)
 {
 	double		rx = p->r + xt->x;
-	double		log_aT = log(p->alpha + T);
+	double		log_aT = at_T->log;
 	double		ll = xt->base - rx * log_aT;
 	double		w = 0.0;
 	double		log_atx = 0.0;
@@ -107,7 +141,7 @@ BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt, double t_x,
 		double		lo;
 		double		e;
 
-		log_atx = log(p->alpha + t_x);
+		log_atx = at_tx->log;
 		lo = xt->log_ratio + rx * (log_aT - log_atx);
 
 		/* Softplus(lo) and Logistic(lo) sharing one exp() of -|lo| */
@@ -118,17 +152,26 @@ BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt, double t_x,
 	if (grad != NULL)
 	{
 		grad[0] = xt->dr - log_aT + w * (log_aT - log_atx);
-		grad[1] = p->r / p->alpha - rx / (p->alpha + T);
+		grad[1] = p->r / p->alpha - rx * at_T->inv;
 		grad[2] = xt->da;
 		grad[3] = xt->db;
 		if (xt->x > 0)
 		{
-			grad[1] += w * rx * (1.0 / (p->alpha + T) - 1.0 / (p->alpha + t_x));
+			grad[1] += w * rx * (at_T->inv - at_tx->inv);
 			grad[2] += w / p->a;
 			grad[3] -= w / (p->b + xt->x - 1);
 		}
 	}
 	return ll;
+}
+
+/* Time terms of v for the fit: from the table for whole v, else computed. */
+static inline BgnbdTimeTerms
+BgnbdFitTimeTerms(const BgnbdFitCache *cache, double alpha, double v)
+{
+	if (v >= 0 && v < BGNBD_DAY_TABLE && v == floor(v))
+		return cache->table[(int) v];
+	return BgnbdTimeTermsOf(alpha, v);
 }
 
 /*
@@ -141,11 +184,23 @@ BgnbdFitPointLogLik(const double *params, const GroupedPoint *point,
 					double *grad, void *cache)
 {
 	const BgnbdParams *p = (const BgnbdParams *) params;
-	BgnbdXTerms *xt = (BgnbdXTerms *) cache;
+	BgnbdFitCache *fc = (BgnbdFitCache *) cache;
+	BgnbdTimeTerms at_tx;
+	BgnbdTimeTerms at_T;
 
-	if (point->v[0] != xt->x || memcmp(&xt->params, p, sizeof(BgnbdParams)) != 0)
-		BgnbdXTermsFor(p, point->v[0], xt);
-	return BgnbdPointLogLik(p, xt, point->v[1], point->v[2], grad);
+	if (p->alpha != fc->table_alpha)
+	{
+		int			v;
+
+		for (v = 0; v < BGNBD_DAY_TABLE; v++)
+			fc->table[v] = BgnbdTimeTermsOf(p->alpha, (double) v);
+		fc->table_alpha = p->alpha;
+	}
+	if (point->v[0] != fc->xt.x || memcmp(&fc->xt.params, p, sizeof(BgnbdParams)) != 0)
+		BgnbdXTermsFor(p, point->v[0], &fc->xt);
+	at_tx = BgnbdFitTimeTerms(fc, p->alpha, point->v[1]);
+	at_T = BgnbdFitTimeTerms(fc, p->alpha, point->v[2]);
+	return BgnbdPointLogLik(p, &fc->xt, &at_tx, &at_T, grad);
 }
 
 /*
@@ -190,7 +245,7 @@ Datum
 bgnbd_fit_final(PG_FUNCTION_ARGS)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_BGNBD);
-	BgnbdXTerms cache;
+	BgnbdFitCache *cache = palloc(sizeof(BgnbdFitCache));
 	ModelFitData fit;
 	double		sum_x = 0.0;
 	double		sum_T = 0.0;
@@ -202,8 +257,9 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
 	fit.loglik = BgnbdFitPointLogLik;
-	fit.cache = &cache;
-	cache.x = -1;				/* no x yet */
+	fit.cache = cache;
+	cache->xt.x = -1;			/* no x yet */
+	cache->table_alpha = get_float8_nan();	/* no table yet */
 	if (fit.npoints == 0)
 		PG_RETURN_NULL();
 	for (i = 0; i < fit.npoints; i++)
@@ -269,10 +325,14 @@ bgnbd_loglik(PG_FUNCTION_ARGS)
 				T;
 	BgnbdParams p;
 	BgnbdXTerms xt;
+	BgnbdTimeTerms at_tx;
+	BgnbdTimeTerms at_T;
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
 	BgnbdXTermsFor(&p, x, &xt);
-	PG_RETURN_FLOAT8(BgnbdPointLogLik(&p, &xt, t_x, T, NULL));
+	at_tx = BgnbdTimeTermsOf(p.alpha, t_x);
+	at_T = BgnbdTimeTermsOf(p.alpha, T);
+	PG_RETURN_FLOAT8(BgnbdPointLogLik(&p, &xt, &at_tx, &at_T, NULL));
 }
 
 /*
@@ -289,11 +349,15 @@ bgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 				T;
 	BgnbdParams p;
 	BgnbdXTerms xt;
+	BgnbdTimeTerms at_tx;
+	BgnbdTimeTerms at_T;
 	double		grad[BGNBD_NPARAMS];
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
 	BgnbdXTermsFor(&p, x, &xt);
-	BgnbdPointLogLik(&p, &xt, t_x, T, grad);
+	at_tx = BgnbdTimeTermsOf(p.alpha, t_x);
+	at_T = BgnbdTimeTermsOf(p.alpha, T);
+	BgnbdPointLogLik(&p, &xt, &at_tx, &at_T, grad);
 	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
 }
 
