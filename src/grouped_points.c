@@ -429,15 +429,16 @@ GroupedPointsCombine(FunctionCallInfo fcinfo, GroupedPointsKind kind)
 }
 
 /*
- * The distinct points of a state, sorted, as a new palloc'd array; the
- * state is not modified (a final function may run more than once).
+ * The distinct points of a state, sorted, in new palloc'd memory.  A copy
+ * is compacted, not the state (a final function may run more than once):
+ * its sorted prefix then needs a merge, not a full sort.
  */
 GroupedPoint *
 GroupedPointsDistinct(const GroupedPoints *state, int32 *npoints)
 {
-	GroupedPoint *points = palloc((Size) Max(state->npoints, 1) * sizeof(GroupedPoint));
+	GroupedPoints *copy = CopyGroupedPoints(state, Max(state->npoints, 1));
 
-	memcpy(points, state->points, (Size) state->npoints * sizeof(GroupedPoint));
-	*npoints = SortDistinct(points, state->npoints);
-	return points;
+	Compact(copy);
+	*npoints = copy->npoints;
+	return copy->points;
 }
