@@ -34,7 +34,8 @@ SQL_PARTS = \
 	sql/75_churn.sql \
 	sql/80_refresh.sql \
 	sql/90_views.sql \
-	sql/95_schedule.sql
+	sql/95_schedule.sql \
+	sql/97_roles.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
@@ -55,6 +56,7 @@ REGRESS = \
 	views \
 	churn \
 	schedule \
+	roles \
 	bad_input \
 	parallel
 REGRESS_OPTS = --inputdir=test

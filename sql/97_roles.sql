@@ -1,0 +1,64 @@
+-- Roles.  Created only when missing: roles belong to the whole cluster and
+-- may exist from an install in another database.  NOLOGIN: grant them to
+-- login roles.  Views run with the owner's rights, so an analyst reads the
+-- BI views without any right on the tables that hold personal data.
+
+DO $roles$
+DECLARE
+	role_name text;
+BEGIN
+	FOREACH role_name IN ARRAY ARRAY['crm_admin', 'crm_analyst', 'crm_marketer'] LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
+		END IF;
+	END LOOP;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO crm_admin, crm_analyst, crm_marketer;
+
+-- crm_analyst: the views, results and logs; no personal data.
+GRANT SELECT ON
+	@extschema@.segment_summary, @extschema@.rfm_grid, @extschema@.lifecycle_summary,
+	@extschema@.segment_migration, @extschema@.customer_360, @extschema@.rfm_breaks,
+	@extschema@.churn_watch_list, @extschema@.clv_by_segment, @extschema@.model_diagnostics,
+	@extschema@.customer_segments, @extschema@.segment_history, @extschema@.refresh_runs,
+	@extschema@.rfm_break_points, @extschema@.models, @extschema@.model_calibration,
+	@extschema@.settings, @extschema@.rfm_fixed_breaks, @extschema@.segment_rules,
+	@extschema@.segment_map
+TO crm_analyst;
+
+-- crm_marketer: what analysts see; audience lists with contact details come
+-- with the campaign functions.
+GRANT crm_analyst TO crm_marketer;
+
+-- crm_admin: the data, the configuration, the refresh and its schedule.
+GRANT crm_analyst TO crm_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA @extschema@ TO crm_admin;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA @extschema@ TO crm_admin;
+
+-- Routines that change configuration, models or the snapshot: crm_admin only.
+DO $grants$
+DECLARE
+	routine regprocedure;
+BEGIN
+	FOREACH routine IN ARRAY ARRAY[
+		'@extschema@.activate_segment_rules(text)',
+		'@extschema@.set_transaction_source(regclass)',
+		'@extschema@.reset_transaction_source()',
+		'@extschema@.fit_models(timestamptz, timestamptz)',
+		'@extschema@.fit_models_from_facts(timestamptz, text)',
+		'@extschema@.build_facts(timestamptz, regclass)',
+		'@extschema@.refresh_segments(timestamptz)',
+		'@extschema@.refresh_start(timestamptz)',
+		'@extschema@.refresh_build(bigint)',
+		'@extschema@.refresh_progress(bigint, text, bigint)',
+		'@extschema@.refresh_raise(bigint, text[])',
+		'@extschema@.schedule_refresh(text)',
+		'@extschema@.unschedule_refresh()']::pg_catalog.regprocedure[]
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', routine);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO crm_admin', routine);
+	END LOOP;
+END
+$grants$;
