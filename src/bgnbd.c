@@ -315,10 +315,12 @@ GetCustomerAndModel(FunctionCallInfo fcinfo, int argno, double *x, double *t_x,
 	GetBgnbdModelArg(fcinfo, argno + 3, p);
 }
 
-/* The log-likelihood of one customer under a model. */
-PG_FUNCTION_INFO_V1(bgnbd_loglik);
-Datum
-bgnbd_loglik(PG_FUNCTION_ARGS)
+/*
+ * ln L of the customer and model in the arguments of a SQL function, with its
+ * gradient in grad if grad is not NULL.
+ */
+static double
+BgnbdArgumentsLogLik(FunctionCallInfo fcinfo, double *grad)
 {
 	double		x,
 				t_x,
@@ -332,7 +334,15 @@ bgnbd_loglik(PG_FUNCTION_ARGS)
 	BgnbdXTermsFor(&p, x, &xt);
 	at_tx = BgnbdTimeTermsOf(p.alpha, t_x);
 	at_T = BgnbdTimeTermsOf(p.alpha, T);
-	PG_RETURN_FLOAT8(BgnbdPointLogLik(&p, &xt, &at_tx, &at_T, NULL));
+	return BgnbdPointLogLik(&p, &xt, &at_tx, &at_T, grad);
+}
+
+/* The log-likelihood of one customer under a model. */
+PG_FUNCTION_INFO_V1(bgnbd_loglik);
+Datum
+bgnbd_loglik(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(BgnbdArgumentsLogLik(fcinfo, NULL));
 }
 
 /*
@@ -344,20 +354,9 @@ PG_FUNCTION_INFO_V1(bgnbd_loglik_gradient);
 Datum
 bgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 {
-	double		x,
-				t_x,
-				T;
-	BgnbdParams p;
-	BgnbdXTerms xt;
-	BgnbdTimeTerms at_tx;
-	BgnbdTimeTerms at_T;
 	double		grad[BGNBD_NPARAMS];
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
-	BgnbdXTermsFor(&p, x, &xt);
-	at_tx = BgnbdTimeTermsOf(p.alpha, t_x);
-	at_T = BgnbdTimeTermsOf(p.alpha, T);
-	BgnbdPointLogLik(&p, &xt, &at_tx, &at_T, grad);
+	BgnbdArgumentsLogLik(fcinfo, grad);
 	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
 }
 

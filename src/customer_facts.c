@@ -323,11 +323,10 @@ NewCustomerFactsState(int32 capacity)
 static CustomerFactsState *
 CopyCustomerFactsState(const CustomerFactsState *src, int32 capacity)
 {
-	CustomerFactsState *state = NewCustomerFactsState(capacity);
+	CustomerFactsState *state;
 
 	Assert(capacity >= src->ndays);
-	memcpy((char *) state + VARHDRSZ, (const char *) src + VARHDRSZ,
-		   CF_HEADER_SIZE - VARHDRSZ + (Size) src->ndays * sizeof(int32));
+	state = CopyGrowableState(src, CF_STATE_SIZE(src->ndays), CF_STATE_SIZE(capacity));
 	state->capacity = capacity;
 	return state;
 }

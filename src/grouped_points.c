@@ -214,11 +214,10 @@ NewGroupedPoints(int kind, int32 capacity)
 static GroupedPoints *
 CopyGroupedPoints(const GroupedPoints *src, int32 capacity)
 {
-	GroupedPoints *state = NewGroupedPoints(src->kind, capacity);
+	GroupedPoints *state;
 
 	Assert(capacity >= src->npoints);
-	memcpy((char *) state + VARHDRSZ, (const char *) src + VARHDRSZ,
-		   GP_HEADER_SIZE - VARHDRSZ + (Size) src->npoints * sizeof(GroupedPoint));
+	state = CopyGrowableState(src, GP_STATE_SIZE(src->npoints), GP_STATE_SIZE(capacity));
 	state->capacity = capacity;
 	return state;
 }

@@ -109,4 +109,20 @@ DoubledCapacity(int32 current, int64 needed, int32 initial, int32 max)
 	return (int32) Min(capacity, (int64) max);
 }
 
+/*
+ * A copy of a growable varlena state of new_size bytes: the used_size bytes
+ * of src after the varlena header (its fixed header and used elements) are
+ * copied, the rest stays zero.  The caller sets the new capacity field.
+ */
+static inline void *
+CopyGrowableState(const void *src, Size used_size, Size new_size)
+{
+	char	   *copy = palloc0(new_size);
+
+	Assert(used_size <= new_size);
+	SET_VARSIZE(copy, new_size);
+	memcpy(copy + VARHDRSZ, (const char *) src + VARHDRSZ, used_size - VARHDRSZ);
+	return copy;
+}
+
 #endif							/* RETAIL_CRM_H */

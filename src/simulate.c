@@ -186,7 +186,7 @@ CheckCustomers(int64 customers)
 
 /* Reject a count (channels, stores) below 1 or above its cap. */
 static inline int
-CheckCount(int32 value, int32 max, const char *what)
+CheckCategories(int32 value, int32 max, const char *what)
 {
 	if (value < 1)
 		ereport(ERROR,
@@ -574,8 +574,8 @@ InitSimTxState(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("return_share must be at least 0 and less than 1, not %g", st->return_share),
 				 errhint("return_share is the probability that a purchase is followed by a return.")));
-	st->nchannels = CheckCount(PG_GETARG_INT32(12), SIM_MAX_CHANNELS, "channels");
-	st->nstores = CheckCount(PG_GETARG_INT32(13), SIM_MAX_STORES, "stores");
+	st->nchannels = CheckCategories(PG_GETARG_INT32(12), SIM_MAX_CHANNELS, "channels");
+	st->nstores = CheckCategories(PG_GETARG_INT32(13), SIM_MAX_STORES, "stores");
 
 	/* Built once: every row shares these datums, heap_form_tuple copies them. */
 	st->channel_text = palloc(st->nchannels * sizeof(Datum));
