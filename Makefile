@@ -1,5 +1,9 @@
-# retail_crm: PGXS build.  The install script is assembled from sql/ parts in
-# dependency order; upgrade scripts are hand-written sql/retail_crm--A--B.sql.
+# retail_crm: PGXS build.  The install script of the current version is
+# assembled from the sql/ parts in dependency order; the upgrade script from
+# the previous version is assembled from the parts it adds and the
+# hand-written changes in sql/upgrade/.  Released install scripts are kept
+# verbatim in sql/released/, so every released version can still be
+# installed and updated (test/integration/upgrade.sh).
 EXTENSION = retail_crm
 EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
 
@@ -22,6 +26,7 @@ OBJS = \
 # ./sql/<test>.sql before test/sql/<test>.sql.)
 SQL_PARTS = \
 	sql/00_header.sql \
+	sql/05_roles.sql \
 	sql/10_tables.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
@@ -35,10 +40,17 @@ SQL_PARTS = \
 	sql/80_refresh.sql \
 	sql/90_views.sql \
 	sql/95_schedule.sql \
-	sql/97_roles.sql
+	sql/97_grants.sql
 
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+# 1.0 -> 1.1: the header, then what 1.1 adds, then the changes to 1.0's
+# objects.  Every part listed here must also be in SQL_PARTS; the upgrade
+# test compares the catalog of an updated 1.0 with a fresh install.
+UPGRADE_1.0_1.1_PARTS = \
+	sql/upgrade/header.sql \
+	sql/upgrade/1.0--1.1.sql
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
+DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)
 
 # Tests run in this order in one database; install comes first.
 REGRESS = \
@@ -74,7 +86,7 @@ src/simulate.bc: override BITCODE_CFLAGS += -ffp-contract=off
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(DATA_built)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -82,6 +94,9 @@ include $(PGXS)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@
+
+sql/$(EXTENSION)--1.0--1.1.sql: $(UPGRADE_1.0_1.1_PARTS)
+	cat $(UPGRADE_1.0_1.1_PARTS) > $@
 
 # Header dependencies (PGXS tracks none without --enable-depend; a stale
 # object with an old struct layout breaks silently).

@@ -1,22 +1,6 @@
--- Roles.  Created only when missing: roles belong to the whole cluster and
--- may exist from an install in another database.  NOLOGIN: grant them to
--- login roles.  Views run with the owner's rights, so an analyst reads the
--- BI views without any right on the tables that hold personal data.
-
-DO $roles$
-DECLARE
-	role_name text;
-BEGIN
-	FOREACH role_name IN ARRAY ARRAY['crm_admin', 'crm_analyst', 'crm_marketer'] LOOP
-		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
-			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
-		END IF;
-	END LOOP;
-END
-$roles$;
-
-GRANT USAGE ON SCHEMA @extschema@ TO crm_admin, crm_analyst, crm_marketer;
-
+-- Grants on the objects of the parts above (roles: 05_roles.sql).  Views
+-- run with the owner's rights, so an analyst reads the BI views without any
+-- right on the tables that hold personal data.
 -- crm_analyst: the views, results and logs; no personal data.
 GRANT SELECT ON
 	@extschema@.segment_summary, @extschema@.rfm_grid, @extschema@.lifecycle_summary,
@@ -28,12 +12,7 @@ GRANT SELECT ON
 	@extschema@.segment_map
 TO crm_analyst;
 
--- crm_marketer: what analysts see; audience lists with contact details come
--- with the campaign functions.
-GRANT crm_analyst TO crm_marketer;
-
 -- crm_admin: the data, the configuration, the refresh and its schedule.
-GRANT crm_analyst TO crm_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA @extschema@ TO crm_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA @extschema@ TO crm_admin;
 

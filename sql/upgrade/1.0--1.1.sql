@@ -1,0 +1,2 @@
+-- Changes to objects of 1.0 (what 1.1 adds comes from its own parts, listed
+-- before this file in the Makefile).

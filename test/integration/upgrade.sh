@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# test/integration/upgrade.sh: every released version (sql/released/) updates
+# to the current one with ALTER EXTENSION retail_crm UPDATE, keeps its data
+# and works afterwards.  For each released version:
+#   * a database with the old version, the Online Retail sample and a
+#     refresh is updated; every column the old version had keeps its values,
+#     and a new refresh succeeds;
+#   * an empty database with the old version, once updated, has exactly the
+#     catalog (objects, labels, grants, comments, function bodies, config
+#     rows) of a fresh install: catalog_snapshot.sql, compared with diff.
+set -euo pipefail
+# shellcheck source=test/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+AS_OF="2011-12-10 00:00+00"
+SNAPSHOT_SQL="${PROJECT_ROOT}/test/integration/catalog_snapshot.sql"
+WORK_DIR="$(mktemp -d)"
+at_exit "rm -rf '${WORK_DIR}'"
+
+# Create a database (dropped at exit) with retail_crm at the given version
+# ("" for the default).
+database_with_version() {
+	local database="$1" version="$2" clause=""
+	[ -n "${version}" ] && clause="VERSION '${version}'"
+	dropdb --if-exists "${database}"
+	createdb "${database}"
+	at_exit "dropdb --if-exists --force '${database}'"
+	sql "${database}" "CREATE EXTENSION retail_crm ${clause} CASCADE" >/dev/null ||
+		fail "CREATE EXTENSION retail_crm ${clause} failed"
+}
+
+# One line per table of the schema: name, row count and a checksum of the
+# columns listed in the file given (table|column lines); prints the list of
+# columns first when asked to record it.
+record_columns() {
+	sql "$1" "SELECT c.relname || '|' || a.attname
+		FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
+		ORDER BY c.relname, a.attnum" >"$2"
+}
+
+table_checksums() {
+	local database="$1" columns_file="$2" table columns
+	for table in $(cut -d'|' -f1 "${columns_file}" | uniq); do
+		columns="$(grep "^${table}|" "${columns_file}" | cut -d'|' -f2 | sed 's/.*/"&"/' | paste -sd, -)"
+		printf '%s ' "${table}"
+		sql "${database}" "SELECT count(*) || ' ' || coalesce(md5(string_agg(r::text, E'\n' ORDER BY r::text)), '')
+			FROM (SELECT ${columns} FROM crm.${table}) AS r"
+	done
+}
+
+# Data survives the update and the refresh works after it.
+check_data_survives() {
+	local version="$1" database="it_upgrade_data_${1//./_}" new_version
+	log "${version} with data: load, refresh, update"
+	database_with_version "${database}" "${version}"
+	load_online_retail "${database}"
+	sql "${database}" "CALL crm.refresh_segments('${AS_OF}')"
+	record_columns "${database}" "${WORK_DIR}/columns"
+	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/before"
+
+	sql "${database}" 'ALTER EXTENSION retail_crm UPDATE' || fail "ALTER EXTENSION UPDATE from ${version} failed"
+	new_version="$(sql "${database}" "SELECT extversion FROM pg_extension WHERE extname = 'retail_crm'")"
+	[ "${new_version}" = "${CURRENT_VERSION}" ] ||
+		fail "after the update from ${version} the version is ${new_version}, not ${CURRENT_VERSION}"
+	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/after"
+	diff -u "${WORK_DIR}/before" "${WORK_DIR}/after" ||
+		fail "data of version ${version} changed in the update (diff above)"
+
+	sql "${database}" "CALL crm.refresh_segments('${AS_OF}')" || fail "refresh after the update from ${version} failed"
+	[ "$(count_runs "${database}" succeeded)" = 2 ] || fail "the refresh after the update did not succeed"
+	[ "$(sql "${database}" 'SELECT count(*) > 4000 FROM crm.segment_summary, crm.customer_segments LIMIT 1')" = t ] ||
+		fail "no segments after the update from ${version}"
+}
+
+# An updated empty database equals a fresh install, fact by fact.
+check_catalog_matches_fresh_install() {
+	local version="$1" updated="it_upgrade_catalog_${1//./_}"
+	log "${version} updated vs fresh ${CURRENT_VERSION}: catalog"
+	database_with_version "${updated}" "${version}"
+	sql "${updated}" 'ALTER EXTENSION retail_crm UPDATE' || fail "ALTER EXTENSION UPDATE from ${version} failed"
+	psql -X -q -v ON_ERROR_STOP=1 -d "${updated}" -f "${SNAPSHOT_SQL}" >"${WORK_DIR}/updated.txt"
+	diff -u "${WORK_DIR}/fresh.txt" "${WORK_DIR}/updated.txt" ||
+		fail "${version} updated to ${CURRENT_VERSION} differs from a fresh install (- fresh, + updated)"
+}
+
+require_server
+CURRENT_VERSION="$(sed -n "s/^default_version = '\(.*\)'/\1/p" retail_crm.control)"
+RELEASED_VERSIONS="$(ls sql/released | sed -n 's/^retail_crm--\([^-]*\)\.sql$/\1/p' | sort -V)"
+[ -n "${RELEASED_VERSIONS}" ] || fail "no released version in sql/released"
+
+database_with_version it_upgrade_fresh ""
+psql -X -q -v ON_ERROR_STOP=1 -d it_upgrade_fresh -f "${SNAPSHOT_SQL}" >"${WORK_DIR}/fresh.txt"
+[ "$(wc -l <"${WORK_DIR}/fresh.txt")" -gt 100 ] || fail "the catalog snapshot of a fresh install is nearly empty"
+
+for version in ${RELEASED_VERSIONS}; do
+	[ "${version}" = "${CURRENT_VERSION}" ] && continue
+	check_data_survives "${version}"
+	check_catalog_matches_fresh_install "${version}"
+done
+pass "$(echo ${RELEASED_VERSIONS} | wc -w) released version(s) update to ${CURRENT_VERSION} with data intact and a catalog equal to a fresh install"
