@@ -40,14 +40,17 @@ SQL_PARTS = \
 	sql/80_refresh.sql \
 	sql/90_views.sql \
 	sql/95_schedule.sql \
-	sql/97_grants.sql
+	sql/97_grants.sql \
+	sql/98_dump.sql
 
-# 1.0 -> 1.1: the header, then what 1.1 adds, then the changes to 1.0's
-# objects.  Every part listed here must also be in SQL_PARTS; the upgrade
-# test compares the catalog of an updated 1.0 with a fresh install.
+# 1.0 -> 1.1: the header, the changes to 1.0's objects, and the parts 1.1
+# adds (in dependency order, like SQL_PARTS).  Every part listed here is
+# also in SQL_PARTS; the upgrade test compares the catalog of an updated 1.0
+# with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
-	sql/upgrade/1.0--1.1.sql
+	sql/upgrade/1.0--1.1.sql \
+	sql/98_dump.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)

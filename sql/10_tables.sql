@@ -84,7 +84,3 @@ COMMENT ON COLUMN @extschema@.transaction_items.quantity IS 'Units; negative on 
 COMMENT ON COLUMN @extschema@.transaction_items.unit_price IS 'Price of one unit.';
 
 CREATE INDEX transaction_items_product_idx ON @extschema@.transaction_items (product_id);
-
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.transactions', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.transaction_items', '');

@@ -73,8 +73,6 @@ INSERT INTO @extschema@.segment_rules (rule_set, precedence, segment, r_min, r_m
 	('default', 100, 'Hibernating', 2, 2, 2, 2),
 	('default', 110, 'Lost', 1, 2, 1, 2);
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_rules', $$WHERE rule_set <> 'default'$$);
-
 -- Every (R, F, M) score cell with the segment the active rule set gives it.
 CREATE TABLE @extschema@.segment_map (
 	rfm_code	smallint PRIMARY KEY,

@@ -158,6 +158,3 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.current_model_id(text) IS
 	'The latest converged model of a kind (bgnbd or gamma_gamma), NULL when there is none. Stable because it reads crm.models.';
-
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_calibration', '');

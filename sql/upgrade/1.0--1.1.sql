@@ -1,2 +1,2 @@
--- Changes to objects of 1.0 (what 1.1 adds comes from its own parts, listed
--- before this file in the Makefile).
+-- Changes to the objects of 1.0.  What 1.1 adds comes from its own parts,
+-- which the Makefile appends (see UPGRADE_1.0_1.1_PARTS).

@@ -48,11 +48,21 @@ SELECT * FROM public.error_of($$UPDATE crm.settings SET active_days = 400$$);
 SELECT * FROM public.error_of($$UPDATE crm.settings SET new_days = 0$$);
 SELECT * FROM public.error_of($$UPDATE crm.settings SET history_runs_kept = 1$$);
 SELECT * FROM public.error_of($$UPDATE crm.settings SET source_table = 'sales'$$);
-SELECT * FROM public.error_of($$INSERT INTO crm.settings DEFAULT VALUES$$);
+-- settings keeps one row: an INSERT (as pg_restore does) replaces it.
+CREATE TEMP TABLE saved_settings AS SELECT * FROM crm.settings;
+INSERT INTO crm.settings (clv_months) VALUES (6);
+SELECT count(*) AS rows, min(clv_months) AS clv_months, min(rfm_method) AS rfm_method FROM crm.settings;
+SELECT * FROM public.error_of($$INSERT INTO crm.settings (clv_months) VALUES (0)$$);
+INSERT INTO crm.settings SELECT * FROM saved_settings;
+SELECT count(*) AS rows FROM (SELECT * FROM crm.settings EXCEPT SELECT * FROM saved_settings) AS changed;
 SELECT * FROM public.error_of($$UPDATE crm.rfm_fixed_breaks SET break_2 = 10 WHERE metric = 'recency'$$);
 SELECT * FROM public.error_of($$UPDATE crm.rfm_fixed_breaks SET break_4 = 'Infinity' WHERE metric = 'monetary'$$);
 SELECT * FROM public.error_of($$UPDATE crm.rfm_fixed_breaks SET break_1 = -1 WHERE metric = 'frequency'$$);
 SELECT * FROM public.error_of($$INSERT INTO crm.rfm_fixed_breaks VALUES ('loyalty', 1, 2, 3, 4)$$);
+-- One row per metric: inserting a metric's row replaces its thresholds.
+INSERT INTO crm.rfm_fixed_breaks VALUES ('recency', 7, 60, 120, 240);
+INSERT INTO crm.rfm_fixed_breaks VALUES ('recency', 30, 60, 120, 240);
+SELECT * FROM crm.rfm_fixed_breaks ORDER BY metric;
 -- Negative monetary thresholds are allowed: net spend can be negative.
 UPDATE crm.rfm_fixed_breaks SET break_1 = -10 WHERE metric = 'monetary';
 UPDATE crm.rfm_fixed_breaks SET break_1 = 250 WHERE metric = 'monetary';

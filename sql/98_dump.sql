@@ -1,0 +1,58 @@
+-- What pg_dump saves.  The tables of an extension are not dumped unless
+-- registered with pg_extension_config_dump; every table holding data a user
+-- loaded, configured or produced is registered here, with the sequences
+-- that number its rows.  Registering again only updates the filter, so the
+-- upgrade script runs this part as it is.
+--
+-- pg_restore runs CREATE EXTENSION (which inserts the shipped configuration
+-- rows) and then loads the saved rows with COPY.  On the tables whose rows the
+-- extension ships and users UPDATE, a row inserted with the key of an
+-- existing row replaces it, so the saved values win instead of failing on
+-- the key.
+
+CREATE FUNCTION @extschema@.replace_row_with_same_key()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	key_match text;
+BEGIN
+	SELECT string_agg(format('%1$I IS NOT DISTINCT FROM ($1).%1$I', key_column), ' AND ')
+	INTO key_match
+	FROM unnest(TG_ARGV) AS key_column;
+	EXECUTE format('DELETE FROM %I.%I WHERE %s', TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match) USING NEW;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.replace_row_with_same_key() IS
+	'Trigger (arguments: the key columns): an inserted row replaces the row with the same key, so pg_restore can load saved configuration over the rows CREATE EXTENSION ships.';
+
+CREATE TRIGGER settings_replace BEFORE INSERT ON @extschema@.settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('singleton');
+CREATE TRIGGER rfm_fixed_breaks_replace BEFORE INSERT ON @extschema@.rfm_fixed_breaks
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('metric');
+CREATE TRIGGER segment_map_replace BEFORE INSERT ON @extschema@.segment_map
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('rfm_code');
+
+-- Data the retailer loads.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.transaction_items', '');
+
+-- Configuration.  The rule set 'default' belongs to the extension and comes
+-- back with CREATE EXTENSION; the map follows whichever set is active.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_fixed_breaks', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_rules', $$WHERE rule_set <> 'default'$$);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_map', '');
+
+-- Results: the models, the run log, the published snapshot and its history.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_calibration', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_segments', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_break_points', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_history', '');
