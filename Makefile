@@ -22,12 +22,15 @@ OBJS = \
 	src/simulate.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
+# A part holding only functions may create them with CREATE OR REPLACE, so
+# that an upgrade script can run the whole part again.
 # (Numbers also keep part names apart from test names: pg_regress looks for
 # ./sql/<test>.sql before test/sql/<test>.sql.)
 SQL_PARTS = \
 	sql/00_header.sql \
 	sql/05_roles.sql \
 	sql/10_tables.sql \
+	sql/15_consent.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
 	sql/40_rfm.sql \
@@ -37,8 +40,11 @@ SQL_PARTS = \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/75_churn.sql \
-	sql/80_refresh.sql \
+	sql/80_refresh_tables.sql \
+	sql/81_refresh.sql \
 	sql/90_views.sql \
+	sql/93_privacy.sql \
+	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/97_grants.sql \
 	sql/98_dump.sql
@@ -50,6 +56,10 @@ SQL_PARTS = \
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
+	sql/15_consent.sql \
+	sql/81_refresh.sql \
+	sql/93_privacy.sql \
+	sql/94_audiences.sql \
 	sql/98_dump.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
@@ -73,7 +83,9 @@ REGRESS = \
 	schedule \
 	roles \
 	bad_input \
-	parallel
+	parallel \
+	privacy \
+	audiences
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.

@@ -13,8 +13,14 @@ GRANT SELECT ON
 TO crm_analyst;
 
 -- crm_admin: the data, the configuration, the refresh and its schedule.
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA @extschema@ TO crm_admin;
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA @extschema@ TO crm_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
+	@extschema@.customers, @extschema@.transactions, @extschema@.transaction_items,
+	@extschema@.settings, @extschema@.rfm_fixed_breaks, @extschema@.segment_rules,
+	@extschema@.segment_map, @extschema@.models, @extschema@.model_calibration,
+	@extschema@.refresh_runs, @extschema@.customer_segments, @extschema@.rfm_break_points,
+	@extschema@.segment_history
+TO crm_admin;
+GRANT USAGE, SELECT ON @extschema@.models_model_id_seq, @extschema@.refresh_runs_run_id_seq TO crm_admin;
 
 -- Routines that change configuration, models or the snapshot: crm_admin only.
 DO $grants$

@@ -39,6 +39,8 @@ CREATE TRIGGER segment_map_replace BEFORE INSERT ON @extschema@.segment_map
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.transactions', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.transaction_items', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events_event_id_seq', '');
 
 -- Configuration.  The rule set 'default' belongs to the extension and comes
 -- back with CREATE EXTENSION; the map follows whichever set is active.
@@ -56,3 +58,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs_run_id_seq'
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_segments', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_break_points', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_history', '');
+
+-- Logs of erasures and audience pulls: evidence, kept.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests_request_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audience_pulls', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audience_pulls_pull_id_seq', '');

@@ -1,162 +1,12 @@
 -- The segment refresh: per-customer facts in one pass over the sales source,
--- RFM scores, segment, lifecycle stage; published atomically and logged.
-
-CREATE TABLE @extschema@.refresh_runs (
-	run_id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	as_of				timestamptz NOT NULL,
-	status				text NOT NULL DEFAULT 'running'
-		CONSTRAINT refresh_runs_status_known CHECK (status IN ('running', 'succeeded', 'failed')),
-	stage				text NOT NULL DEFAULT 'queued',
-	rows_done			bigint NOT NULL DEFAULT 0,
-	started_at			timestamptz NOT NULL DEFAULT clock_timestamp(),
-	finished_at			timestamptz,
-	source				text,
-	rfm_method			text,
-	segment_rule_set	text,
-	customers			bigint,
-	scored_customers	bigint,
-	anonymous_rows		bigint,
-	future_rows			bigint,
-	error_sqlstate		text,
-	error_message		text,
-	backend_pid			integer NOT NULL DEFAULT pg_backend_pid(),
-	backend_start		timestamptz
-);
-COMMENT ON TABLE @extschema@.refresh_runs IS
-	'One row per call of crm.refresh_segments: when, on what, how it went. A run whose backend died is marked failed by the next refresh.';
-COMMENT ON COLUMN @extschema@.refresh_runs.run_id IS 'Run number, increasing.';
-COMMENT ON COLUMN @extschema@.refresh_runs.as_of IS 'Analysis date the run scored customers at.';
-COMMENT ON COLUMN @extschema@.refresh_runs.status IS 'running, succeeded or failed.';
-COMMENT ON COLUMN @extschema@.refresh_runs.stage IS 'Stage reached: queued, facts, scores, models, publish, done; for a failed run the stage it failed in.';
-COMMENT ON COLUMN @extschema@.refresh_runs.rows_done IS 'Rows produced by the last stage that finished.';
-COMMENT ON COLUMN @extschema@.refresh_runs.started_at IS 'When the run was called.';
-COMMENT ON COLUMN @extschema@.refresh_runs.finished_at IS 'When it succeeded or failed.';
-COMMENT ON COLUMN @extschema@.refresh_runs.source IS 'Table or view the sales were read from.';
-COMMENT ON COLUMN @extschema@.refresh_runs.rfm_method IS 'Score binning method used.';
-COMMENT ON COLUMN @extschema@.refresh_runs.segment_rule_set IS 'Segment rule set used.';
-COMMENT ON COLUMN @extschema@.refresh_runs.customers IS 'Rows written to crm.customer_segments.';
-COMMENT ON COLUMN @extschema@.refresh_runs.scored_customers IS 'Customers with at least one purchase, who get RFM scores.';
-COMMENT ON COLUMN @extschema@.refresh_runs.anonymous_rows IS 'Sales rows without a customer_id, left out of customer metrics.';
-COMMENT ON COLUMN @extschema@.refresh_runs.future_rows IS 'Sales rows dated after as_of, left out.';
-COMMENT ON COLUMN @extschema@.refresh_runs.error_sqlstate IS 'SQLSTATE of the error a failed run stopped on.';
-COMMENT ON COLUMN @extschema@.refresh_runs.error_message IS 'Message of the error a failed run stopped on.';
-COMMENT ON COLUMN @extschema@.refresh_runs.backend_pid IS 'Process that ran the refresh.';
-COMMENT ON COLUMN @extschema@.refresh_runs.backend_start IS 'Start time of that process, to tell it from a later one with the same pid.';
-
--- The published snapshot.  Rewritten in one transaction by each refresh.
-CREATE TABLE @extschema@.customer_segments (
-	customer_id			bigint PRIMARY KEY,
-	as_of				timestamptz NOT NULL,
-	run_id				bigint NOT NULL,
-	first_purchase_at	timestamptz,
-	last_purchase_at	timestamptz,
-	recency_days		integer,
-	frequency			bigint NOT NULL,
-	monetary			numeric NOT NULL,
-	returns				bigint NOT NULL,
-	r_score				smallint,
-	f_score				smallint,
-	m_score				smallint,
-	fm_score			smallint,
-	rfm_code			smallint,
-	segment				text,
-	lifecycle_stage		text NOT NULL,
-	tenure_days			integer,
-	purchase_days		integer,
-	btyd_frequency		integer,
-	btyd_recency		integer,
-	btyd_t				integer,
-	avg_repeat_spend	numeric,
-	last_gap_days		integer,
-	median_gap_days		double precision,
-	one_time_buyer		boolean,
-	p_alive				double precision,
-	churn_risk			double precision,
-	expected_purchases	double precision,
-	expected_spend		double precision,
-	clv					double precision,
-	bgnbd_model_id		bigint,
-	gamma_gamma_model_id bigint
-);
-COMMENT ON TABLE @extschema@.customer_segments IS
-	'One row per customer as of the last successful refresh: RFM facts and scores, segment, lifecycle stage. Replaced atomically by crm.refresh_segments. Days are 24-hour periods counted back from as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.customer_segments.as_of IS 'Analysis date of the refresh.';
-COMMENT ON COLUMN @extschema@.customer_segments.run_id IS 'Refresh run that wrote the row (crm.refresh_runs).';
-COMMENT ON COLUMN @extschema@.customer_segments.first_purchase_at IS 'First purchase (amount > 0) up to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.last_purchase_at IS 'Last purchase up to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.recency_days IS 'R: whole days from the last purchase to as_of; NULL without a purchase.';
-COMMENT ON COLUMN @extschema@.customer_segments.frequency IS 'F: number of orders with a positive amount.';
-COMMENT ON COLUMN @extschema@.customer_segments.monetary IS 'M: net spend, purchases minus returns.';
-COMMENT ON COLUMN @extschema@.customer_segments.returns IS 'Number of return transactions (negative amount).';
-COMMENT ON COLUMN @extschema@.customer_segments.r_score IS 'Recency score 1-5, 5 = most recent; NULL for customers without a purchase.';
-COMMENT ON COLUMN @extschema@.customer_segments.f_score IS 'Frequency score 1-5, 5 = most orders.';
-COMMENT ON COLUMN @extschema@.customer_segments.m_score IS 'Monetary score 1-5, 5 = highest net spend.';
-COMMENT ON COLUMN @extschema@.customer_segments.fm_score IS 'Mean of F and M rounded half up: the FM axis of the segment grid.';
-COMMENT ON COLUMN @extschema@.customer_segments.rfm_code IS 'R*100 + F*10 + M, e.g. 555.';
-COMMENT ON COLUMN @extschema@.customer_segments.segment IS 'Segment from the active rule set; NULL for customers without a purchase (not scored).';
-COMMENT ON COLUMN @extschema@.customer_segments.lifecycle_stage IS 'prospect, new, active, at-risk, dormant, lost or reactivated.';
-COMMENT ON COLUMN @extschema@.customer_segments.tenure_days IS 'Whole days from the first purchase to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.purchase_days IS 'Distinct days with a purchase.';
-COMMENT ON COLUMN @extschema@.customer_segments.btyd_frequency IS 'BG/NBD x: repeat purchase days (purchase_days - 1).';
-COMMENT ON COLUMN @extschema@.customer_segments.btyd_recency IS 'BG/NBD t_x in days: from the first to the last purchase day.';
-COMMENT ON COLUMN @extschema@.customer_segments.btyd_t IS 'BG/NBD T in days: from the first purchase day to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.avg_repeat_spend IS 'Mean purchase value of the repeat purchase days (Gamma-Gamma input); NULL when there is none.';
-COMMENT ON COLUMN @extschema@.customer_segments.last_gap_days IS 'Days between the two latest purchase days.';
-COMMENT ON COLUMN @extschema@.customer_segments.median_gap_days IS 'Median days between consecutive purchase days.';
-COMMENT ON COLUMN @extschema@.customer_segments.one_time_buyer IS 'True when the customer bought on one day only (BG/NBD x = 0): their P(alive) = 1 is a property of the model, not a prediction.';
-COMMENT ON COLUMN @extschema@.customer_segments.p_alive IS 'BG/NBD probability that the customer is still active; NULL without a purchase or a converged model.';
-COMMENT ON COLUMN @extschema@.customer_segments.churn_risk IS '1 - p_alive.';
-COMMENT ON COLUMN @extschema@.customer_segments.expected_purchases IS 'Purchase days the BG/NBD model expects in the next crm.settings.churn_horizon_days days.';
-COMMENT ON COLUMN @extschema@.customer_segments.expected_spend IS 'Gamma-Gamma expected spend per purchase day (the population mean for one-time buyers).';
-COMMENT ON COLUMN @extschema@.customer_segments.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted monthly by crm.settings.monthly_discount.';
-COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'BG/NBD model used (crm.models).';
-COMMENT ON COLUMN @extschema@.customer_segments.gamma_gamma_model_id IS 'Gamma-Gamma model used (crm.models).';
-
-CREATE INDEX customer_segments_segment_idx ON @extschema@.customer_segments (segment);
-
--- Break points each run used, one row per metric.
-CREATE TABLE @extschema@.rfm_break_points (
-	run_id		bigint NOT NULL REFERENCES @extschema@.refresh_runs ON DELETE CASCADE,
-	metric		text NOT NULL,
-	method		text NOT NULL,
-	break_1		double precision,
-	break_2		double precision,
-	break_3		double precision,
-	break_4		double precision,
-	PRIMARY KEY (run_id, metric)
-);
-COMMENT ON TABLE @extschema@.rfm_break_points IS
-	'The break points each refresh scored with. Band = 1 + number of breaks below the value; F and M scores are the band, R is 6 - band. For equal_count the breaks are the values at the group boundaries (ties there are split by customer_id).';
-COMMENT ON COLUMN @extschema@.rfm_break_points.run_id IS 'Refresh run.';
-COMMENT ON COLUMN @extschema@.rfm_break_points.metric IS 'recency (days), frequency (orders) or monetary (net spend).';
-COMMENT ON COLUMN @extschema@.rfm_break_points.method IS 'quantile, equal_count or fixed.';
-COMMENT ON COLUMN @extschema@.rfm_break_points.break_1 IS 'Upper bound (inclusive) of band 1.';
-COMMENT ON COLUMN @extschema@.rfm_break_points.break_2 IS 'Upper bound (inclusive) of band 2.';
-COMMENT ON COLUMN @extschema@.rfm_break_points.break_3 IS 'Upper bound (inclusive) of band 3.';
-COMMENT ON COLUMN @extschema@.rfm_break_points.break_4 IS 'Upper bound (inclusive) of band 4.';
-
--- Each customer's segment per run, for migration analysis.
--- No foreign key to refresh_runs: runs are never deleted, and checking one
--- per customer row was most of the cost of writing the history.
-CREATE TABLE @extschema@.segment_history (
-	run_id			bigint NOT NULL,
-	customer_id		bigint NOT NULL,
-	segment			text,
-	lifecycle_stage	text NOT NULL,
-	rfm_code		smallint,
-	PRIMARY KEY (run_id, customer_id)
-);
-COMMENT ON TABLE @extschema@.segment_history IS
-	'Segment and lifecycle stage of every customer at each of the last crm.settings.history_runs_kept successful runs.';
-COMMENT ON COLUMN @extschema@.segment_history.run_id IS 'Refresh run.';
-COMMENT ON COLUMN @extschema@.segment_history.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.segment_history.segment IS 'Segment at that run; NULL when not scored.';
-COMMENT ON COLUMN @extschema@.segment_history.lifecycle_stage IS 'Lifecycle stage at that run.';
-COMMENT ON COLUMN @extschema@.segment_history.rfm_code IS 'RFM code at that run.';
+-- RFM scores, segment, lifecycle stage, churn and value models; published
+-- atomically and logged.  Functions only, created with CREATE OR REPLACE:
+-- an upgrade script runs this part again to bring them up to date (in an
+-- extension script, PostgreSQL refuses to replace an object the extension
+-- does not own).
 
 -- Stage progress: in the run row, in the session (NOTICE) and in the server log.
-CREATE FUNCTION @extschema@.refresh_progress(run_id bigint, stage text, rows_done bigint)
+CREATE OR REPLACE FUNCTION @extschema@.refresh_progress(run_id bigint, stage text, rows_done bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -174,7 +24,7 @@ COMMENT ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint) IS
 
 -- First transaction of a refresh: log the run before any work, so that a
 -- run whose backend is killed stays visible, and close such runs of the past.
-CREATE FUNCTION @extschema@.refresh_start(as_of timestamptz)
+CREATE OR REPLACE FUNCTION @extschema@.refresh_start(as_of timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -213,7 +63,7 @@ COMMENT ON FUNCTION @extschema@.refresh_start(timestamptz) IS
 -- Every customer's facts as of a date, in one pass over the sales source,
 -- into the temporary table refresh_facts (dropped at commit).  Shared by the
 -- refresh and the model fit, which may run in the same transaction.
-CREATE FUNCTION @extschema@.build_facts(as_of timestamptz, source regclass,
+CREATE OR REPLACE FUNCTION @extschema@.build_facts(as_of timestamptz, source regclass,
 										OUT anonymous_rows bigint, OUT future_rows bigint,
 										OUT customers bigint, OUT scored_customers bigint)
 LANGUAGE plpgsql VOLATILE
@@ -249,7 +99,7 @@ COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass) IS
 
 -- Second transaction: build and publish.  Returns NULL on success, or the
 -- error as {sqlstate, message, detail, hint} after logging the run as failed.
-CREATE FUNCTION @extschema@.refresh_build(run_id bigint)
+CREATE OR REPLACE FUNCTION @extschema@.refresh_build(run_id bigint)
 RETURNS text[]
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -269,6 +119,7 @@ DECLARE
 	score_inputs text;
 	bgnbd @extschema@.bgnbd_model;
 	gamma_gamma @extschema@.gamma_gamma_model;
+	spend_model record;
 	bgnbd_id bigint;
 	gamma_gamma_id bigint;
 	e_state text;
@@ -365,6 +216,16 @@ BEGIN
 				  FROM @extschema@.models AS m WHERE m.model_id = bgnbd_id);
 		gamma_gamma := (SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v)
 						FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id);
+		-- A customer's expected spend is finite only where p * x + q > 1; a
+		-- fit on a small or odd population can miss that for one-time
+		-- buyers (x = 0).  Their spend and CLV stay NULL instead of failing
+		-- the whole refresh.
+		SELECT m.p, m.q INTO spend_model FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id;
+		IF spend_model.q <= 1 THEN
+			RAISE WARNING 'Gamma-Gamma model % has q = % <= 1: expected spend and CLV of customers with p * x + q <= 1 are left NULL',
+				gamma_gamma_id, spend_model.q
+				USING HINT = 'The model has no finite mean spend for one-time buyers; refit on more customers with crm.fit_models().';
+		END IF;
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
 		-- Readers keep seeing the previous snapshot until this transaction commits.
@@ -391,9 +252,10 @@ BEGIN
 			SELECT @extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd) AS p_alive,
 				   @extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency,
 												  f.btyd_t, bgnbd) AS expected_purchases,
-				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), gamma_gamma) AS expected_spend,
+				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), spend.model) AS expected_spend,
 				   @extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
-								   bgnbd, gamma_gamma, cfg.clv_months, cfg.monthly_discount, 365.25 / 12) AS clv
+								   bgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12) AS clv
+			FROM (SELECT CASE WHEN spend_model.p * f.btyd_frequency + spend_model.q > 1 THEN gamma_gamma END AS model) AS spend
 		) AS v
 		UNION ALL
 		SELECT c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
@@ -439,7 +301,7 @@ COMMENT ON FUNCTION @extschema@.refresh_build(bigint) IS
 	'Internal: second transaction of a refresh. Builds facts, scores and segments and replaces crm.customer_segments; on error logs the run as failed and returns the error.';
 
 -- Re-raises a refresh error after its failure has been committed to the log.
-CREATE FUNCTION @extschema@.refresh_raise(run_id bigint, failure text[])
+CREATE OR REPLACE FUNCTION @extschema@.refresh_raise(run_id bigint, failure text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -457,7 +319,7 @@ COMMENT ON FUNCTION @extschema@.refresh_raise(bigint, text[]) IS
 -- No SET search_path on this procedure: PostgreSQL forbids COMMIT in a
 -- procedure with SET clauses.  It only calls schema-qualified functions that
 -- pin their own search_path.
-CREATE PROCEDURE @extschema@.refresh_segments(as_of timestamptz DEFAULT pg_catalog.now())
+CREATE OR REPLACE PROCEDURE @extschema@.refresh_segments(as_of timestamptz DEFAULT pg_catalog.now())
 LANGUAGE plpgsql
 AS $$
 DECLARE

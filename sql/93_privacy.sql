@@ -1,0 +1,103 @@
+-- Erasure of a customer's personal data (right to be forgotten).
+--
+-- Which columns hold personal data is written where the column is defined:
+-- its comment starts with "Personal data".  Every table with such a column
+-- has a customer_id column (test/sql/install.sql checks both), so the
+-- erasure finds every one of them, including those added by later parts,
+-- without a list to keep up to date.  Purchases, scores and aggregates stay:
+-- they describe a customer key, not a person.
+
+CREATE TABLE @extschema@.erasure_requests (
+	request_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	customer_id		bigint NOT NULL,
+	requested_at	timestamptz NOT NULL DEFAULT now(),
+	requested_by	name NOT NULL DEFAULT session_user,
+	tables_erased	text NOT NULL,
+	rows_erased		bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.erasure_requests IS
+	'One row per call of crm.forget_customer: whose personal data was erased, when, by whom and where. Holds no personal data itself.';
+COMMENT ON COLUMN @extschema@.erasure_requests.request_id IS 'Request number, increasing.';
+COMMENT ON COLUMN @extschema@.erasure_requests.customer_id IS 'Customer key whose personal data was erased.';
+COMMENT ON COLUMN @extschema@.erasure_requests.requested_at IS 'When the erasure ran.';
+COMMENT ON COLUMN @extschema@.erasure_requests.requested_by IS 'Session user who ran it.';
+COMMENT ON COLUMN @extschema@.erasure_requests.tables_erased IS 'Tables in which rows of the customer had personal data erased, comma separated; empty when none held any.';
+COMMENT ON COLUMN @extschema@.erasure_requests.rows_erased IS 'Rows whose personal data columns were erased.';
+
+-- The personal data columns of the schema, per table, with what erasing
+-- writes into each: NULL, or an empty value where the column is NOT NULL.
+CREATE FUNCTION @extschema@.personal_data_columns()
+RETURNS TABLE (table_name regclass, column_name name, erased_value text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.oid::regclass, a.attname,
+		   CASE WHEN NOT a.attnotnull THEN 'NULL'
+				ELSE format('%L::%s', '', format_type(a.atttypid, a.atttypmod)) END
+	FROM pg_class AS c
+	JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	WHERE c.relnamespace = '@extschema@'::regnamespace AND c.relkind IN ('r', 'p')
+	  AND col_description(c.oid, a.attnum) LIKE 'Personal data%'
+	ORDER BY c.oid::regclass::text, a.attnum
+$$;
+COMMENT ON FUNCTION @extschema@.personal_data_columns() IS
+	'Columns of the schema holding personal data (their comment starts with "Personal data"), with the value crm.forget_customer writes into each. Stable because it reads the catalog.';
+
+CREATE FUNCTION @extschema@.forget_customer(customer_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	target record;
+	erased_rows bigint;
+	total_rows bigint := 0;
+	erased_tables text[] := '{}';
+	request bigint;
+BEGIN
+	IF customer_id IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'customer_id must not be NULL';
+	END IF;
+
+	-- Withdraw every consent first: the consent log records the erasure as
+	-- the reason, and no audience can pick the customer up afterwards.
+	PERFORM set_config('retail_crm.consent_source', 'crm.forget_customer', true);
+	UPDATE @extschema@.customers AS c
+	SET consent_email = false, consent_sms = false, consent_phone = false, consent_app = false,
+		consent_updated_at = now(), preferred_channel = NULL
+	WHERE c.customer_id = forget_customer.customer_id;
+	PERFORM set_config('retail_crm.consent_source', '', true);
+
+	FOR target IN
+		SELECT p.table_name,
+			   string_agg(format('%I = %s', p.column_name, p.erased_value), ', ') AS assignments,
+			   string_agg(format('%I IS DISTINCT FROM %s', p.column_name, p.erased_value), ' OR ') AS holds_data
+		FROM @extschema@.personal_data_columns() AS p
+		GROUP BY p.table_name
+		ORDER BY p.table_name::text
+	LOOP
+		EXECUTE format('UPDATE %s SET %s WHERE customer_id = $1 AND (%s)',
+					   target.table_name, target.assignments, target.holds_data)
+			USING customer_id;
+		GET DIAGNOSTICS erased_rows = ROW_COUNT;
+		IF erased_rows > 0 THEN
+			total_rows := total_rows + erased_rows;
+			erased_tables := erased_tables || target.table_name::text;
+		END IF;
+	END LOOP;
+
+	INSERT INTO @extschema@.erasure_requests (customer_id, tables_erased, rows_erased)
+	VALUES (customer_id, array_to_string(erased_tables, ', '), total_rows)
+	RETURNING request_id INTO request;
+	RAISE NOTICE 'retail_crm: erased personal data of customer % in % rows (%)',
+		customer_id, total_rows, coalesce(nullif(array_to_string(erased_tables, ', '), ''), 'no table held any');
+	RETURN request;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.forget_customer(bigint) IS
+	'Erases a customer''s personal data everywhere in the schema (every column crm.personal_data_columns() lists), withdraws their consents (logged in crm.consent_events), keeps purchases, scores and aggregates under the customer key, and logs the request in crm.erasure_requests. Returns the request_id. Calling it again erases what was added since and logs again.';
+
+REVOKE EXECUTE ON FUNCTION @extschema@.forget_customer(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.forget_customer(bigint) TO crm_admin;
+GRANT SELECT ON @extschema@.erasure_requests TO crm_admin;

@@ -1,0 +1,89 @@
+-- Campaign audiences: contact lists of the customers of a segment (or
+-- lifecycle stage, or the churn watch list) who consented on the channel,
+-- for crm_marketer only, every pull logged.
+
+CREATE TABLE @extschema@.audience_pulls (
+	pull_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	pulled_at	timestamptz NOT NULL DEFAULT now(),
+	pulled_by	name NOT NULL,
+	rule		text NOT NULL,
+	channel		text NOT NULL,
+	customers	bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.audience_pulls IS
+	'One row per call of crm.audience: who pulled which audience on which channel, when, and how many customers it returned.';
+COMMENT ON COLUMN @extschema@.audience_pulls.pull_id IS 'Pull number, increasing.';
+COMMENT ON COLUMN @extschema@.audience_pulls.pulled_at IS 'When the list was pulled.';
+COMMENT ON COLUMN @extschema@.audience_pulls.pulled_by IS 'Session user who pulled it (the login role, also under SET ROLE).';
+COMMENT ON COLUMN @extschema@.audience_pulls.rule IS 'The audience asked for, as given to crm.audience.';
+COMMENT ON COLUMN @extschema@.audience_pulls.channel IS 'email, sms, phone or app.';
+COMMENT ON COLUMN @extschema@.audience_pulls.customers IS 'Customers returned.';
+
+-- SECURITY DEFINER because a marketer must not read crm.customers itself
+-- (that would show every contact, consenting or not): the function returns
+-- only consenting customers' contact for one channel.  It runs no dynamic
+-- SQL and its search_path is pinned.
+CREATE FUNCTION @extschema@.audience(segment_or_rule text, channel text)
+RETURNS TABLE (customer_id bigint, contact text, segment text, lifecycle_stage text,
+			   churn_risk double precision, clv double precision)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rule_kind text;
+	rule_value text;
+	returned bigint;
+BEGIN
+	IF channel IS NULL OR channel NOT IN ('email', 'sms', 'phone', 'app') THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('audience channel must be email, sms, phone or app, not %L', channel);
+	END IF;
+
+	-- "kind:value", or a bare segment name or lifecycle stage.
+	IF segment_or_rule ~ '^(segment|lifecycle):' THEN
+		rule_kind := split_part(segment_or_rule, ':', 1);
+		rule_value := substr(segment_or_rule, length(rule_kind) + 2);
+	ELSIF segment_or_rule IN ('churn_watch_list', 'all') THEN
+		rule_kind := segment_or_rule;
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.segment_map AS m WHERE m.segment = segment_or_rule) THEN
+		rule_kind := 'segment';
+		rule_value := segment_or_rule;
+	ELSIF segment_or_rule IN ('prospect', 'new', 'active', 'at-risk', 'dormant', 'lost', 'reactivated') THEN
+		rule_kind := 'lifecycle';
+		rule_value := segment_or_rule;
+	ELSE
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('unknown audience %L', segment_or_rule),
+			HINT = format('Give a segment of the active rule set (%s), a lifecycle stage (prospect, new, active, at-risk, dormant, lost, reactivated), segment:<name>, lifecycle:<stage>, churn_watch_list or all.',
+						  (SELECT string_agg(DISTINCT m.segment, ', ') FROM @extschema@.segment_map AS m));
+	END IF;
+
+	RETURN QUERY
+	SELECT cs.customer_id,
+		   CASE audience.channel WHEN 'email' THEN c.email WHEN 'app' THEN cs.customer_id::text ELSE c.phone END,
+		   cs.segment, cs.lifecycle_stage, cs.churn_risk, cs.clv
+	FROM @extschema@.customer_segments AS cs
+	JOIN @extschema@.customers AS c ON c.customer_id = cs.customer_id
+	WHERE CASE audience.channel
+			WHEN 'email' THEN c.consent_email AND nullif(btrim(c.email), '') IS NOT NULL
+			WHEN 'sms' THEN c.consent_sms AND nullif(btrim(c.phone), '') IS NOT NULL
+			WHEN 'phone' THEN c.consent_phone AND nullif(btrim(c.phone), '') IS NOT NULL
+			ELSE c.consent_app END
+	  AND CASE rule_kind
+			WHEN 'segment' THEN cs.segment = rule_value
+			WHEN 'lifecycle' THEN cs.lifecycle_stage = rule_value
+			WHEN 'churn_watch_list' THEN cs.customer_id IN (SELECT w.customer_id FROM @extschema@.churn_watch_list AS w)
+			ELSE true END
+	ORDER BY cs.clv DESC NULLS LAST, cs.customer_id;
+	GET DIAGNOSTICS returned = ROW_COUNT;
+
+	INSERT INTO @extschema@.audience_pulls (pulled_by, rule, channel, customers)
+	VALUES (session_user, segment_or_rule, channel, returned);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.audience(text, text) IS
+	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, churn_watch_list, all) who consent to marketing on the channel (email, sms, phone, app) and have a contact for it, highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown channel or audience.';
+
+REVOKE EXECUTE ON FUNCTION @extschema@.audience(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.audience(text, text) TO crm_marketer;
+GRANT SELECT ON @extschema@.audience_pulls TO crm_admin, crm_marketer;

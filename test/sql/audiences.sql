@@ -1,0 +1,72 @@
+-- Campaign audiences: only consenting customers with a contact, for
+-- crm_marketer only, every pull logged.
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+
+-- Six customers with every mix of consent and contact, all recent buyers.
+INSERT INTO crm.customers (customer_id, first_name, email, phone, joined_at,
+						   consent_email, consent_sms, consent_phone, consent_app)
+VALUES (900011, 'A', 'a@example.org', '+44 1', '2024-01-01', true, true, false, false),
+	   (900012, 'B', 'b@example.org', NULL, '2024-01-01', true, true, true, false),
+	   (900013, 'C', NULL, '+44 3', '2024-01-01', true, false, true, true),
+	   (900014, 'D', 'd@example.org', '+44 4', '2024-01-01', false, false, false, false),
+	   (900015, 'E', '  ', '+44 5', '2024-01-01', true, false, false, true),
+	   (900016, 'F', 'f@example.org', '+44 6', '2024-01-01', true, true, true, true);
+INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount)
+SELECT 'AUD-' || id || '-' || n, id, timestamptz '2024-05-01 12:00' + n * interval '3 days', 10 * n + id % 7
+FROM generate_series(900011, 900016) AS id, generate_series(1, 3) AS n;
+CALL crm.refresh_segments('2024-06-01 00:00+00');
+-- Customer 900016 withdraws email consent.
+SELECT crm.record_consent(900016, 'email', false, 'unsubscribe link', '2024-05-30 10:00') IS NOT NULL;
+
+-- Only crm_marketer may pull.
+SET ROLE crm_analyst;
+SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', 'email')$$);
+RESET ROLE;
+SET ROLE crm_admin;
+SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', 'email')$$);
+RESET ROLE;
+
+SET ROLE crm_marketer;
+SELECT * FROM public.error_of($$SELECT email FROM crm.customers$$);
+CREATE TEMP TABLE pulled AS
+SELECT ch AS channel, a.customer_id, a.contact
+FROM unnest(ARRAY['email', 'sms', 'phone', 'app']) AS ch, LATERAL crm.audience('all', ch) AS a;
+SELECT channel, customer_id, contact FROM pulled WHERE customer_id BETWEEN 900011 AND 900016 ORDER BY 1, 2;
+-- The forms of an audience.
+SELECT count(*) > 0 AS by_segment_prefix FROM crm.audience('segment:' || (SELECT segment FROM crm.customer_360 WHERE customer_id = 900016), 'app');
+SELECT customer_id, segment, lifecycle_stage FROM crm.audience('lifecycle:new', 'sms') WHERE customer_id >= 900011 ORDER BY 1;
+SELECT count(*) AS bare_stage FROM crm.audience('new', 'sms') WHERE customer_id >= 900011;
+SELECT count(*) AS watch_list FROM crm.audience('churn_watch_list', 'email') WHERE customer_id >= 900011;
+SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', 'fax')$$);
+SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', NULL)$$);
+SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience('Wizards', 'email')$$);
+SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience(NULL, 'email')$$);
+SELECT rule, channel, customers > 0 AS returned_some, pulled_by = session_user AS by_me
+FROM crm.audience_pulls ORDER BY pull_id;
+RESET ROLE;
+
+-- No pull ever returned a customer without consent or contact on its channel.
+SELECT count(*) AS violations
+FROM pulled AS p JOIN crm.customers AS c USING (customer_id)
+WHERE NOT CASE p.channel WHEN 'email' THEN c.consent_email AND p.contact = c.email
+						 WHEN 'sms' THEN c.consent_sms AND p.contact = c.phone
+						 WHEN 'phone' THEN c.consent_phone AND p.contact = c.phone
+						 ELSE c.consent_app END;
+SELECT channel, count(*) AS consenting_with_contact_missing_from_pull
+FROM (SELECT 'email' AS channel, customer_id FROM crm.customers WHERE consent_email AND btrim(email) <> ''
+	  UNION ALL SELECT 'sms', customer_id FROM crm.customers WHERE consent_sms AND btrim(phone) <> ''
+	  UNION ALL SELECT 'phone', customer_id FROM crm.customers WHERE consent_phone AND btrim(phone) <> ''
+	  UNION ALL SELECT 'app', customer_id FROM crm.customers WHERE consent_app) AS consenting
+JOIN crm.customer_segments USING (customer_id)
+WHERE (channel, customer_id) NOT IN (SELECT channel, customer_id FROM pulled)
+GROUP BY channel;
+
+-- An erased customer leaves every audience.
+SELECT crm.forget_customer(900016) IS NOT NULL AS erased;
+SET ROLE crm_marketer;
+SELECT count(*) AS erased_in_audiences
+FROM unnest(ARRAY['email', 'sms', 'phone', 'app']) AS ch, LATERAL crm.audience('all', ch) AS a
+WHERE a.customer_id = 900016;
+RESET ROLE;

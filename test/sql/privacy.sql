@@ -1,0 +1,108 @@
+-- Consent with time and source, and erasure of personal data.
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+
+-- Loading customers logs the consents they arrive with (statement trigger).
+INSERT INTO crm.customers (customer_id, first_name, last_name, email, phone, birth_date, gender,
+						   postal_code, country, joined_at, consent_email, consent_sms, consent_updated_at)
+VALUES (900001, 'Zebulon', 'Quixwood', 'zebulon.quixwood@example.org', '+44 7700 900001', '1980-02-29',
+		'male', 'ZQ1 9XX', 'United Kingdom', '2024-01-05', true, false, '2024-01-05 10:00'),
+	   (900002, 'Ysolde', 'Marchbank', 'ysolde@example.org', '+44 7700 900002', NULL,
+		NULL, NULL, 'France', '2024-01-06', false, true, '2024-01-06 11:00'),
+	   (900003, 'Xanthe', 'Pell', NULL, NULL, NULL,
+		NULL, NULL, 'Spain', '2024-01-07', false, false, NULL);
+SELECT customer_id, channel, granted, recorded_at, source, recorded_by = session_user AS by_me
+FROM crm.consent_events WHERE customer_id >= 900001 ORDER BY event_id;
+
+-- crm.record_consent: a new answer sets the flag and is logged with its source;
+-- the same call again returns the same event; a renewal of the current
+-- answer changes no flag but is logged.
+SELECT crm.record_consent(900001, 'sms', true, 'store 12 till', '2024-02-01 09:30') AS sms_event \gset
+SELECT crm.record_consent(900001, 'sms', true, 'store 12 till', '2024-02-01 09:30') = :sms_event AS replay_is_same_event;
+SELECT crm.record_consent(900001, 'email', true, 'newsletter renewal', '2024-03-01 08:00') > :sms_event AS renewal_logged;
+SELECT crm.record_consent(900002, 'sms', false, 'unsubscribe link', '2024-03-02 12:00') > :sms_event AS withdrawal_logged;
+-- Writing the flags directly is logged too, with a generic source.
+UPDATE crm.customers SET consent_phone = true, consent_updated_at = '2024-04-01 15:00' WHERE customer_id = 900003;
+SELECT customer_id, consent_email, consent_sms, consent_phone, consent_app, consent_updated_at
+FROM crm.customers WHERE customer_id >= 900001 ORDER BY 1;
+SELECT * FROM crm.consent_status WHERE customer_id >= 900001 ORDER BY customer_id, channel;
+SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id >= 900001;
+
+-- Bad input: nothing is written.
+SELECT * FROM public.error_of($$SELECT crm.record_consent(NULL, 'email', true, 'form')$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', NULL, 'form')$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'fax', true, 'form')$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, NULL, true, 'form')$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true, '  ')$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true, NULL)$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true, 'form', 'infinity')$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true, 'form', NULL)$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(999999999, 'email', true, 'form')$$);
+SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id >= 900001;
+
+-- Every value of the schema that matches one of the given patterns: every
+-- column of every table, cast to text.
+CREATE FUNCTION pg_temp.find_values(patterns text[])
+RETURNS TABLE (table_name text, column_name text, hits bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	target record;
+BEGIN
+	FOR target IN
+		SELECT c.oid::regclass AS rel, a.attname
+		FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'r'
+		ORDER BY 1, 2
+	LOOP
+		EXECUTE format('SELECT count(*) FROM %s WHERE %I::text ILIKE ANY ($1)', target.rel, target.attname)
+			INTO hits USING patterns;
+		IF hits > 0 THEN
+			table_name := target.rel::text;
+			column_name := target.attname;
+			RETURN NEXT;
+		END IF;
+	END LOOP;
+END
+$$;
+\set zebulon '{%Zebulon%, %Quixwood%, %zebulon.quixwood%, %7700 900001%, %ZQ1 9XX%, 1980-02-29, 02-29-1980}'
+
+-- The columns that hold personal data, and where Zebulon's data is now.
+SELECT * FROM crm.personal_data_columns();
+SELECT * FROM pg_temp.find_values(:'zebulon');
+
+-- Erasure: personal data gone everywhere, purchases and consent evidence kept.
+INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel, store)
+VALUES ('Z-1', 900001, '2024-01-10 12:00', 120.00, 'store', 'S12'),
+	   ('Z-2', 900001, '2024-02-10 12:00', 80.00, 'online', NULL);
+SELECT crm.forget_customer(900001) AS request \gset
+SELECT request_id = :request AS logged, customer_id, requested_by = session_user AS by_me,
+	   tables_erased, rows_erased
+FROM crm.erasure_requests ORDER BY request_id;
+SELECT * FROM pg_temp.find_values(:'zebulon');
+SELECT customer_id, first_name, email, phone, birth_date, gender, postal_code, country, joined_at,
+	   consent_email, consent_sms, consent_phone, consent_app, preferred_channel
+FROM crm.customers WHERE customer_id = 900001;
+SELECT count(*) AS purchases_kept, sum(amount) AS spend_kept FROM crm.transactions WHERE customer_id = 900001;
+SELECT channel, granted, source FROM crm.consent_events
+WHERE customer_id = 900001 ORDER BY event_id DESC LIMIT 2;
+-- Again: nothing left to erase, still logged; an unknown customer too.
+SELECT crm.forget_customer(900001) > :request AS logged_again;
+SELECT crm.forget_customer(123456789) > :request AS unknown_logged;
+SELECT customer_id, tables_erased, rows_erased FROM crm.erasure_requests ORDER BY request_id;
+SELECT * FROM public.error_of($$SELECT crm.forget_customer(NULL)$$);
+-- The other customers are untouched.
+SELECT customer_id, first_name, email FROM crm.customers WHERE customer_id IN (900002, 900003) ORDER BY 1;
+
+-- Who may do what: only crm_admin records consents and erases.
+SET ROLE crm_analyst;
+SELECT * FROM public.error_of($$SELECT crm.forget_customer(900002)$$);
+SELECT * FROM public.error_of($$SELECT crm.record_consent(900002, 'email', true, 'form')$$);
+SELECT count(*) AS consent_rows FROM crm.consent_status WHERE customer_id >= 900001;
+SELECT * FROM public.error_of($$SELECT * FROM crm.consent_events$$);
+SELECT * FROM public.error_of($$SELECT * FROM crm.erasure_requests$$);
+RESET ROLE;
+SET ROLE crm_admin;
+SELECT crm.record_consent(900002, 'email', true, 'web signup form', '2024-05-01 10:00') IS NOT NULL AS admin_records;
+SELECT * FROM public.error_of($$UPDATE crm.consent_events SET granted = false$$);
+RESET ROLE;
