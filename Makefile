@@ -85,7 +85,8 @@ REGRESS = \
 	bad_input \
 	parallel \
 	privacy \
-	audiences
+	audiences \
+	hostile_input
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.

@@ -55,3 +55,12 @@ build_and_install() {
 in_throwaway_cluster() {
 	NONROOT=1 pg_virtualenv "${PG_VIRTUALENV_OPTS[@]}" "$@"
 }
+
+# Compiler flags of the sanitizer build: UndefinedBehaviorSanitizer (signed
+# overflow, bad shifts, float-to-integer overflow, out-of-bounds indexing of
+# arrays of known size, misaligned or null pointers), every report fatal, so
+# the backend aborts and the test that reached it fails.  Its runtime is
+# loaded with the extension, so the server needs nothing special.
+# (AddressSanitizer needs its runtime preloaded into the server, and there
+# "postgres -V" hangs in a futex under LD_PRELOAD=libasan.so on bookworm.)
+SANITIZER_COPT="-fsanitize=undefined,float-cast-overflow,bounds -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -7,6 +7,9 @@
 #   1. the pg_regress suites (make installcheck; regression.diffs is printed
 #      on failure), each test counted from its own result line;
 #   2. every test/integration/*.sh script, each counted as one test.
+#   3. the pg_regress suites again, in a second throwaway cluster, against a
+#      build with UndefinedBehaviorSanitizer (a report aborts the backend and
+#      fails the suite), after which the normal build is installed again.
 # Ends with the single line "tests: N passed, M failed" and exits non-zero
 # when anything failed.
 set -euo pipefail
@@ -118,6 +121,26 @@ report() {
 	[ "${failed}" -eq 0 ] && [ "${passed}" -gt 0 ]
 }
 
+# The pg_regress suites against the sanitizer build, counted as one test;
+# then the normal build goes back in place.
+run_sanitizer_suite() {
+	local results_file="$1"
+	step "sanitizer build (UndefinedBehaviorSanitizer)"
+	make clean PG_CONFIG="${PG_CONFIG}" >/dev/null
+	make PG_CONFIG="${PG_CONFIG}" COPT="${SANITIZER_COPT}" >/dev/null
+	as_root make install PG_CONFIG="${PG_CONFIG}" >/dev/null
+	prepare_output_dirs
+	step "pg_regress suites under the sanitizers"
+	if in_throwaway_cluster make installcheck PG_CONFIG="${PG_CONFIG}" PG_REGRESS_DIFF_OPTS=-U3 ISOLATION=; then
+		record "${results_file}" PASS "sanitizer:regress"
+	else
+		[ -r regression.diffs ] && cat regression.diffs
+		record "${results_file}" FAIL "sanitizer:regress"
+	fi
+	make clean PG_CONFIG="${PG_CONFIG}" >/dev/null
+	build_and_install >/dev/null
+}
+
 main() {
 	if [ "${1:-}" = --in-cluster ]; then
 		run_suites_in_cluster "$2"
@@ -137,6 +160,7 @@ main() {
 	in_throwaway_cluster scripts/test.sh --in-cluster "${RESULTS_FILE}" ||
 		grep -q '^FAIL ' "${RESULTS_FILE}" ||
 		record "${RESULTS_FILE}" FAIL "cluster:pg_virtualenv"
+	run_sanitizer_suite "${RESULTS_FILE}"
 	report "${RESULTS_FILE}"
 }
 
