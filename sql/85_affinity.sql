@@ -89,18 +89,21 @@ BEGIN
 	run.min_support := min_support;
 	run.max_basket_items := max_basket_items;
 
-	CREATE TEMP TABLE affinity_pairs ON COMMIT DROP AS
-	SELECT * FROM @extschema@.basket_pairs('@extschema@.basket_items', min_support, max_basket_items);
-	SELECT p.baskets, p.skipped_baskets INTO run.baskets, run.skipped_baskets
-	FROM pg_temp.affinity_pairs AS p WHERE p.product_a IS NULL;
-
 	-- Readers keep seeing the previous pairs until this transaction commits.
+	-- The pairs go straight from the function into the table; the totals
+	-- row (products NULL) comes back beside the count of rows written.
 	DELETE FROM @extschema@.product_affinity;
-	INSERT INTO @extschema@.product_affinity
-	SELECT p.product_a, p.product_b, p.baskets_together, p.support, p.confidence, p.lift, p.conviction
-	FROM pg_temp.affinity_pairs AS p WHERE p.product_a IS NOT NULL;
-	GET DIAGNOSTICS run.pairs = ROW_COUNT;
-	DROP TABLE pg_temp.affinity_pairs;
+	WITH counted AS MATERIALIZED (
+		SELECT * FROM @extschema@.basket_pairs('@extschema@.basket_items', min_support, max_basket_items)
+	), written AS (
+		INSERT INTO @extschema@.product_affinity
+		SELECT c.product_a, c.product_b, c.baskets_together, c.support, c.confidence, c.lift, c.conviction
+		FROM counted AS c WHERE c.product_a IS NOT NULL
+		RETURNING 1
+	)
+	SELECT c.baskets, c.skipped_baskets, (SELECT count(*) FROM written)
+	INTO run.baskets, run.skipped_baskets, run.pairs
+	FROM counted AS c WHERE c.product_a IS NULL;
 
 	run.finished_at := clock_timestamp();
 	INSERT INTO @extschema@.affinity_runs (started_at, finished_at, min_support, max_basket_items,
