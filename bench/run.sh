@@ -287,19 +287,20 @@ setup_models() {
 }
 
 # Order lines for the simulated transactions, seeded: each basket has a
-# theme (one of 200 families of 25 products) and 1 + Exp(mean 8) lines;
-# a line is from the theme with probability 0.6, otherwise from all 5,000
-# products with popularity falling as the square of a uniform draw.
+# theme (one of 100 families of 10 products, P0000-P0999) and 1 + Exp(mean
+# 8) lines; a line is from the theme with probability 0.7, otherwise from
+# all 5,000 products with popularity falling as the square of a uniform
+# draw.  Products of one theme are then bought together far above chance.
 setup_affinity() {
 	psql_quiet <<-SQL
 		SELECT setseed(0.25);
 		SELECT clock_timestamp() AS t0 \gset
 		INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price)
 		SELECT t.transaction_id, l.line_no,
-			   'P' || lpad(CASE WHEN random() < 0.6 THEN t.theme * 25 + floor(random() * 25)::integer
+			   'P' || lpad(CASE WHEN random() < 0.7 THEN t.theme * 10 + floor(random() * 10)::integer
 								ELSE floor(5000 * power(random(), 2))::integer END::text, 4, '0'),
 			   CASE WHEN t.amount < 0 THEN -1 ELSE 1 END, 1
-		FROM (SELECT s.transaction_id, s.amount, floor(random() * 200)::integer AS theme,
+		FROM (SELECT s.transaction_id, s.amount, floor(random() * 100)::integer AS theme,
 					 1 + floor(-ln(1 - random()) * 8)::integer AS lines
 			  FROM (SELECT transaction_id, amount FROM crm.transactions ORDER BY transaction_id) AS s) AS t
 		CROSS JOIN LATERAL generate_series(1, t.lines) AS l (line_no);

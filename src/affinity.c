@@ -17,9 +17,10 @@
  *		than max_basket_items is skipped and counted, so one wholesale order
  *		cannot add its n(n-1)/2 pairs; the number of baskets of each product;
  *	 2. pairs of products that are frequent enough themselves (a pair is never
- *		in more baskets than either of its products), counted in a hash table
- *		keyed by the two product numbers.
- * Everything lives in one memory context, deleted before returning.
+ *		in more baskets than either of its products): product by product, in
+ *		a dense counter array over the baskets that hold the product.
+ * Everything lives in one memory context, deleted before returning; its
+ * size follows the lines and products, not the number of pairs.
  *
  * Measures over the N baskets kept (skipped ones are out of every count):
  *	 support(A,B) = n(A,B)/N, confidence(A=>B) = n(A,B)/n(A),
@@ -40,6 +41,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/qunique.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -69,37 +71,6 @@ typedef struct ProductEntry
 #define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-/* (lower product number, higher product number) -> baskets with both. */
-typedef struct PairEntry
-{
-	uint64		key;			/* lower number << 32 | higher number */
-	uint32		together;		/* baskets holding both products */
-	char		status;			/* simplehash slot status */
-} PairEntry;
-
-/* A 64-bit finalizer (MurmurHash3 fmix64): the two numbers spread over all bits. */
-static inline uint32
-PairHash(uint64 key)
-{
-	key ^= key >> 33;
-	key *= UINT64CONST(0xff51afd7ed558ccd);
-	key ^= key >> 33;
-	key *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	key ^= key >> 33;
-	return (uint32) key;
-}
-
-#define SH_PREFIX		pairs
-#define SH_ELEMENT_TYPE PairEntry
-#define SH_KEY_TYPE		uint64
-#define SH_KEY			key
-#define SH_HASH_KEY(tb, key) PairHash(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
@@ -318,36 +289,6 @@ ReadBaskets(Baskets *b, Oid source)
 	SPI_finish();
 }
 
-/* Second pass: count the pairs of products frequent enough on their own. */
-static pairs_hash *
-CountPairs(Baskets *b, uint32 min_baskets)
-{
-	pairs_hash *pairs = pairs_create(b->context, 1024, NULL);
-	int32	   *frequent = MemoryContextAlloc(b->context,
-											sizeof(int32) * Max(b->largest, 1));
-
-	for (int64 k = 0; k < b->nbaskets; k++)
-	{
-		int			n = 0;
-
-		for (int64 i = b->starts[k]; i < b->starts[k + 1]; i++)
-			if (b->baskets_of[b->items[i]] >= min_baskets)
-				frequent[n++] = b->items[i];
-		/* ascending, so every key has the lower number first */
-		for (int i = 0; i < n; i++)
-			for (int j = i + 1; j < n; j++)
-			{
-				bool		found;
-				PairEntry  *entry = pairs_insert(pairs,
-												 ((uint64) frequent[i] << 32) | (uint32) frequent[j],
-												 &found);
-
-				entry->together = found ? entry->together + 1 : 1;
-			}
-	}
-	return pairs;
-}
-
 /* One output row for the ordered pair (a, b) with n(a,b) = together. */
 static void
 PutPair(Tuplestorestate *store, TupleDesc desc, const Baskets *b,
@@ -397,6 +338,75 @@ PutTotals(Tuplestorestate *store, TupleDesc desc, const Baskets *b)
 	tuplestore_putvalues(store, desc, values, nulls);
 }
 
+/*
+ * Second pass: for each frequent product a in turn, count in a dense array
+ * the baskets it shares with every frequent product b > a, walking only the
+ * baskets that hold a (an inverted index), and emit the pairs with at least
+ * min_baskets of them.  Memory is the index (4 bytes a line) and two arrays
+ * of one counter per product, however many pairs there are: a hash table of
+ * all candidate pairs grew to 100 MB on a million lines.
+ */
+static void
+CountPairs(Baskets *b, uint32 min_baskets, Tuplestorestate *store, TupleDesc desc)
+{
+	int64	   *first = MemoryContextAllocHuge(b->context, sizeof(int64) * ((Size) b->nproducts + 1));
+	int64	   *fill = MemoryContextAllocHuge(b->context, sizeof(int64) * Max(b->nproducts, 1));
+	uint32	   *baskets_with;	/* product p's baskets: [first[p], first[p + 1]) */
+	uint32	   *together = MemoryContextAllocHuge(b->context, sizeof(uint32) * Max(b->nproducts, 1));
+	int32	   *touched = MemoryContextAllocHuge(b->context, sizeof(int32) * Max(b->nproducts, 1));
+	int64		total = 0;
+
+	/* the inverted index, for frequent products only */
+	for (int32 p = 0; p < b->nproducts; p++)
+	{
+		first[p] = total;
+		fill[p] = total;
+		if (b->baskets_of[p] >= min_baskets)
+			total += b->baskets_of[p];
+		together[p] = 0;
+	}
+	first[b->nproducts] = total;
+	baskets_with = MemoryContextAllocHuge(b->context, sizeof(uint32) * Max(total, 1));
+	for (int64 k = 0; k < b->nbaskets; k++)
+		for (int64 i = b->starts[k]; i < b->starts[k + 1]; i++)
+			if (b->baskets_of[b->items[i]] >= min_baskets)
+				baskets_with[fill[b->items[i]]++] = (uint32) k;
+
+	for (int32 a = 0; a < b->nproducts; a++)
+	{
+		int32		ntouched = 0;
+
+		if (b->baskets_of[a] < min_baskets)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (int64 j = first[a]; j < first[a + 1]; j++)
+		{
+			uint32		k = baskets_with[j];
+
+			for (int64 i = b->starts[k]; i < b->starts[k + 1]; i++)
+			{
+				int32		other = b->items[i];
+
+				if (other <= a || b->baskets_of[other] < min_baskets)
+					continue;
+				if (together[other]++ == 0)
+					touched[ntouched++] = other;
+			}
+		}
+		for (int32 t = 0; t < ntouched; t++)
+		{
+			int32		other = touched[t];
+
+			if (together[other] >= min_baskets)
+			{
+				PutPair(store, desc, b, a, other, together[other]);
+				PutPair(store, desc, b, other, a, together[other]);
+			}
+			together[other] = 0;
+		}
+	}
+}
+
 PG_FUNCTION_INFO_V1(basket_pairs);
 /* Every ordered product pair with support >= min_support, after a totals row. */
 Datum
@@ -406,9 +416,6 @@ basket_pairs(PG_FUNCTION_ARGS)
 	Oid			source;
 	double		min_support;
 	Baskets		b = {0};
-	pairs_hash *pairs;
-	pairs_iterator iter;
-	PairEntry  *entry;
 	uint32		min_baskets;
 
 	for (int arg = 0; arg < 3; arg++)
@@ -450,18 +457,7 @@ basket_pairs(PG_FUNCTION_ARGS)
 		while (min_baskets > 1 && (double) (min_baskets - 1) / (double) b.nbaskets >= min_support)
 			min_baskets--;
 
-		pairs = CountPairs(&b, min_baskets);
-		pairs_start_iterate(pairs, &iter);
-		while ((entry = pairs_iterate(pairs, &iter)) != NULL)
-		{
-			int32		low = (int32) (entry->key >> 32);
-			int32		high = (int32) (entry->key & 0xFFFFFFFF);
-
-			if (entry->together < min_baskets)
-				continue;
-			PutPair(rsinfo->setResult, rsinfo->setDesc, &b, low, high, entry->together);
-			PutPair(rsinfo->setResult, rsinfo->setDesc, &b, high, low, entry->together);
-		}
+		CountPairs(&b, min_baskets, rsinfo->setResult, rsinfo->setDesc);
 	}
 	ereport(DEBUG1,
 			(errmsg_internal("crm.basket_pairs: %lld baskets, %lld skipped, %d products, %zu bytes of work memory",
