@@ -164,7 +164,7 @@ LIMIT 5;
 -- Months in the shop's own time zone.
 SET timezone = 'Europe/London';
 \echo
-\echo '== Monthly KPIs (rates in %, revenue in GBP) =='
+\echo '== Monthly KPIs (rates in %, revenue in GBP; 2011-12 holds 1-9 December only) =='
 SELECT to_char(month, 'YYYY-MM') AS month, active_customers AS active, new_customers AS new,
 	   returning_customers AS returning, lost_customers AS lost,
 	   round(100 * retention_rate, 1) AS "retention %", round(100 * churn_rate, 1) AS "churn %",

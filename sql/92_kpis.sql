@@ -3,12 +3,25 @@
 -- A purchase is a transaction with a customer and amount > 0; months are
 -- calendar months in the session's TimeZone (set it in the BI connection).
 
+-- Each customer's purchases and net amount per month: what the KPI views
+-- count.  A purchase history, so not granted to analysts.
+CREATE VIEW @extschema@.customer_months AS
+SELECT t.customer_id, date_trunc('month', t.occurred_at)::date AS month,
+	   count(*) FILTER (WHERE t.amount > 0) AS purchases,
+	   sum(t.amount) AS net_amount
+FROM @extschema@.transactions AS t
+WHERE t.customer_id IS NOT NULL
+GROUP BY 1, 2;
+COMMENT ON VIEW @extschema@.customer_months IS
+	'One row per customer and calendar month (session TimeZone) with a transaction: purchases (amount > 0) and net amount. The base of crm.monthly_kpis and crm.cohort_retention; a purchase history, not granted to analysts.';
+COMMENT ON COLUMN @extschema@.customer_months.customer_id IS 'Customer key.';
+COMMENT ON COLUMN @extschema@.customer_months.month IS 'First day of the month.';
+COMMENT ON COLUMN @extschema@.customer_months.purchases IS 'Transactions with amount > 0 in the month; 0 when the month holds only returns.';
+COMMENT ON COLUMN @extschema@.customer_months.net_amount IS 'Sum of the month''s amounts, returns subtracted.';
+
 CREATE VIEW @extschema@.monthly_kpis AS
 WITH purchases AS (
-	SELECT t.customer_id, date_trunc('month', t.occurred_at)::date AS month
-	FROM @extschema@.transactions AS t
-	WHERE t.customer_id IS NOT NULL AND t.amount > 0
-	GROUP BY 1, 2
+	SELECT m.customer_id, m.month FROM @extschema@.customer_months AS m WHERE m.purchases > 0
 ), orders AS (
 	-- Each customer's first and second purchase, for the repeat purchase rate.
 	SELECT o.customer_id,
@@ -24,7 +37,7 @@ WITH purchases AS (
 	SELECT g.month::date AS month
 	FROM (SELECT min(p.month) AS first, max(p.month) AS last FROM purchases AS p) AS r,
 		 generate_series(r.first, r.last, interval '1 month') AS g (month)
-), customer_months AS (
+), transitions AS (
 	-- One row per customer active in a month or in the month before.
 	SELECT coalesce(cur.month, (prev.month + interval '1 month')::date) AS month,
 		   cur.customer_id IS NOT NULL AS active, prev.customer_id IS NOT NULL AS was_active,
@@ -39,14 +52,13 @@ WITH purchases AS (
 		   count(*) FILTER (WHERE cm.active AND cm.was_active) AS retained_customers,
 		   count(*) FILTER (WHERE cm.was_active AND NOT cm.active) AS lost_customers,
 		   count(*) FILTER (WHERE cm.was_active) AS previous_active_customers
-	FROM customer_months AS cm
+	FROM transitions AS cm
 	JOIN orders AS o ON o.customer_id = cm.customer_id
 	GROUP BY cm.month
 ), revenue AS (
-	SELECT date_trunc('month', t.occurred_at)::date AS month, sum(t.amount) AS net_revenue
-	FROM @extschema@.transactions AS t
-	WHERE t.customer_id IS NOT NULL
-	GROUP BY 1
+	SELECT m.month, sum(m.net_amount) AS net_revenue
+	FROM @extschema@.customer_months AS m
+	GROUP BY m.month
 ), to_date AS (
 	SELECT m.month,
 		   count(*) FILTER (WHERE o.first_month <= m.month) AS buyers,
@@ -87,10 +99,7 @@ COMMENT ON COLUMN @extschema@.monthly_kpis.revenue_per_customer IS 'net_revenue 
 
 CREATE VIEW @extschema@.cohort_retention AS
 WITH purchases AS (
-	SELECT t.customer_id, date_trunc('month', t.occurred_at)::date AS month
-	FROM @extschema@.transactions AS t
-	WHERE t.customer_id IS NOT NULL AND t.amount > 0
-	GROUP BY 1, 2
+	SELECT m.customer_id, m.month FROM @extschema@.customer_months AS m WHERE m.purchases > 0
 ), cohorts AS (
 	SELECT p.customer_id, min(p.month) AS cohort_month
 	FROM purchases AS p
@@ -167,5 +176,5 @@ COMMENT ON COLUMN @extschema@.segment_movement.customers IS 'Customers who made 
 GRANT SELECT ON @extschema@.monthly_kpis, @extschema@.cohort_retention, @extschema@.segment_movement
 TO crm_analyst;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
-	@extschema@.monthly_kpis, @extschema@.cohort_retention, @extschema@.segment_movement
+	@extschema@.customer_months, @extschema@.monthly_kpis, @extschema@.cohort_retention, @extschema@.segment_movement
 TO crm_admin;

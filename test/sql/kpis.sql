@@ -95,6 +95,7 @@ SET ROLE crm_analyst;
 SELECT count(*) AS analyst_months FROM crm.monthly_kpis;
 SELECT count(*) AS analyst_cells FROM crm.cohort_retention;
 SELECT count(*) >= 0 AS analyst_reads_movement FROM crm.segment_movement;
+SELECT * FROM public.error_of($$SELECT count(*) FROM crm.customer_months$$);
 RESET ROLE;
 ROLLBACK;
 
