@@ -19,7 +19,8 @@ OBJS = \
 	src/bgnbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
-	src/simulate.o
+	src/simulate.o \
+	src/affinity.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
 # A part holding only functions may create them with CREATE OR REPLACE, so
@@ -42,7 +43,9 @@ SQL_PARTS = \
 	sql/75_churn.sql \
 	sql/80_refresh_tables.sql \
 	sql/81_refresh.sql \
+	sql/85_affinity.sql \
 	sql/90_views.sql \
+	sql/92_kpis.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
@@ -58,6 +61,8 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/1.0--1.1.sql \
 	sql/15_consent.sql \
 	sql/81_refresh.sql \
+	sql/85_affinity.sql \
+	sql/92_kpis.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/98_dump.sql
@@ -84,13 +89,15 @@ REGRESS = \
 	roles \
 	bad_input \
 	parallel \
+	affinity \
+	kpis \
 	privacy \
 	audiences \
 	hostile_input
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
-ISOLATION = refresh_atomic
+ISOLATION = refresh_atomic affinity_atomic
 # --outputdir=. keeps expected output in the top-level expected/ with the rest.
 ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=retail_crm
 

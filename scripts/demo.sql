@@ -112,6 +112,76 @@ LIMIT 10;
 \endif
 
 \echo
+\echo '== Basket affinity: product pairs in at least 1 % of the sale baskets (baskets over 100 distinct products skipped) =='
+SELECT run_id, baskets, skipped_baskets, pairs AS ordered_pairs,
+	   round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds
+FROM crm.refresh_affinity(0.01, 100);
+
+-- One description per product: the one on most of its lines.
+CREATE TEMP VIEW demo_products AS
+SELECT DISTINCT ON (i.product_id) i.product_id, left(i.description, 34) AS description
+FROM crm.transaction_items AS i
+WHERE i.description IS NOT NULL
+GROUP BY i.product_id, i.description
+ORDER BY i.product_id, count(*) DESC, i.description;
+
+\echo
+\echo '== Top 10 product pairs by lift (each pair once; confidence both ways) =='
+SELECT a.product_a, pa.description AS "description a", a.product_b, pb.description AS "description b",
+	   a.baskets_together AS baskets, round(100 * a.support::numeric, 2) AS "support %",
+	   round(100 * a.confidence::numeric, 1) AS "conf a=>b %", round(100 * r.confidence::numeric, 1) AS "conf b=>a %",
+	   round(a.lift::numeric, 1) AS lift
+FROM crm.product_affinity AS a
+JOIN crm.product_affinity AS r ON r.product_a = a.product_b AND r.product_b = a.product_a
+LEFT JOIN demo_products AS pa ON pa.product_id = a.product_a
+LEFT JOIN demo_products AS pb ON pb.product_id = a.product_b
+WHERE a.product_a < a.product_b
+ORDER BY a.lift DESC, a.product_a, a.product_b
+LIMIT 10;
+
+\echo
+\echo '== Recommendations (top 5) for three customers: the first Champion, the first At Risk and the first Lost customer by id =='
+SELECT c.segment, c.customer_id, c.frequency AS orders, r.rank, r.product_id, p.description, r.source,
+	   round(r.score::numeric, 3) AS score
+FROM (SELECT DISTINCT ON (cs.segment) cs.segment, cs.customer_id, cs.frequency
+	  FROM crm.customer_segments AS cs
+	  WHERE cs.segment IN ('Champions', 'At Risk', 'Lost')
+	  ORDER BY cs.segment, cs.customer_id) AS c
+CROSS JOIN LATERAL crm.recommend(c.customer_id, 5) AS r
+LEFT JOIN demo_products AS p ON p.product_id = r.product_id
+ORDER BY array_position(ARRAY['Champions', 'At Risk', 'Lost'], c.segment), r.rank;
+
+\echo
+\echo '== Next-best products for the Champions segment (share = segment customers who already bought it) =='
+SELECT n.rank, n.product_id, p.description, round(n.score::numeric, 3) AS score,
+	   round(100 * n.buyer_share::numeric, 1) AS "bought %"
+FROM crm.segment_next_best AS n
+LEFT JOIN demo_products AS p ON p.product_id = n.product_id
+WHERE n.segment = 'Champions'
+ORDER BY n.rank
+LIMIT 5;
+
+-- Months in the shop's own time zone.
+SET timezone = 'Europe/London';
+\echo
+\echo '== Monthly KPIs (rates in %, revenue in GBP; 2011-12 holds 1-9 December only) =='
+SELECT to_char(month, 'YYYY-MM') AS month, active_customers AS active, new_customers AS new,
+	   returning_customers AS returning, lost_customers AS lost,
+	   round(100 * retention_rate, 1) AS "retention %", round(100 * churn_rate, 1) AS "churn %",
+	   round(100 * repeat_purchase_rate, 1) AS "repeat %", round(net_revenue) AS revenue,
+	   round(revenue_per_customer) AS "per customer"
+FROM crm.monthly_kpis
+ORDER BY month;
+
+\echo
+\echo '== Cohort retention: % of each first-purchase month (customers) buying again k months later =='
+SELECT to_char(cohort_month, 'YYYY-MM') || ' (' || customers || ')' AS cohort, months_since, round(100 * share) AS pct
+FROM crm.cohort_retention
+ORDER BY cohort_month, months_since
+\crosstabview cohort months_since pct
+RESET timezone;
+
+\echo
 \echo '== Nightly refresh with pg_cron: schedule it, look at the job, remove it again =='
 SELECT crm.schedule_refresh() AS jobid
 \gset

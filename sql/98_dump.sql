@@ -59,6 +59,11 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_segments', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_break_points', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_history', '');
 
+-- Product affinity and its run log.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.product_affinity', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.affinity_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.affinity_runs_run_id_seq', '');
+
 -- Logs of erasures and audience pulls: evidence, kept.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests_request_id_seq', '');

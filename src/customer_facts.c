@@ -594,16 +594,6 @@ MergeDaysInto(int32 *target, int32 na, const int32 *b, int32 nb, int64 total)
 	Assert(k == i);
 }
 
-/* qsort comparator for int32 */
-static int
-CompareInt32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * numerator / denominator (denominator > 0) rounded half away from zero,
  * the rounding numeric uses.

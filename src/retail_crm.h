@@ -125,4 +125,14 @@ CopyGrowableState(const void *src, Size used_size, Size new_size)
 	return copy;
 }
 
+/* qsort comparator for int32 */
+static inline int
+CompareInt32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
 #endif							/* RETAIL_CRM_H */

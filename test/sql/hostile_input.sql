@@ -160,10 +160,12 @@ BEGIN
 END
 $$;
 SET statement_timeout = '5s';
+\set ECHO none
 \o /dev/null
 SELECT format('SELECT pg_temp.run_call(%s)', id) FROM hostile_call ORDER BY id
 \gexec
 \o
+\set ECHO all
 RESET statement_timeout;
 
 SELECT count(*) > 500 AS many_calls, count(*) FILTER (WHERE outcome IS NULL) AS not_run FROM hostile_call;

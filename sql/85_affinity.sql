@@ -1,0 +1,266 @@
+-- Basket affinity: which products are bought together, and what to offer a
+-- customer next.  Pairs are counted in C (crm.basket_pairs) over the sale
+-- baskets of crm.basket_items; crm.refresh_affinity publishes them.
+
+-- The lines basket analysis counts: product lines with a positive quantity
+-- of sale transactions (amount > 0).  Returns and cancellations are not
+-- baskets; lines of orders missing from crm.transactions are left out.
+CREATE VIEW @extschema@.basket_items AS
+SELECT i.transaction_id, t.customer_id, t.occurred_at, i.product_id
+FROM @extschema@.transaction_items AS i
+JOIN @extschema@.transactions AS t ON t.transaction_id = i.transaction_id
+WHERE t.amount > 0 AND i.quantity > 0;
+COMMENT ON VIEW @extschema@.basket_items IS
+	'The order lines basket analysis counts: lines with quantity > 0 of sale transactions (amount > 0). Returns, cancellations and lines of orders missing from crm.transactions are left out. A purchase history: not granted to analysts.';
+COMMENT ON COLUMN @extschema@.basket_items.transaction_id IS 'The basket (crm.transactions.transaction_id).';
+COMMENT ON COLUMN @extschema@.basket_items.customer_id IS 'Buyer; NULL for anonymous sales.';
+COMMENT ON COLUMN @extschema@.basket_items.occurred_at IS 'When the order was placed.';
+COMMENT ON COLUMN @extschema@.basket_items.product_id IS 'Product on the line; a product on several lines of one basket counts once.';
+
+-- Stable: it only reads.  Parallel restricted: the source may be a
+-- temporary table, which parallel workers cannot read.
+CREATE FUNCTION @extschema@.basket_pairs(source regclass, min_support double precision,
+										 max_basket_items integer,
+										 OUT product_a text, OUT product_b text,
+										 OUT baskets_together bigint, OUT support double precision,
+										 OUT confidence double precision, OUT lift double precision,
+										 OUT conviction double precision,
+										 OUT baskets bigint, OUT skipped_baskets bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'basket_pairs'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED ROWS 1000;
+COMMENT ON FUNCTION @extschema@.basket_pairs(regclass, double precision, integer) IS
+	'Every ordered product pair with support >= min_support over the baskets of source (columns transaction_id, product_id; a product counts once per basket; lines with a NULL id are ignored). Baskets with more than max_basket_items distinct products are skipped and counted. The first row carries the totals (product_a and product_b NULL): baskets = baskets counted, skipped_baskets. Conviction is NULL when confidence is 1. min_support in (0, 1], max_basket_items >= 2, else 22023; NULL arguments 22004.';
+
+-- The published pairs.  Rewritten in one transaction by each refresh.
+CREATE TABLE @extschema@.product_affinity (
+	product_a			text NOT NULL,
+	product_b			text NOT NULL,
+	baskets_together	bigint NOT NULL,
+	support				double precision NOT NULL,
+	confidence			double precision NOT NULL,
+	lift				double precision NOT NULL,
+	conviction			double precision,
+	PRIMARY KEY (product_a, product_b)
+);
+COMMENT ON TABLE @extschema@.product_affinity IS
+	'Ordered product pairs bought together in at least min_support of the sale baskets, as of the last crm.refresh_affinity (crm.affinity_runs). Both directions of a pair are rows; support and lift are symmetric, confidence and conviction are not. Replaced atomically.';
+COMMENT ON COLUMN @extschema@.product_affinity.product_a IS 'Antecedent X: the product already in the basket.';
+COMMENT ON COLUMN @extschema@.product_affinity.product_b IS 'Consequent Y: the product bought with it.';
+COMMENT ON COLUMN @extschema@.product_affinity.baskets_together IS 'Baskets holding both products.';
+COMMENT ON COLUMN @extschema@.product_affinity.support IS 'S(X and Y): share of the counted baskets holding both, 0-1.';
+COMMENT ON COLUMN @extschema@.product_affinity.confidence IS 'C(X => Y) = S(X and Y) / S(X): share of the baskets with X that also hold Y, 0-1.';
+COMMENT ON COLUMN @extschema@.product_affinity.lift IS 'S(X and Y) / (S(X) S(Y)): above 1 when the two are bought together more often than by chance.';
+COMMENT ON COLUMN @extschema@.product_affinity.conviction IS '(1 - S(Y)) / (1 - C(X => Y)); NULL when the confidence is 1 (conviction is infinite then).';
+
+CREATE TABLE @extschema@.affinity_runs (
+	run_id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	started_at			timestamptz NOT NULL,
+	finished_at			timestamptz NOT NULL,
+	min_support			double precision NOT NULL,
+	max_basket_items	integer NOT NULL,
+	baskets				bigint NOT NULL,
+	skipped_baskets		bigint NOT NULL,
+	pairs				bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.affinity_runs IS
+	'One row per successful crm.refresh_affinity, committed with the pairs it published.';
+COMMENT ON COLUMN @extschema@.affinity_runs.run_id IS 'Run number, increasing.';
+COMMENT ON COLUMN @extschema@.affinity_runs.started_at IS 'When the run was called.';
+COMMENT ON COLUMN @extschema@.affinity_runs.finished_at IS 'When the pairs were written.';
+COMMENT ON COLUMN @extschema@.affinity_runs.min_support IS 'Smallest pair support kept.';
+COMMENT ON COLUMN @extschema@.affinity_runs.max_basket_items IS 'Baskets with more distinct products were skipped.';
+COMMENT ON COLUMN @extschema@.affinity_runs.baskets IS 'Sale baskets counted (N, the denominator of every support).';
+COMMENT ON COLUMN @extschema@.affinity_runs.skipped_baskets IS 'Sale baskets skipped for having more than max_basket_items distinct products.';
+COMMENT ON COLUMN @extschema@.affinity_runs.pairs IS 'Ordered pairs written to crm.product_affinity (twice the unordered pairs).';
+
+CREATE FUNCTION @extschema@.refresh_affinity(min_support double precision DEFAULT 0.01,
+											 max_basket_items integer DEFAULT 100)
+RETURNS @extschema@.affinity_runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	run @extschema@.affinity_runs;
+BEGIN
+	-- One refresh at a time: a second caller waits here until the first commits.
+	PERFORM pg_advisory_xact_lock(hashtext('retail_crm.refresh_affinity'));
+	run.started_at := clock_timestamp();
+	run.min_support := min_support;
+	run.max_basket_items := max_basket_items;
+
+	-- Readers keep seeing the previous pairs until this transaction commits.
+	-- The pairs go straight from the function into the table; the totals
+	-- row (products NULL) comes back beside the count of rows written.
+	DELETE FROM @extschema@.product_affinity;
+	WITH counted AS MATERIALIZED (
+		SELECT * FROM @extschema@.basket_pairs('@extschema@.basket_items', min_support, max_basket_items)
+	), written AS (
+		INSERT INTO @extschema@.product_affinity
+		SELECT c.product_a, c.product_b, c.baskets_together, c.support, c.confidence, c.lift, c.conviction
+		FROM counted AS c WHERE c.product_a IS NOT NULL
+		RETURNING 1
+	)
+	SELECT c.baskets, c.skipped_baskets, (SELECT count(*) FROM written)
+	INTO run.baskets, run.skipped_baskets, run.pairs
+	FROM counted AS c WHERE c.product_a IS NULL;
+
+	run.finished_at := clock_timestamp();
+	INSERT INTO @extschema@.affinity_runs (started_at, finished_at, min_support, max_basket_items,
+										   baskets, skipped_baskets, pairs)
+	VALUES (run.started_at, run.finished_at, run.min_support, run.max_basket_items,
+			run.baskets, run.skipped_baskets, run.pairs)
+	RETURNING * INTO run;
+	RAISE NOTICE 'retail_crm affinity run %: % baskets counted, % skipped (over % distinct products), % ordered pairs',
+		run.run_id, run.baskets, run.skipped_baskets, run.max_basket_items, run.pairs;
+	RETURN run;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_affinity(double precision, integer) IS
+	'Recounts product pairs over the sale baskets of crm.basket_items and replaces crm.product_affinity in one transaction (readers see the old pairs until it commits); logs the run in crm.affinity_runs and returns it. min_support in (0, 1] (default 0.01), max_basket_items >= 2 (default 100): larger baskets are skipped and counted.';
+
+-- The products a customer is offered next: affinity first, then what the
+-- customer's segment buys most, then what everybody buys most.  Security
+-- definer: it reads purchase histories, which its callers may not read.
+CREATE FUNCTION @extschema@.recommend(customer_id bigint, n integer DEFAULT 10)
+RETURNS TABLE (rank integer, product_id text, source text, score double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	customer bigint := recommend.customer_id;
+	bought text[];
+	picked text[] := '{}';
+	customer_segment text;
+	candidate record;
+	current_pass integer;
+BEGIN
+	IF customer IS NULL OR n IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'customer_id and n must not be NULL',
+			HINT = 'Call e.g. crm.recommend(12347, 5).';
+	END IF;
+	IF n < 1 THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('n must be at least 1, not %s', n),
+			HINT = 'n is the number of products to recommend.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.customers AS c WHERE c.customer_id = customer) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('customer %s does not exist', customer),
+			HINT = 'Recommendations are for customers in crm.customers.';
+	END IF;
+
+	SELECT coalesce(array_agg(DISTINCT b.product_id), '{}') INTO bought
+	FROM @extschema@.basket_items AS b WHERE b.customer_id = customer;
+	SELECT cs.segment INTO customer_segment
+	FROM @extschema@.customer_segments AS cs WHERE cs.customer_id = customer;
+
+	-- Candidates by source in turn; within a source the best score first,
+	-- ties to the higher tie-break, then to the product id.
+	--   affinity: sum of confidence(X => Y) over the products X bought
+	--			   (tie-break: sum of lift);
+	--   segment:  share of the customer's segment who bought Y;
+	--   global:   share of all buying customers who bought Y.
+	-- One source per pass, so that the fallbacks' scans of every purchase
+	-- only run when affinity leaves places free (the pass test becomes a
+	-- one-time filter on each branch).
+	FOR current_pass IN 1..3 LOOP
+		EXIT WHEN cardinality(picked) >= n;
+		FOR candidate IN
+			SELECT c.product_id, c.source, c.score
+			FROM (SELECT a.product_b AS product_id, 'affinity' AS source, 1 AS pass,
+						 sum(a.confidence) AS score, sum(a.lift) AS tie_break
+				  FROM @extschema@.product_affinity AS a
+				  WHERE a.product_a = ANY (bought) AND NOT a.product_b = ANY (bought)
+				  GROUP BY a.product_b
+				  UNION ALL
+				  SELECT b.product_id, 'segment', 2,
+						 count(DISTINCT b.customer_id)::double precision
+						 / (SELECT count(*) FROM @extschema@.customer_segments AS s WHERE s.segment = customer_segment),
+						 0
+				  FROM @extschema@.basket_items AS b
+				  JOIN @extschema@.customer_segments AS cs ON cs.customer_id = b.customer_id
+				  WHERE cs.segment = customer_segment AND NOT b.product_id = ANY (bought)
+				  GROUP BY b.product_id
+				  UNION ALL
+				  SELECT b.product_id, 'global', 3,
+						 count(DISTINCT b.customer_id)::double precision
+						 / (SELECT count(DISTINCT x.customer_id) FROM @extschema@.basket_items AS x),
+						 0
+				  FROM @extschema@.basket_items AS b
+				  WHERE b.customer_id IS NOT NULL AND NOT b.product_id = ANY (bought)
+				  GROUP BY b.product_id) AS c
+			WHERE c.pass = current_pass
+			ORDER BY c.score DESC, c.tie_break DESC, c.product_id
+		LOOP
+			CONTINUE WHEN candidate.product_id = ANY (picked);
+			picked := picked || candidate.product_id;
+			rank := cardinality(picked);
+			product_id := candidate.product_id;
+			source := candidate.source;
+			score := candidate.score;
+			RETURN NEXT;
+			EXIT WHEN rank = n;
+		END LOOP;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.recommend(bigint, integer) IS
+	'Top n products (default 10) the customer has not bought: scored by affinity (sum of confidence(X => Y) over the products X the customer bought, crm.product_affinity), then filled with the best sellers of the customer''s segment (share of its customers who bought the product), then with the overall best sellers. Deterministic: ties go to the higher summed lift, then to the product id. Unknown customer or n < 1: 22023; NULL: 22004.';
+
+-- What to push to each segment next: products its customers are drawn to
+-- through the affinity table and that most of them have not bought yet.
+CREATE VIEW @extschema@.segment_next_best AS
+WITH segment_sizes AS (
+	SELECT cs.segment, count(*) AS customers
+	FROM @extschema@.customer_segments AS cs
+	WHERE cs.segment IS NOT NULL
+	GROUP BY cs.segment
+), segment_products AS (
+	SELECT cs.segment, b.product_id, count(DISTINCT b.customer_id)::double precision / sz.customers AS buyer_share
+	FROM @extschema@.basket_items AS b
+	JOIN @extschema@.customer_segments AS cs ON cs.customer_id = b.customer_id
+	JOIN segment_sizes AS sz ON sz.segment = cs.segment
+	GROUP BY cs.segment, b.product_id, sz.customers
+), pull AS (
+	SELECT sp.segment, a.product_b AS product_id, sum(sp.buyer_share * a.confidence) AS pull
+	FROM segment_products AS sp
+	JOIN @extschema@.product_affinity AS a ON a.product_a = sp.product_id
+	GROUP BY sp.segment, a.product_b
+), scored AS (
+	SELECT p.segment, p.product_id, p.pull, coalesce(sp.buyer_share, 0) AS buyer_share,
+		   p.pull * (1 - coalesce(sp.buyer_share, 0)) AS score
+	FROM pull AS p
+	LEFT JOIN segment_products AS sp ON sp.segment = p.segment AND sp.product_id = p.product_id
+), ranked AS (
+	SELECT s.*, row_number() OVER (PARTITION BY s.segment ORDER BY s.score DESC, s.product_id) AS rank
+	FROM scored AS s
+	WHERE s.score > 0
+)
+SELECT r.segment, r.rank, r.product_id, r.score, r.pull, r.buyer_share
+FROM ranked AS r
+WHERE r.rank <= 10;
+COMMENT ON VIEW @extschema@.segment_next_best IS
+	'Ten next-best products per segment: pull = sum over products X of (share of the segment''s customers who bought X) x confidence(X => Y), score = pull x (1 - share who already bought Y). From crm.customer_segments and crm.product_affinity as last refreshed.';
+COMMENT ON COLUMN @extschema@.segment_next_best.segment IS 'Segment (crm.customer_segments.segment).';
+COMMENT ON COLUMN @extschema@.segment_next_best.rank IS '1 = best; ties go to the product id.';
+COMMENT ON COLUMN @extschema@.segment_next_best.product_id IS 'Product to offer.';
+COMMENT ON COLUMN @extschema@.segment_next_best.score IS 'pull x (1 - buyer_share): affinity pull on the customers who have not bought the product yet.';
+COMMENT ON COLUMN @extschema@.segment_next_best.pull IS 'Sum over products X of the share of the segment who bought X times confidence(X => product).';
+COMMENT ON COLUMN @extschema@.segment_next_best.buyer_share IS 'Share of the segment''s customers who already bought the product, 0-1.';
+
+-- Grants (roles: 05_roles.sql).  The same rights 97_grants.sql gives on a
+-- fresh install, so that an updated 1.0 matches a fresh 1.1.
+GRANT SELECT ON @extschema@.product_affinity, @extschema@.affinity_runs, @extschema@.segment_next_best
+TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
+	@extschema@.basket_items, @extschema@.product_affinity, @extschema@.affinity_runs,
+	@extschema@.segment_next_best
+TO crm_admin;
+GRANT USAGE, SELECT ON SEQUENCE @extschema@.affinity_runs_run_id_seq TO crm_admin;
+REVOKE EXECUTE ON FUNCTION @extschema@.refresh_affinity(double precision, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.refresh_affinity(double precision, integer) TO crm_admin;
+-- Recommendations are for marketing; they read purchase histories.
+REVOKE EXECUTE ON FUNCTION @extschema@.recommend(bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.recommend(bigint, integer) TO crm_marketer, crm_admin;
