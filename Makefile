@@ -43,6 +43,7 @@ SQL_PARTS = \
 	sql/75_churn.sql \
 	sql/80_refresh_tables.sql \
 	sql/81_refresh.sql \
+	sql/82_incremental.sql \
 	sql/85_affinity.sql \
 	sql/90_views.sql \
 	sql/92_kpis.sql \
@@ -61,6 +62,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/1.0--1.1.sql \
 	sql/15_consent.sql \
 	sql/81_refresh.sql \
+	sql/82_incremental.sql \
 	sql/85_affinity.sql \
 	sql/92_kpis.sql \
 	sql/93_privacy.sql \
@@ -93,11 +95,12 @@ REGRESS = \
 	kpis \
 	privacy \
 	audiences \
+	incremental \
 	hostile_input
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
-ISOLATION = refresh_atomic affinity_atomic
+ISOLATION = refresh_atomic affinity_atomic incremental_queue
 # --outputdir=. keeps expected output in the top-level expected/ with the rest.
 ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=retail_crm
 

@@ -75,8 +75,10 @@ peak_memory_kb() {
 }
 
 # The measured steps: name, then SQL.  Each leaves the database as it found it.
-declare -a STEP_NAMES=(count plain_sql customer_facts refresh)
+declare -a STEP_NAMES=(count plain_sql customer_facts refresh incremental)
 declare -A STEP_SQL
+# Untimed SQL run before a step's timed SQL.
+declare -A STEP_PREPARE
 STEP_SQL[count]="SELECT count(*) FROM crm.transactions;"
 # The plain-SQL way an analyst writes RFM today: the 11 segments of the
 # default rule set (README), scores by NTILE(5) as most tutorials do.
@@ -121,6 +123,15 @@ FROM crm.transactions AS t
 GROUP BY t.customer_id;
 DROP TABLE facts;"
 STEP_SQL[refresh]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
+# Right after the full refresh: 1 % of the customers buy once more (the
+# previous run's extra sales are deleted first, which queues the same
+# customers), then the incremental refresh recomputes just them.
+STEP_PREPARE[incremental]="
+DELETE FROM crm.transactions WHERE transaction_id LIKE 'inc-%';
+INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel)
+SELECT 'inc-' || pg_current_xact_id() || '-' || c, c, :'as_of'::timestamptz - interval '1 hour', 25, 'online'
+FROM generate_series(1, (SELECT max(customer_id) FROM crm.transactions), 100) AS c;"
+STEP_SQL[incremental]="CALL crm.refresh_segments(:'as_of'::timestamptz, incremental => true);"
 
 # Churn and CLV models on the same number of simulated customers' BTYD
 # summaries (days), set up once by setup_models: the fit, and scoring every
@@ -170,6 +181,7 @@ declare -A STEP_LABEL=(
 	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
 	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
 	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, segments, publish, history)'
+	[incremental]='`CALL crm.refresh_segments(as_of, incremental => true)` after 1 % of customers bought again'
 	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'
 	[bgnbd_fit]='`crm.bgnbd_fit` over every customer (grouping and maximum likelihood)'
 	[bgnbd_fit_grouped]='the maximum likelihood fit alone, on the grouped state'
@@ -214,6 +226,7 @@ time_steps() {
 	for run in $(seq 0 "${RUNS}"); do
 		for step in "$@"; do
 			psql_quiet -v as_of="${as_of}" -v step="${step}" -v run="${run}" >/dev/null <<-SQL
+				${STEP_PREPARE[${step}]:-}
 				SELECT clock_timestamp() AS t0 \gset
 				${STEP_SQL[${step}]}
 				INSERT INTO bench_times SELECT :'step', :run, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) WHERE :run > 0;
@@ -222,6 +235,7 @@ time_steps() {
 	done
 	for step in "$@"; do
 		sql="\\set as_of '${as_of}'
+${STEP_PREPARE[${step}]:-}
 ${STEP_SQL[${step}]}"
 		peak="$(peak_memory_kb "${sql}")"
 		psql_quiet -c "INSERT INTO bench_memory VALUES ('${step}', ${peak:-0});"
@@ -355,6 +369,10 @@ run_in_cluster() {
 	echo
 	echo "== medians of ${RUNS} runs (after one warm-up run)"
 	print_medians count plain_sql "${STEP_NAMES[@]}"
+	psql -X -A -t -c "SELECT format('incremental refresh (1 %% of customers) vs full refresh: %s times faster',
+		round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'refresh')
+			   / percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'incremental'))::numeric, 1))
+		FROM bench_times WHERE run > 0"
 
 	setup_models
 	time_steps "${as_of}" "${MODEL_STEP_NAMES[@]}"

@@ -40,8 +40,25 @@ $$;
 COMMENT ON FUNCTION @extschema@.consent_source(text) IS
 	'Internal: the consent source crm.record_consent set for this transaction, else "crm.customers <operation>". Stable because it reads a setting.';
 
+-- The latest answer the log holds for a customer and channel.
+CREATE FUNCTION @extschema@.logged_consent(customer_id bigint, channel text)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT e.granted FROM @extschema@.consent_events AS e
+	WHERE e.customer_id = logged_consent.customer_id AND e.channel = logged_consent.channel
+	ORDER BY e.recorded_at DESC, e.event_id DESC
+	LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.logged_consent(bigint, text) IS
+	'Internal: the latest consent answer crm.consent_events holds for a customer and channel, NULL when none. Stable because it reads a table.';
+
 -- One statement-level trigger per operation: transition tables let a COPY
--- of a million customers log its consents in one INSERT ... SELECT.
+-- of a million customers log its consents in one INSERT ... SELECT.  A flag
+-- that already agrees with the log's latest answer is not logged again, so
+-- pg_restore, which loads the saved log and then the customers, does not
+-- log every consent twice.
 CREATE FUNCTION @extschema@.log_consent_changes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -55,7 +72,8 @@ BEGIN
 		FROM new_rows AS n
 		CROSS JOIN LATERAL (VALUES ('email', n.consent_email), ('sms', n.consent_sms),
 								   ('phone', n.consent_phone), ('app', n.consent_app)) AS answer (channel, granted)
-		WHERE answer.granted;
+		WHERE answer.granted
+		  AND answer.granted IS DISTINCT FROM @extschema@.logged_consent(n.customer_id, answer.channel);
 	ELSE
 		INSERT INTO @extschema@.consent_events (customer_id, channel, granted, recorded_at, source)
 		SELECT n.customer_id, answer.channel, answer.granted,
@@ -66,7 +84,8 @@ BEGIN
 								   ('sms', n.consent_sms, o.consent_sms),
 								   ('phone', n.consent_phone, o.consent_phone),
 								   ('app', n.consent_app, o.consent_app)) AS answer (channel, granted, was)
-		WHERE answer.granted IS DISTINCT FROM answer.was;
+		WHERE answer.granted IS DISTINCT FROM answer.was
+		  AND answer.granted IS DISTINCT FROM @extschema@.logged_consent(n.customer_id, answer.channel);
 	END IF;
 	RETURN NULL;
 END

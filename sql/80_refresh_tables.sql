@@ -20,7 +20,9 @@ CREATE TABLE @extschema@.refresh_runs (
 	error_sqlstate		text,
 	error_message		text,
 	backend_pid			integer NOT NULL DEFAULT pg_backend_pid(),
-	backend_start		timestamptz
+	backend_start		timestamptz,
+	mode				text CONSTRAINT refresh_runs_mode_known CHECK (mode IN ('full', 'incremental')),
+	settings_fingerprint text
 );
 COMMENT ON TABLE @extschema@.refresh_runs IS
 	'One row per call of crm.refresh_segments: when, on what, how it went. A run whose backend died is marked failed by the next refresh.';
@@ -42,6 +44,8 @@ COMMENT ON COLUMN @extschema@.refresh_runs.error_sqlstate IS 'SQLSTATE of the er
 COMMENT ON COLUMN @extschema@.refresh_runs.error_message IS 'Message of the error a failed run stopped on.';
 COMMENT ON COLUMN @extschema@.refresh_runs.backend_pid IS 'Process that ran the refresh.';
 COMMENT ON COLUMN @extschema@.refresh_runs.backend_start IS 'Start time of that process, to tell it from a later one with the same pid.';
+COMMENT ON COLUMN @extschema@.refresh_runs.mode IS 'full (every customer) or incremental (the customers in crm.changed_customers); an incremental call that had to run in full says full. NULL for runs before version 1.1.';
+COMMENT ON COLUMN @extschema@.refresh_runs.settings_fingerprint IS 'crm.settings_fingerprint() at the run: an incremental refresh builds on the last full run only while it is unchanged.';
 
 -- The published snapshot.  Rewritten in one transaction by each refresh.
 CREATE TABLE @extschema@.customer_segments (

@@ -24,7 +24,7 @@ COMMENT ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint) IS
 
 -- First transaction of a refresh: log the run before any work, so that a
 -- run whose backend is killed stays visible, and close such runs of the past.
-CREATE OR REPLACE FUNCTION @extschema@.refresh_start(as_of timestamptz)
+CREATE OR REPLACE FUNCTION @extschema@.refresh_start(as_of timestamptz, mode text DEFAULT 'full')
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -42,6 +42,10 @@ BEGIN
 			MESSAGE = format('as_of must be a finite timestamp, not %s', as_of),
 			HINT = 'Give the analysis date the scores should describe.';
 	END IF;
+	IF mode IS NULL OR mode NOT IN ('full', 'incremental') THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('refresh mode must be full or incremental, not %L', mode);
+	END IF;
 
 	UPDATE @extschema@.refresh_runs AS r
 	SET status = 'failed', finished_at = clock_timestamp(), error_sqlstate = '57P01',
@@ -51,19 +55,22 @@ BEGIN
 					  WHERE a.pid = r.backend_pid
 						AND (a.backend_start IS NULL OR a.backend_start = r.backend_start));
 
-	INSERT INTO @extschema@.refresh_runs (as_of, backend_start)
-	SELECT refresh_start.as_of, a.backend_start FROM pg_stat_activity AS a WHERE a.pid = pg_backend_pid()
+	INSERT INTO @extschema@.refresh_runs (as_of, backend_start, mode)
+	SELECT refresh_start.as_of, a.backend_start, refresh_start.mode FROM pg_stat_activity AS a WHERE a.pid = pg_backend_pid()
 	RETURNING run_id INTO new_run;
 	RETURN new_run;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.refresh_start(timestamptz) IS
-	'Internal: validates as_of, marks runs of dead backends failed, logs a new run and returns its id.';
+COMMENT ON FUNCTION @extschema@.refresh_start(timestamptz, text) IS
+	'Internal: validates as_of and the mode asked for (full or incremental), marks runs of dead backends failed, logs a new run and returns its id.';
 
 -- Every customer's facts as of a date, in one pass over the sales source,
--- into the temporary table refresh_facts (dropped at commit).  Shared by the
--- refresh and the model fit, which may run in the same transaction.
+-- into the temporary table refresh_facts (dropped at commit); only the
+-- customers of the temporary table refresh_changed when changed_only.
+-- Shared by the refresh and the model fit, which may run in the same
+-- transaction.
 CREATE OR REPLACE FUNCTION @extschema@.build_facts(as_of timestamptz, source regclass,
+										changed_only boolean DEFAULT false,
 										OUT anonymous_rows bigint, OUT future_rows bigint,
 										OUT customers bigint, OUT scored_customers bigint)
 LANGUAGE plpgsql VOLATILE
@@ -81,8 +88,9 @@ BEGIN
 		 FROM (SELECT s.customer_id::bigint AS customer_id, count(*) AS source_rows,
 					  @extschema@.customer_facts(s.occurred_at, s.amount::numeric, $1)
 						FILTER (WHERE s.customer_id IS NOT NULL) AS facts
-			   FROM %s AS s
-			   GROUP BY s.customer_id) AS g', source)
+			   FROM %s AS s %s
+			   GROUP BY s.customer_id) AS g', source,
+		CASE WHEN changed_only THEN 'WHERE s.customer_id IN (SELECT c.customer_id FROM pg_temp.refresh_changed AS c)' ELSE '' END)
 	USING as_of;
 	SELECT coalesce(sum(f.source_rows) FILTER (WHERE f.customer_id IS NULL), 0),
 		   coalesce(sum(f.future_rows), 0),
@@ -94,8 +102,8 @@ BEGIN
 	ANALYZE pg_temp.refresh_facts;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass) IS
-	'Internal: computes every customer''s crm.customer_facts as of a date from a sales source into the temporary table refresh_facts and returns the counts of anonymous, future, customer and scored rows.';
+COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass, boolean) IS
+	'Internal: computes every customer''s crm.customer_facts (or only those of the temporary table refresh_changed) as of a date from a sales source into the temporary table refresh_facts and returns the counts of anonymous, future, customer and scored rows.';
 
 -- Second transaction: build and publish.  Returns NULL on success, or the
 -- error as {sqlstate, message, detail, hint} after logging the run as failed.
@@ -120,6 +128,10 @@ DECLARE
 	bgnbd @extschema@.bgnbd_model;
 	gamma_gamma @extschema@.gamma_gamma_model;
 	spend_model record;
+	base record;
+	full_reason text;
+	incremental boolean;
+	changes_seen pg_snapshot;
 	bgnbd_id bigint;
 	gamma_gamma_id bigint;
 	e_state text;
@@ -135,11 +147,40 @@ BEGIN
 	BEGIN
 		current_stage := 'facts';
 		source_relation := @extschema@.transaction_source();
+
+		-- An incremental run builds on the last full run: its break points,
+		-- models and settings.  When it cannot, it runs in full.
+		IF run.mode = 'incremental' THEN
+			SELECT * INTO base FROM @extschema@.refresh_runs AS r
+			WHERE r.status = 'succeeded' AND r.mode = 'full'
+			ORDER BY r.run_id DESC LIMIT 1;
+			full_reason := CASE
+				WHEN base.run_id IS NULL THEN 'no full refresh has succeeded since change tracking began (version 1.1)'
+				WHEN base.settings_fingerprint IS DISTINCT FROM @extschema@.settings_fingerprint()
+					THEN format('the settings, segment rules or fixed breaks changed since full run %s', base.run_id)
+				WHEN source_relation <> '@extschema@.transactions'::regclass
+					THEN format('changes are tracked on crm.transactions only, and the sales source is %s', source_relation)
+				WHEN run.as_of < base.as_of THEN format('as_of lies before that of full run %s', base.run_id)
+			END;
+			IF full_reason IS NOT NULL THEN
+				RAISE NOTICE 'retail_crm refresh run %: runs in full: %', run_id, full_reason;
+				run.mode := 'full';
+			END IF;
+		END IF;
+		incremental := run.mode = 'incremental';
 		UPDATE @extschema@.refresh_runs AS r
-		SET source = source_relation::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set
+		SET source = source_relation::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set,
+			mode = run.mode, settings_fingerprint = @extschema@.settings_fingerprint()
 		WHERE r.run_id = refresh_build.run_id;
 
-		SELECT * INTO facts FROM @extschema@.build_facts(run.as_of, source_relation);
+		-- Queued changes this snapshot sees are covered by this run; later
+		-- statements see at least as much, so none is removed unread.
+		-- The customers to recompute (none listed in a full run).
+		changes_seen := pg_current_snapshot();
+		CREATE TEMP TABLE refresh_changed ON COMMIT DROP AS
+		SELECT DISTINCT q.customer_id FROM @extschema@.changed_customers AS q WHERE incremental;
+		ANALYZE pg_temp.refresh_changed;
+		SELECT * INTO facts FROM @extschema@.build_facts(run.as_of, source_relation, incremental);
 		run.anonymous_rows := facts.anonymous_rows;
 		run.future_rows := facts.future_rows;
 		n_customers := facts.customers;
@@ -147,7 +188,16 @@ BEGIN
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_customers);
 
 		current_stage := 'scores';
-		IF cfg.rfm_method = 'fixed' THEN
+		IF incremental THEN
+			-- Scores on the break points of the full run: quantiles describe
+			-- the whole population, which one customer's sale barely moves.
+			SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
+				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
+				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
+			INTO r_breaks, f_breaks, m_breaks
+			FROM @extschema@.rfm_break_points AS b WHERE b.run_id = base.run_id;
+			score_inputs := 'f.recency_days, f.orders, f.net_spend';
+		ELSIF cfg.rfm_method = 'fixed' THEN
 			SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
 				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
 				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
@@ -190,7 +240,7 @@ BEGIN
 				   OFFSET 0) AS sc', score_inputs)
 		USING r_breaks, f_breaks, m_breaks;
 
-		IF cfg.rfm_method = 'equal_count' THEN
+		IF cfg.rfm_method = 'equal_count' AND NOT incremental THEN
 			-- Report the values at the group ends, not the ranks.
 			SELECT array_agg(f.recency_days::double precision ORDER BY s.r_input) FILTER (WHERE s.r_input = ANY (r_breaks)),
 				   array_agg(f.orders::double precision ORDER BY s.f_input) FILTER (WHERE s.f_input = ANY (f_breaks)),
@@ -205,7 +255,7 @@ BEGIN
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
 		current_stage := 'models';
-		IF cfg.model_refit = 'every_refresh' THEN
+		IF cfg.model_refit = 'every_refresh' AND NOT incremental THEN
 			PERFORM @extschema@.fit_models_from_facts(run.as_of, source_relation::text);
 		END IF;
 		bgnbd_id := @extschema@.current_model_id('bgnbd');
@@ -230,7 +280,12 @@ BEGIN
 
 		-- Readers keep seeing the previous snapshot until this transaction commits.
 		current_stage := 'publish';
-		DELETE FROM @extschema@.customer_segments;
+		IF incremental THEN
+			DELETE FROM @extschema@.customer_segments AS cs
+			USING pg_temp.refresh_changed AS c WHERE cs.customer_id = c.customer_id;
+		ELSE
+			DELETE FROM @extschema@.customer_segments;
+		END IF;
 		INSERT INTO @extschema@.customer_segments
 		SELECT f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
 			   f.recency_days, f.orders, f.net_spend, f.returns,
@@ -265,12 +320,19 @@ BEGIN
 			   NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
 			   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM @extschema@.customers AS c
-		WHERE NOT EXISTS (SELECT 1 FROM pg_temp.refresh_facts AS f WHERE f.customer_id = c.customer_id);
+		WHERE NOT EXISTS (SELECT 1 FROM pg_temp.refresh_facts AS f WHERE f.customer_id = c.customer_id)
+		  AND (NOT incremental
+			   OR EXISTS (SELECT 1 FROM pg_temp.refresh_changed AS ch WHERE ch.customer_id = c.customer_id));
 		GET DIAGNOSTICS n_rows = ROW_COUNT;
 
-		INSERT INTO @extschema@.segment_history
-		SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
-		FROM @extschema@.customer_segments AS cs;
+		-- The history keeps whole snapshots: full runs only.
+		IF NOT incremental THEN
+			INSERT INTO @extschema@.segment_history
+			SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
+			FROM @extschema@.customer_segments AS cs;
+		END IF;
+		DELETE FROM @extschema@.changed_customers AS q
+		WHERE pg_visible_in_snapshot(q.changed_by_xact, changes_seen);
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_rows);
 
 		UPDATE @extschema@.refresh_runs AS r
@@ -282,9 +344,9 @@ BEGIN
 		DELETE FROM @extschema@.segment_history AS h
 		WHERE h.run_id < (SELECT min(kept.run_id)
 						  FROM (SELECT r.run_id FROM @extschema@.refresh_runs AS r
-								WHERE r.status = 'succeeded'
+								WHERE r.status = 'succeeded' AND r.mode IS DISTINCT FROM 'incremental'
 								ORDER BY r.run_id DESC LIMIT cfg.history_runs_kept) AS kept);
-		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored;
+		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored, pg_temp.refresh_changed;
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
@@ -298,7 +360,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.refresh_build(bigint) IS
-	'Internal: second transaction of a refresh. Builds facts, scores and segments and replaces crm.customer_segments; on error logs the run as failed and returns the error.';
+	'Internal: second transaction of a refresh. Builds facts, scores and segments and replaces crm.customer_segments (an incremental run: the rows of the changed customers); on error logs the run as failed and returns the error.';
 
 -- Re-raises a refresh error after its failure has been committed to the log.
 CREATE OR REPLACE FUNCTION @extschema@.refresh_raise(run_id bigint, failure text[])
@@ -319,14 +381,19 @@ COMMENT ON FUNCTION @extschema@.refresh_raise(bigint, text[]) IS
 -- No SET search_path on this procedure: PostgreSQL forbids COMMIT in a
 -- procedure with SET clauses.  It only calls schema-qualified functions that
 -- pin their own search_path.
-CREATE OR REPLACE PROCEDURE @extschema@.refresh_segments(as_of timestamptz DEFAULT pg_catalog.now())
+CREATE OR REPLACE PROCEDURE @extschema@.refresh_segments(as_of timestamptz DEFAULT pg_catalog.now(),
+															incremental boolean DEFAULT false)
 LANGUAGE plpgsql
 AS $$
 DECLARE
 	run bigint;
 	failure text[];
 BEGIN
-	run := @extschema@.refresh_start(as_of);
+	IF incremental IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'incremental must be true or false, not NULL';
+	END IF;
+	run := @extschema@.refresh_start(as_of, CASE WHEN incremental THEN 'incremental' ELSE 'full' END);
 	COMMIT;
 	failure := @extschema@.refresh_build(run);
 	COMMIT;
@@ -335,5 +402,17 @@ BEGIN
 	END IF;
 END
 $$;
-COMMENT ON PROCEDURE @extschema@.refresh_segments(timestamptz) IS
-	'Rebuilds crm.customer_segments as of the given analysis date (default now()): facts, RFM scores, segments, lifecycle stages. Readers see the old snapshot until the new one is committed. Call it outside an explicit transaction block (it commits the run log before working). A concurrent call waits for the running one.';
+COMMENT ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) IS
+	'Rebuilds crm.customer_segments as of the given analysis date (default now()): facts, RFM scores, segments, lifecycle stages, churn and value models. With incremental => true only the customers queued in crm.changed_customers are recomputed, on the break points and models of the last full run (it runs in full, with a NOTICE, when settings changed or there is no full run to build on). Readers see the old snapshot until the new one is committed. Call it outside an explicit transaction block (it commits the run log before working). A concurrent call waits for the running one.';
+
+-- Routines that change the snapshot or the log: crm_admin only.  Granted
+-- here, not in 97_grants.sql, so that an upgrade re-running this part grants
+-- routines whose arguments changed.
+REVOKE EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
+	@extschema@.refresh_start(timestamptz, text), @extschema@.build_facts(timestamptz, regclass, boolean),
+	@extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
+	@extschema@.refresh_start(timestamptz, text), @extschema@.build_facts(timestamptz, regclass, boolean),
+	@extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) TO crm_admin;
+GRANT EXECUTE ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) TO crm_admin;

@@ -33,12 +33,6 @@ BEGIN
 		'@extschema@.reset_transaction_source()',
 		'@extschema@.fit_models(timestamptz, timestamptz)',
 		'@extschema@.fit_models_from_facts(timestamptz, text)',
-		'@extschema@.build_facts(timestamptz, regclass)',
-		'@extschema@.refresh_segments(timestamptz)',
-		'@extschema@.refresh_start(timestamptz)',
-		'@extschema@.refresh_build(bigint)',
-		'@extschema@.refresh_progress(bigint, text, bigint)',
-		'@extschema@.refresh_raise(bigint, text[])',
 		'@extschema@.schedule_refresh(text)',
 		'@extschema@.unschedule_refresh()']::pg_catalog.regprocedure[]
 	LOOP

@@ -23,6 +23,9 @@ load_online_retail "${SOURCE_DB}"
 sql_file "${SOURCE_DB}" - >/dev/null <<'SQL'
 UPDATE crm.settings SET clv_months = 24, history_runs_kept = 5, rfm_method = 'fixed';
 UPDATE crm.rfm_fixed_breaks SET break_1 = 14 WHERE metric = 'recency';
+UPDATE crm.customers SET consent_email = true, consent_updated_at = '2011-06-01 10:00+00' WHERE customer_id % 7 = 0;
+SELECT count(crm.record_consent(customer_id, 'sms', true, 'store till', '2011-07-01 10:00+00'))
+FROM crm.customers WHERE customer_id % 11 = 0;
 INSERT INTO crm.segment_rules (rule_set, precedence, segment, r_min, r_max)
 VALUES ('two_groups', 1, 'Recent', 4, 5), ('two_groups', 2, 'Not recent', 1, 3);
 SELECT count(*) FROM crm.activate_segment_rules('two_groups');
@@ -41,6 +44,8 @@ pg_restore --exit-on-error -d "${RESTORED_DB}" "${WORK_DIR}/source.dump" || fail
 for database in "${SOURCE_DB}" "${RESTORED_DB}"; do
 	psql -X -q -v ON_ERROR_STOP=1 -d "${database}" -f test/integration/catalog_snapshot.sql >"${WORK_DIR}/${database}.txt"
 done
+grep -q '^crm.consent_events rows [1-9]' "${WORK_DIR}/${SOURCE_DB}.txt" ||
+	fail "the source database has no consent events to restore"
 grep -q '^crm.customer_segments rows 4372 ' "${WORK_DIR}/${SOURCE_DB}.txt" ||
 	fail "the source database does not hold the expected snapshot: $(grep '^crm.customer_segments' "${WORK_DIR}/${SOURCE_DB}.txt")"
 diff -u "${WORK_DIR}/${SOURCE_DB}.txt" "${WORK_DIR}/${RESTORED_DB}.txt" ||
