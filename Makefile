@@ -19,7 +19,8 @@ OBJS = \
 	src/bgnbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
-	src/simulate.o
+	src/simulate.o \
+	src/loyalty.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
 # (Numbers also keep part names apart from test names: pg_regress looks for
@@ -39,7 +40,9 @@ SQL_PARTS = \
 	sql/75_churn.sql \
 	sql/80_refresh.sql \
 	sql/90_views.sql \
+	sql/93_cron_jobs.sql \
 	sql/95_schedule.sql \
+	sql/96_loyalty.sql \
 	sql/97_grants.sql
 
 # 1.0 -> 1.1: the header, then what 1.1 adds, then the changes to 1.0's
@@ -47,6 +50,8 @@ SQL_PARTS = \
 # test compares the catalog of an updated 1.0 with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
+	sql/93_cron_jobs.sql \
+	sql/96_loyalty.sql \
 	sql/upgrade/1.0--1.1.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
@@ -70,7 +75,8 @@ REGRESS = \
 	schedule \
 	roles \
 	bad_input \
-	parallel
+	parallel \
+	loyalty
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
