@@ -193,12 +193,14 @@ COMMENT ON FUNCTION @extschema@.loyalty_tier(double precision, double precision[
 -- Members and their qualification -------------------------------------------
 
 CREATE TABLE @extschema@.loyalty_members (
-	customer_id		bigint PRIMARY KEY REFERENCES @extschema@.customers,
+	customer_id		bigint PRIMARY KEY,
 	program_id		text NOT NULL REFERENCES @extschema@.loyalty_programs,
 	enrolled_at		timestamptz NOT NULL,
 	tier_rank		integer NOT NULL,
 	tier_since		timestamptz NOT NULL
 );
+-- No foreign key to crm.customers: it would forbid TRUNCATE crm.customers,
+-- which reloads use; crm.enrol_member() checks the customer instead.
 COMMENT ON TABLE @extschema@.loyalty_members IS 'Members of a loyalty program and the tier they hold. Enrol with crm.enrol_member().';
 COMMENT ON COLUMN @extschema@.loyalty_members.customer_id IS 'The member (crm.customers).';
 COMMENT ON COLUMN @extschema@.loyalty_members.program_id IS 'The program the member belongs to.';
@@ -746,6 +748,11 @@ BEGIN
 			MESSAGE = format('enrolled_at must be a finite time, not %s', enrolled_at),
 			HINT = 'Omit it to enrol now.';
 	END IF;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.customers AS c WHERE c.customer_id = enrol_member.customer_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+			MESSAGE = format('customer %s does not exist', customer_id),
+			HINT = 'Load the customer into crm.customers first.';
+	END IF;
 	SELECT m.program_id INTO current_program FROM @extschema@.loyalty_members AS m
 	WHERE m.customer_id = enrol_member.customer_id;
 	IF FOUND THEN
@@ -1152,6 +1159,18 @@ COMMENT ON COLUMN @extschema@.points_statement.expires_at IS 'Lots: lapse at.';
 COMMENT ON COLUMN @extschema@.points_statement.related_movement_id IS 'Expire: the lot; clawback: the earn.';
 COMMENT ON COLUMN @extschema@.points_statement.idempotency_key IS 'Key of the source event.';
 
+-- Members, the ledger and the logs are data: pg_dump keeps them (with the
+-- identity sequences, so that restored ids are not handed out again).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_members', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_ledger_movement_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_allocations', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_adjustment_reasons', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_tier_changes', '');
+
 -- Grants ----------------------------------------------------------------------
 
 GRANT SELECT ON
@@ -1164,7 +1183,9 @@ TO crm_analyst;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
 	@extschema@.loyalty_programs, @extschema@.loyalty_tiers, @extschema@.loyalty_members,
 	@extschema@.points_accounts, @extschema@.points_ledger, @extschema@.points_allocations,
-	@extschema@.points_adjustment_reasons, @extschema@.loyalty_runs, @extschema@.loyalty_tier_changes
+	@extschema@.points_adjustment_reasons, @extschema@.loyalty_runs, @extschema@.loyalty_tier_changes,
+	@extschema@.points_lots, @extschema@.loyalty_tier_summary, @extschema@.loyalty_tier_movements,
+	@extschema@.points_liability, @extschema@.points_statement
 TO crm_admin;
 GRANT USAGE, SELECT ON SEQUENCE
 	@extschema@.points_ledger_movement_id_seq, @extschema@.loyalty_runs_run_id_seq
