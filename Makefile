@@ -20,7 +20,8 @@ OBJS = \
 	src/gamma_gamma.o \
 	src/clv.o \
 	src/simulate.o \
-	src/affinity.o
+	src/affinity.o \
+	src/loyalty.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
 # A part holding only functions may create them with CREATE OR REPLACE, so
@@ -46,10 +47,12 @@ SQL_PARTS = \
 	sql/82_incremental.sql \
 	sql/85_affinity.sql \
 	sql/90_views.sql \
+	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
+	sql/96_loyalty.sql \
 	sql/97_grants.sql \
 	sql/98_dump.sql
 
@@ -64,9 +67,12 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/85_affinity.sql \
+	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
+	sql/95_schedule.sql \
+	sql/96_loyalty.sql \
 	sql/98_dump.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
@@ -93,6 +99,7 @@ REGRESS = \
 	parallel \
 	affinity \
 	kpis \
+	loyalty \
 	privacy \
 	audiences \
 	incremental \

@@ -273,7 +273,7 @@ BEGIN
 		SELECT m.p, m.q INTO spend_model FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id;
 		IF spend_model.q <= 1 THEN
 			RAISE WARNING 'Gamma-Gamma model % has q = % <= 1: expected spend and CLV of customers with p * x + q <= 1 are left NULL',
-				gamma_gamma_id, spend_model.q
+				gamma_gamma_id, round(spend_model.q::numeric, 3)
 				USING HINT = 'The model has no finite mean spend for one-time buyers; refit on more customers with crm.fit_models().';
 		END IF;
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);

@@ -19,3 +19,9 @@ COMMENT ON COLUMN @extschema@.refresh_runs.settings_fingerprint IS 'crm.settings
 DROP PROCEDURE @extschema@.refresh_segments(timestamptz);
 DROP FUNCTION @extschema@.refresh_start(timestamptz);
 DROP FUNCTION @extschema@.build_facts(timestamptz, regclass);
+
+-- The pg_cron helpers are shared by every job (91_cron_jobs.sql): the
+-- refresh's scheduling functions (95_schedule.sql, run again below) delegate
+-- to them, and the one-job require_pg_cron(text) gives way to
+-- require_pg_cron(job_name, ...).
+DROP FUNCTION @extschema@.require_pg_cron(text);

@@ -45,7 +45,9 @@ facts(fact) AS (
 	SELECT format('routine %s kind %s returns %s volatile %s parallel %s strict %s secdef %s leakproof %s cost %s rows %s config %s acl %s body %s comment %s',
 				  p.oid::regprocedure, p.prokind, pg_get_function_result(p.oid), p.provolatile,
 				  p.proparallel, p.proisstrict, p.prosecdef, p.proleakproof, p.procost, p.prorows,
-				  p.proconfig, p.proacl, md5(p.prosrc || coalesce(p.probin, '')),
+				  p.proconfig, p.proacl,
+				  -- the whole definition: prosrc is empty for SQL-standard bodies
+				  md5(CASE WHEN p.prokind = 'a' THEN p.prosrc ELSE pg_get_functiondef(p.oid) END),
 				  md5(coalesce(obj_description(p.oid, 'pg_proc'), '')))
 	FROM pg_proc AS p, ext WHERE p.pronamespace = ext.extnamespace
 	UNION ALL

@@ -36,9 +36,9 @@ FROM unnest(ARRAY['email', 'sms', 'phone', 'app']) AS ch, LATERAL crm.audience('
 SELECT channel, customer_id, contact FROM pulled WHERE customer_id BETWEEN 900011 AND 900016 ORDER BY 1, 2;
 -- The forms of an audience.
 SELECT count(*) > 0 AS by_segment_prefix FROM crm.audience('segment:' || (SELECT segment FROM crm.customer_360 WHERE customer_id = 900016), 'app');
-SELECT customer_id, segment, lifecycle_stage FROM crm.audience('lifecycle:new', 'sms') WHERE customer_id >= 900011 ORDER BY 1;
-SELECT count(*) AS bare_stage FROM crm.audience('new', 'sms') WHERE customer_id >= 900011;
-SELECT count(*) AS watch_list FROM crm.audience('churn_watch_list', 'email') WHERE customer_id >= 900011;
+SELECT customer_id, segment, lifecycle_stage FROM crm.audience('lifecycle:new', 'sms') WHERE customer_id BETWEEN 900011 AND 900016 ORDER BY 1;
+SELECT count(*) AS bare_stage FROM crm.audience('new', 'sms') WHERE customer_id BETWEEN 900011 AND 900016;
+SELECT count(*) AS watch_list FROM crm.audience('churn_watch_list', 'email') WHERE customer_id BETWEEN 900011 AND 900016;
 SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', 'fax')$$);
 SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', NULL)$$);
 SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience('Wizards', 'email')$$);

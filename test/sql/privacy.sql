@@ -13,7 +13,7 @@ VALUES (900001, 'Zebulon', 'Quixwood', 'zebulon.quixwood@example.org', '+44 7700
 	   (900003, 'Xanthe', 'Pell', NULL, NULL, NULL,
 		NULL, NULL, 'Spain', '2024-01-07', false, false, NULL);
 SELECT customer_id, channel, granted, recorded_at, source, recorded_by = session_user AS by_me
-FROM crm.consent_events WHERE customer_id >= 900001 ORDER BY event_id;
+FROM crm.consent_events WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY event_id;
 
 -- crm.record_consent: a new answer sets the flag and is logged with its source;
 -- the same call again returns the same event; a renewal of the current
@@ -25,9 +25,9 @@ SELECT crm.record_consent(900002, 'sms', false, 'unsubscribe link', '2024-03-02 
 -- Writing the flags directly is logged too, with a generic source.
 UPDATE crm.customers SET consent_phone = true, consent_updated_at = '2024-04-01 15:00' WHERE customer_id = 900003;
 SELECT customer_id, consent_email, consent_sms, consent_phone, consent_app, consent_updated_at
-FROM crm.customers WHERE customer_id >= 900001 ORDER BY 1;
-SELECT * FROM crm.consent_status WHERE customer_id >= 900001 ORDER BY customer_id, channel;
-SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id >= 900001;
+FROM crm.customers WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY 1;
+SELECT * FROM crm.consent_status WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY customer_id, channel;
+SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id BETWEEN 900001 AND 900003;
 
 -- Bad input: nothing is written.
 SELECT * FROM public.error_of($$SELECT crm.record_consent(NULL, 'email', true, 'form')$$);
@@ -39,7 +39,7 @@ SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true,
 SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true, 'form', 'infinity')$$);
 SELECT * FROM public.error_of($$SELECT crm.record_consent(900001, 'email', true, 'form', NULL)$$);
 SELECT * FROM public.error_of($$SELECT crm.record_consent(999999999, 'email', true, 'form')$$);
-SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id >= 900001;
+SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id BETWEEN 900001 AND 900003;
 
 -- Every value of the schema that matches one of the given patterns: every
 -- column of every table, cast to text.
@@ -98,7 +98,7 @@ SELECT customer_id, first_name, email FROM crm.customers WHERE customer_id IN (9
 SET ROLE crm_analyst;
 SELECT * FROM public.error_of($$SELECT crm.forget_customer(900002)$$);
 SELECT * FROM public.error_of($$SELECT crm.record_consent(900002, 'email', true, 'form')$$);
-SELECT count(*) AS consent_rows FROM crm.consent_status WHERE customer_id >= 900001;
+SELECT count(*) AS consent_rows FROM crm.consent_status WHERE customer_id BETWEEN 900001 AND 900003;
 SELECT * FROM public.error_of($$SELECT * FROM crm.consent_events$$);
 SELECT * FROM public.error_of($$SELECT * FROM crm.erasure_requests$$);
 RESET ROLE;

@@ -1,0 +1,1221 @@
+-- Loyalty program (DOMAIN.md section 5): tiers configured in tables, a tier
+-- review that upgrades at once and downgrades only at review dates, and an
+-- append-only points ledger whose balance never goes negative.
+--
+-- Points are whole numbers (bigint).  Every movement of one member is
+-- serialised on the member's row in crm.points_accounts (SELECT ... FOR
+-- UPDATE), so concurrent redemptions cannot both spend the same points.
+-- Movements from outside carry an idempotency key, unique per kind: a replay
+-- returns the original movement and writes nothing.
+--
+-- SQLSTATEs of their own (class CR):
+--   CRM01  insufficient points: a redemption or negative adjustment asks
+--          for more than the member's available points; nothing is written
+--   CRM02  idempotency key reused with other arguments
+--   CRM03  not a loyalty member
+
+-- Configuration ------------------------------------------------------------
+
+CREATE TABLE @extschema@.loyalty_programs (
+	program_id				text PRIMARY KEY,
+	qualify_on				text NOT NULL DEFAULT 'net_spend',
+	qualification_window	text NOT NULL DEFAULT 'calendar_year',
+	review_every			interval NOT NULL DEFAULT '1 year',
+	review_anchor			date NOT NULL DEFAULT '2000-01-01',
+	soft_landing			boolean NOT NULL DEFAULT true,
+	grace_period			interval NOT NULL DEFAULT '0',
+	points_validity			interval DEFAULT '2 years',
+	return_window			interval NOT NULL DEFAULT '0'
+);
+COMMENT ON TABLE @extschema@.loyalty_programs IS
+	'Loyalty programs: what tiers qualify on, over which window, when tiers are reviewed, and how long points live. Tiers are in crm.loyalty_tiers.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.program_id IS 'Name of the program.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.qualify_on IS
+	'Qualifying metric: net_spend (purchases minus returns), visits (distinct UTC days with a purchase) or points (points earned minus clawed back).';
+COMMENT ON COLUMN @extschema@.loyalty_programs.qualification_window IS
+	'calendar_year (UTC; the better of the last and the current year, so status lasts to the end of the next year), anniversary_year (the same with years from enrolment), rolling_12_months or lifetime.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.review_every IS 'Time between tier reviews, at least one day; reviews fall on review_anchor + k * review_every (UTC midnight).';
+COMMENT ON COLUMN @extschema@.loyalty_programs.review_anchor IS 'A review date; the others follow every review_every.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.soft_landing IS 'True: a review lowers a tier by at most one rank.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.grace_period IS 'A tier reached less than this long before a review is not lowered at that review.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.points_validity IS 'How long earned points live when the caller gives no expiry; NULL: they never expire.';
+COMMENT ON COLUMN @extschema@.loyalty_programs.return_window IS 'Points for a purchase stay pending this long after it (crm.award_transaction_points), so a return can claw them back before they are spent.';
+
+CREATE FUNCTION @extschema@.loyalty_programs_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF btrim(NEW.program_id) = '' THEN
+		PERFORM @extschema@.config_error('program_id must not be empty', 'Name the program, e.g. ''members''.');
+	END IF;
+	IF NEW.qualify_on NOT IN ('net_spend', 'visits', 'points') THEN
+		PERFORM @extschema@.config_error(
+			format('qualify_on must be net_spend, visits or points, not %L', NEW.qualify_on),
+			'Tiers qualify on net spend (purchases minus returns), purchase days or points earned in the window.');
+	END IF;
+	IF NEW.qualification_window NOT IN ('calendar_year', 'anniversary_year', 'rolling_12_months', 'lifetime') THEN
+		PERFORM @extschema@.config_error(
+			format('qualification_window must be calendar_year, anniversary_year, rolling_12_months or lifetime, not %L',
+				   NEW.qualification_window),
+			'The window is the period whose metric qualifies a member for a tier.');
+	END IF;
+	IF NOT (NEW.review_every >= interval '1 day') THEN
+		PERFORM @extschema@.config_error(
+			format('review_every must be at least 1 day, not %s', NEW.review_every),
+			'Reviews fall on review_anchor + k * review_every, e.g. every ''1 year'' or ''3 months''.');
+	END IF;
+	IF NEW.review_anchor IN ('infinity', '-infinity') THEN
+		PERFORM @extschema@.config_error(format('review_anchor must be a date, not %s', NEW.review_anchor),
+			'Give one review date, e.g. ''2024-01-01'' for reviews on 1 January.');
+	END IF;
+	IF NEW.grace_period < interval '0' OR NEW.return_window < interval '0' THEN
+		PERFORM @extschema@.config_error(
+			format('grace_period and return_window must be zero or more, not %s and %s', NEW.grace_period, NEW.return_window),
+			'0 means no grace period or no pending time.');
+	END IF;
+	IF NOT (NEW.points_validity > interval '0') THEN
+		PERFORM @extschema@.config_error(
+			format('points_validity must be positive or NULL, not %s', NEW.points_validity),
+			'NULL means points never expire.');
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.loyalty_programs_check() IS 'Trigger: validates crm.loyalty_programs.';
+
+CREATE TRIGGER loyalty_programs_check BEFORE INSERT OR UPDATE ON @extschema@.loyalty_programs
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.loyalty_programs_check();
+
+CREATE TABLE @extschema@.loyalty_tiers (
+	program_id		text NOT NULL REFERENCES @extschema@.loyalty_programs,
+	tier_rank		integer NOT NULL,
+	tier_name		text NOT NULL,
+	threshold		numeric NOT NULL,
+	earn_rate		numeric NOT NULL DEFAULT 1,
+	benefits		jsonb,
+	PRIMARY KEY (program_id, tier_rank),
+	UNIQUE (program_id, tier_name)
+);
+COMMENT ON TABLE @extschema@.loyalty_tiers IS
+	'Tiers of each program, ranks 1..n without gaps; a higher rank needs a strictly higher threshold. Insert a program''s tiers in one statement or in rank order.';
+COMMENT ON COLUMN @extschema@.loyalty_tiers.program_id IS 'The program (crm.loyalty_programs).';
+COMMENT ON COLUMN @extschema@.loyalty_tiers.tier_rank IS 'Rank 1 (entry tier) to n (top tier), at most 100.';
+COMMENT ON COLUMN @extschema@.loyalty_tiers.tier_name IS 'Name of the tier, unique in the program.';
+COMMENT ON COLUMN @extschema@.loyalty_tiers.threshold IS 'Qualifying metric the tier needs (in the unit of qualify_on); 0 for an entry tier every member holds.';
+COMMENT ON COLUMN @extschema@.loyalty_tiers.earn_rate IS 'Points per currency unit of a purchase (crm.award_transaction_points).';
+COMMENT ON COLUMN @extschema@.loyalty_tiers.benefits IS 'Benefits of the tier, free-form JSON for the retailer''s systems.';
+
+CREATE FUNCTION @extschema@.loyalty_tiers_check_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT (NEW.tier_rank BETWEEN 1 AND 100) THEN
+		PERFORM @extschema@.config_error(format('tier_rank must be between 1 and 100, not %s', NEW.tier_rank),
+			'Rank 1 is the entry tier, higher ranks are better tiers.');
+	END IF;
+	IF btrim(NEW.tier_name) = '' THEN
+		PERFORM @extschema@.config_error('tier_name must not be empty', 'Name the tier, e.g. ''Gold''.');
+	END IF;
+	IF NEW.threshold IN ('NaN', 'Infinity', '-Infinity') OR NEW.threshold < 0 THEN
+		PERFORM @extschema@.config_error(
+			format('threshold of tier %s must be a finite number zero or more, not %s', NEW.tier_name, NEW.threshold),
+			'The threshold is the net spend, visits or points the tier needs.');
+	END IF;
+	IF NEW.earn_rate IN ('NaN', 'Infinity', '-Infinity') OR NEW.earn_rate < 0 THEN
+		PERFORM @extschema@.config_error(
+			format('earn_rate of tier %s must be a finite number zero or more, not %s', NEW.tier_name, NEW.earn_rate),
+			'The earn rate is points per currency unit, e.g. 1.5.');
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.loyalty_tiers_check_row() IS 'Trigger: validates one row of crm.loyalty_tiers.';
+
+-- Per statement, so that a program's tiers are checked as a whole.
+CREATE FUNCTION @extschema@.loyalty_tiers_check_program()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	program record;
+	k integer;
+BEGIN
+	FOR program IN
+		SELECT t.program_id, array_agg(t.tier_rank ORDER BY t.tier_rank) AS ranks,
+			   array_agg(t.threshold::float8 ORDER BY t.tier_rank) AS thresholds
+		FROM @extschema@.loyalty_tiers AS t
+		GROUP BY t.program_id
+	LOOP
+		IF program.ranks <> ARRAY(SELECT generate_series(1, cardinality(program.ranks))) THEN
+			PERFORM @extschema@.config_error(
+				format('tier ranks of program %s must run 1, 2, 3, ... without gaps, not %s', program.program_id, program.ranks),
+				'Insert a program''s tiers in one statement or in rank order; delete from the top.');
+		END IF;
+		-- Compared as the review compares them (double precision).
+		FOR k IN 2 .. cardinality(program.thresholds) LOOP
+			IF program.thresholds[k] <= program.thresholds[k - 1] THEN
+				PERFORM @extschema@.config_error(
+					format('tier thresholds of program %s must increase with rank, but rank %s needs %s and rank %s needs %s',
+						   program.program_id, k, program.thresholds[k], k - 1, program.thresholds[k - 1]),
+					'Tiers must not overlap: each higher rank needs a strictly higher threshold.');
+			END IF;
+		END LOOP;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.loyalty_tiers_check_program() IS
+	'Trigger: checks that every program''s tiers have ranks 1..n and strictly increasing thresholds.';
+
+CREATE TRIGGER loyalty_tiers_check_row BEFORE INSERT OR UPDATE ON @extschema@.loyalty_tiers
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.loyalty_tiers_check_row();
+CREATE TRIGGER loyalty_tiers_check_program AFTER INSERT OR UPDATE OR DELETE ON @extschema@.loyalty_tiers
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.loyalty_tiers_check_program();
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_programs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_tiers', '');
+
+-- The tier rule, in C -------------------------------------------------------
+
+CREATE FUNCTION @extschema@.loyalty_tier(metric double precision, thresholds double precision[],
+										 current_rank integer, is_review boolean, soft_landing boolean)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'loyalty_tier'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.loyalty_tier(double precision, double precision[], integer, boolean, boolean) IS
+	'Rank a member holds after an evaluation: the number of thresholds (one per rank, strictly increasing, finite, >= 0) the metric reaches, if that is at least current_rank (upgrades are immediate); otherwise current_rank, unless is_review: then the qualified rank, or current_rank - 1 with soft_landing. 0 = below every tier.';
+
+-- Members and their qualification -------------------------------------------
+
+CREATE TABLE @extschema@.loyalty_members (
+	customer_id		bigint PRIMARY KEY,
+	program_id		text NOT NULL REFERENCES @extschema@.loyalty_programs,
+	enrolled_at		timestamptz NOT NULL,
+	tier_rank		integer NOT NULL,
+	tier_since		timestamptz NOT NULL
+);
+-- No foreign key to crm.customers: it would forbid TRUNCATE crm.customers,
+-- which reloads use; crm.enrol_member() checks the customer instead.
+COMMENT ON TABLE @extschema@.loyalty_members IS 'Members of a loyalty program and the tier they hold. Enrol with crm.enrol_member().';
+COMMENT ON COLUMN @extschema@.loyalty_members.customer_id IS 'The member (crm.customers).';
+COMMENT ON COLUMN @extschema@.loyalty_members.program_id IS 'The program the member belongs to.';
+COMMENT ON COLUMN @extschema@.loyalty_members.enrolled_at IS 'When the member joined; starts the anniversary years.';
+COMMENT ON COLUMN @extschema@.loyalty_members.tier_rank IS 'Rank of the tier held; 0 = below every tier.';
+COMMENT ON COLUMN @extschema@.loyalty_members.tier_since IS 'When the member reached the tier held (as_of of that review, or enrolment).';
+CREATE INDEX loyalty_members_program_idx ON @extschema@.loyalty_members (program_id, tier_rank);
+
+-- Start of the current qualification period and of the previous one, in
+-- UTC; both equal when the window has no previous period.
+CREATE FUNCTION @extschema@.loyalty_period(qualification_window text, enrolled_at timestamptz, as_of timestamptz,
+										   OUT period_start timestamptz, OUT previous_start timestamptz)
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	as_of_utc timestamp := as_of AT TIME ZONE 'UTC';
+	enrolled_utc timestamp := enrolled_at AT TIME ZONE 'UTC';
+	start_utc timestamp;
+BEGIN
+	CASE qualification_window
+	WHEN 'lifetime' THEN
+		period_start := '-infinity';
+		previous_start := '-infinity';
+		RETURN;
+	WHEN 'rolling_12_months' THEN
+		period_start := (as_of_utc - interval '12 months') AT TIME ZONE 'UTC';
+		previous_start := period_start;
+		RETURN;
+	WHEN 'calendar_year' THEN
+		start_utc := date_trunc('year', as_of_utc);
+	WHEN 'anniversary_year' THEN
+		start_utc := enrolled_utc + extract(year FROM age(as_of_utc, enrolled_utc))::integer * interval '1 year';
+	ELSE
+		PERFORM @extschema@.config_error(
+			format('qualification_window must be calendar_year, anniversary_year, rolling_12_months or lifetime, not %L',
+				   qualification_window),
+			'The window is the period whose metric qualifies a member for a tier.');
+	END CASE;
+	period_start := start_utc AT TIME ZONE 'UTC';
+	previous_start := (start_utc - interval '1 year') AT TIME ZONE 'UTC';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.loyalty_period(text, timestamptz, timestamptz) IS
+	'Start of the current and of the previous qualification period of a window as of a time (UTC); for rolling_12_months and lifetime both are the window start. Immutable: computed in UTC, whatever the session time zone.';
+
+-- Points ledger --------------------------------------------------------------
+
+-- One row per member: the lock every movement of the member takes, and the
+-- ledger total, which a constraint keeps from going negative.
+CREATE TABLE @extschema@.points_accounts (
+	customer_id		bigint PRIMARY KEY REFERENCES @extschema@.loyalty_members,
+	ledger_total	bigint NOT NULL DEFAULT 0 CONSTRAINT points_accounts_never_negative CHECK (ledger_total >= 0),
+	updated_at		timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.points_accounts IS
+	'One row per member: every points movement locks it first, so the movements of one member are serialised; ledger_total is kept equal to the sum of the member''s ledger.';
+COMMENT ON COLUMN @extschema@.points_accounts.customer_id IS 'The member.';
+COMMENT ON COLUMN @extschema@.points_accounts.ledger_total IS 'Sum of the member''s ledger: available, pending and lapsed points not yet swept; never negative.';
+COMMENT ON COLUMN @extschema@.points_accounts.updated_at IS 'Time of the last movement.';
+
+CREATE TABLE @extschema@.points_ledger (
+	movement_id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	customer_id			bigint NOT NULL REFERENCES @extschema@.points_accounts,
+	kind				text NOT NULL CONSTRAINT points_ledger_kind_known
+		CHECK (kind IN ('earn', 'redeem', 'expire', 'adjust', 'clawback')),
+	points				bigint NOT NULL,
+	requested			bigint,
+	idempotency_key		text NOT NULL,
+	created_at			timestamptz NOT NULL DEFAULT now(),
+	available_at		timestamptz,
+	expires_at			timestamptz,
+	related_movement_id	bigint REFERENCES @extschema@.points_ledger,
+	CONSTRAINT points_ledger_sign CHECK (CASE kind WHEN 'earn' THEN points > 0
+											 WHEN 'adjust' THEN points <> 0
+											 WHEN 'clawback' THEN points <= 0
+											 ELSE points < 0 END),
+	CONSTRAINT points_ledger_lot CHECK ((points > 0) = (available_at IS NOT NULL AND expires_at IS NOT NULL)),
+	CONSTRAINT points_ledger_idempotent UNIQUE (kind, idempotency_key)
+);
+COMMENT ON TABLE @extschema@.points_ledger IS
+	'Append-only points ledger: one row per movement. Rows with positive points are lots (earned or added points with an expiry); crm.points_allocations records which lots each spending movement consumed.';
+COMMENT ON COLUMN @extschema@.points_ledger.movement_id IS 'Movement number, increasing in commit order per member.';
+COMMENT ON COLUMN @extschema@.points_ledger.customer_id IS 'The member.';
+COMMENT ON COLUMN @extschema@.points_ledger.kind IS 'earn, redeem, expire (sweep of a lapsed lot''s remainder), adjust (either sign) or clawback (return).';
+COMMENT ON COLUMN @extschema@.points_ledger.points IS 'Signed change of the member''s points: positive for lots, negative for spending; 0 for a clawback that found nothing to take.';
+COMMENT ON COLUMN @extschema@.points_ledger.requested IS 'Points the caller asked for (a clawback may take less: what the member still had); NULL for expire rows.';
+COMMENT ON COLUMN @extschema@.points_ledger.idempotency_key IS 'Key of the source event, unique per kind: a replay returns this row. Expire rows use lot:<lot_id>.';
+COMMENT ON COLUMN @extschema@.points_ledger.created_at IS 'When the movement was written (transaction time).';
+COMMENT ON COLUMN @extschema@.points_ledger.available_at IS 'Lots: from when the points can be spent (pending before).';
+COMMENT ON COLUMN @extschema@.points_ledger.expires_at IS 'Lots: when the remaining points lapse; infinity when they never do.';
+COMMENT ON COLUMN @extschema@.points_ledger.related_movement_id IS 'Expire rows: the lot swept; clawbacks: the earn of the returned purchase, if known.';
+CREATE INDEX points_ledger_customer_idx ON @extschema@.points_ledger (customer_id, movement_id);
+CREATE INDEX points_ledger_lot_expiry_idx ON @extschema@.points_ledger (expires_at) WHERE points > 0;
+
+CREATE TABLE @extschema@.points_allocations (
+	movement_id		bigint NOT NULL REFERENCES @extschema@.points_ledger,
+	lot_id			bigint NOT NULL REFERENCES @extschema@.points_ledger,
+	points			bigint NOT NULL CONSTRAINT points_allocations_positive CHECK (points > 0),
+	PRIMARY KEY (movement_id, lot_id)
+);
+COMMENT ON TABLE @extschema@.points_allocations IS
+	'Append-only: which lots a spending movement (redeem, expire, negative adjust, clawback) consumed, and how many points of each.';
+COMMENT ON COLUMN @extschema@.points_allocations.movement_id IS 'The spending movement.';
+COMMENT ON COLUMN @extschema@.points_allocations.lot_id IS 'The lot consumed (movement_id of an earn or positive adjust).';
+COMMENT ON COLUMN @extschema@.points_allocations.points IS 'Points taken from the lot.';
+CREATE INDEX points_allocations_lot_idx ON @extschema@.points_allocations (lot_id) INCLUDE (points);
+
+CREATE TABLE @extschema@.points_adjustment_reasons (
+	movement_id		bigint PRIMARY KEY REFERENCES @extschema@.points_ledger,
+	reason			text NOT NULL
+);
+COMMENT ON TABLE @extschema@.points_adjustment_reasons IS
+	'Why an adjustment was made, as typed by staff. Free text, so it may hold personal data: not readable by analysts.';
+COMMENT ON COLUMN @extschema@.points_adjustment_reasons.movement_id IS 'The adjust movement.';
+COMMENT ON COLUMN @extschema@.points_adjustment_reasons.reason IS 'Free text; may hold personal data.';
+
+CREATE FUNCTION @extschema@.points_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+		MESSAGE = format('%s is append-only: %s is not allowed', TG_TABLE_NAME, lower(TG_OP)),
+		HINT = 'Correct a movement with a new one: crm.adjust_points() or crm.claw_back_points().';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_append_only() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on the points ledger and its allocations.';
+
+CREATE TRIGGER points_ledger_append_only BEFORE UPDATE OR DELETE ON @extschema@.points_ledger
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.points_append_only();
+CREATE TRIGGER points_ledger_no_truncate BEFORE TRUNCATE ON @extschema@.points_ledger
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.points_append_only();
+CREATE TRIGGER points_allocations_append_only BEFORE UPDATE OR DELETE ON @extschema@.points_allocations
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.points_append_only();
+CREATE TRIGGER points_allocations_no_truncate BEFORE TRUNCATE ON @extschema@.points_allocations
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.points_append_only();
+
+-- Lots with what is left of them.  Status as of now(): a lapsed lot keeps
+-- its remainder until the expiry sweep writes it off, but cannot be spent.
+CREATE VIEW @extschema@.points_lots AS
+SELECT l.movement_id AS lot_id, l.customer_id, l.kind, l.points,
+	   coalesce(c.consumed, 0) AS consumed,
+	   l.points - coalesce(c.consumed, 0) AS remaining,
+	   l.created_at, l.available_at, l.expires_at,
+	   CASE WHEN l.points = coalesce(c.consumed, 0) THEN 'closed'
+			WHEN l.expires_at <= now() THEN 'lapsed'
+			WHEN l.available_at > now() THEN 'pending'
+			ELSE 'available' END AS status
+FROM @extschema@.points_ledger AS l
+LEFT JOIN LATERAL (SELECT sum(a.points)::bigint AS consumed
+				   FROM @extschema@.points_allocations AS a
+				   WHERE a.lot_id = l.movement_id) AS c ON true
+WHERE l.points > 0;
+COMMENT ON VIEW @extschema@.points_lots IS 'Every lot (earned or added points) with what is left of it and its status now.';
+COMMENT ON COLUMN @extschema@.points_lots.lot_id IS 'movement_id of the lot in crm.points_ledger.';
+COMMENT ON COLUMN @extschema@.points_lots.customer_id IS 'The member.';
+COMMENT ON COLUMN @extschema@.points_lots.kind IS 'earn or adjust.';
+COMMENT ON COLUMN @extschema@.points_lots.points IS 'Points of the lot.';
+COMMENT ON COLUMN @extschema@.points_lots.consumed IS 'Points taken from it by redemptions, adjustments, clawbacks and the expiry sweep.';
+COMMENT ON COLUMN @extschema@.points_lots.remaining IS 'points - consumed.';
+COMMENT ON COLUMN @extschema@.points_lots.created_at IS 'When the lot was written.';
+COMMENT ON COLUMN @extschema@.points_lots.available_at IS 'From when it can be spent.';
+COMMENT ON COLUMN @extschema@.points_lots.expires_at IS 'When its remainder lapses.';
+COMMENT ON COLUMN @extschema@.points_lots.status IS 'closed (nothing left), lapsed (expired, remainder not yet swept), pending or available.';
+
+CREATE FUNCTION @extschema@.points_balance(customer_id bigint)
+RETURNS bigint
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(sum(lot.remaining), 0)::bigint
+		FROM @extschema@.points_lots AS lot
+		WHERE lot.customer_id = points_balance.customer_id AND lot.remaining > 0
+		  AND lot.available_at <= now() AND lot.expires_at > now());
+COMMENT ON FUNCTION @extschema@.points_balance(bigint) IS
+	'Points the member can spend now: what is left of available, unexpired lots (pending and lapsed points excluded). 0 for a customer without points. Stable because it reads the ledger.';
+
+-- Locks the member's account for the rest of the transaction and returns
+-- the member's program; CRM03 for a customer who is not a member.
+CREATE FUNCTION @extschema@.points_lock_account(customer bigint)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	program text;
+BEGIN
+	SELECT m.program_id INTO program
+	FROM @extschema@.points_accounts AS a
+	JOIN @extschema@.loyalty_members AS m ON m.customer_id = a.customer_id
+	WHERE a.customer_id = customer
+	FOR UPDATE OF a;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'CRM03',
+			MESSAGE = format('customer %s is not a loyalty member', customer),
+			HINT = 'Enrol the customer first: SELECT crm.enrol_member(customer_id, program_id);';
+	END IF;
+	RETURN program;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_lock_account(bigint) IS
+	'Internal: locks the member''s crm.points_accounts row (serialising the member''s movements) and returns the program; SQLSTATE CRM03 when the customer is not a member.';
+
+-- The movement an idempotency key already wrote, checked against the
+-- arguments of the replay; NULL when the key is new.
+CREATE FUNCTION @extschema@.points_replay(movement_kind text, key text, customer bigint, asked bigint)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	movement @extschema@.points_ledger;
+BEGIN
+	SELECT * INTO movement FROM @extschema@.points_ledger AS l
+	WHERE l.kind = movement_kind AND l.idempotency_key = key;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF movement.customer_id <> customer OR movement.requested <> asked THEN
+		RAISE EXCEPTION USING ERRCODE = 'CRM02',
+			MESSAGE = format('idempotency key %L of %s was used for customer %s and %s points, not for customer %s and %s points',
+							 key, movement_kind, movement.customer_id, movement.requested, customer, asked),
+			HINT = 'Each source event needs its own key; a replay must repeat the original arguments.';
+	END IF;
+	RETURN movement;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_replay(text, text, bigint, bigint) IS
+	'Internal: the movement written earlier under (kind, key), or NULL; SQLSTATE CRM02 when it was written with another customer or points. Stable because it reads the ledger.';
+
+-- Checks the arguments every movement from outside has.
+CREATE FUNCTION @extschema@.points_check_arguments(customer bigint, points bigint, key text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF customer IS NULL OR points IS NULL OR key IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'customer_id, points and idempotency_key must not be NULL',
+			HINT = 'Every points movement names the member, the points and the key of its source event.';
+	END IF;
+	IF btrim(key) = '' THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = 'idempotency_key must not be empty',
+			HINT = 'Use the id of the source event, e.g. the order number.';
+	END IF;
+	IF abs(points) > 1000000000000 THEN
+		RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+			MESSAGE = format('points must be at most 1000000000000 in size, not %s', points),
+			HINT = 'Points are whole units; check the scale of the source amount.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_check_arguments(bigint, bigint, text) IS
+	'Internal: 22004 for a NULL member, points or key, 22023 for an empty key, 22003 beyond 10^12 points.';
+
+-- Takes up to "wanted" points from the member's spendable lots, first_lot
+-- first (a clawback may take from it while it is still pending), then the
+-- oldest-expiring; records the allocations and returns the points taken.
+CREATE FUNCTION @extschema@.points_consume(movement bigint, customer bigint, wanted bigint, first_lot bigint)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH taken AS (
+		INSERT INTO @extschema@.points_allocations (movement_id, lot_id, points)
+		SELECT movement, s.lot_id, least(s.remaining, wanted - (s.running - s.remaining))
+		FROM (SELECT lot.lot_id, lot.remaining,
+					 sum(lot.remaining) OVER (ORDER BY lot.lot_id IS NOT DISTINCT FROM first_lot DESC,
+											  lot.expires_at, lot.lot_id) AS running
+			  FROM @extschema@.points_lots AS lot
+			  WHERE lot.customer_id = customer AND lot.remaining > 0 AND lot.expires_at > now()
+				AND (lot.available_at <= now() OR lot.lot_id IS NOT DISTINCT FROM first_lot)) AS s
+		WHERE s.running - s.remaining < wanted
+		RETURNING points
+	)
+	SELECT coalesce(sum(taken.points), 0)::bigint FROM taken;
+END;
+COMMENT ON FUNCTION @extschema@.points_consume(bigint, bigint, bigint, bigint) IS
+	'Internal: allocates up to wanted points of the member''s spendable lots to a movement (first_lot first, even if pending, then the oldest-expiring) and returns the points taken. Call with the account locked.';
+
+-- Writes one movement and keeps the account total.
+CREATE FUNCTION @extschema@.points_write(customer bigint, movement_kind text, points bigint, asked bigint, key text,
+										 available_at timestamptz, expires_at timestamptz, related bigint)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	movement @extschema@.points_ledger;
+BEGIN
+	INSERT INTO @extschema@.points_ledger AS l
+		(customer_id, kind, points, requested, idempotency_key, available_at, expires_at, related_movement_id)
+	VALUES (customer, movement_kind, points, asked, key, available_at, expires_at, related)
+	ON CONFLICT (kind, idempotency_key) DO NOTHING
+	RETURNING l.* INTO movement;
+	IF movement.movement_id IS NULL THEN
+		-- Same key written meanwhile by another member's transaction.
+		movement := @extschema@.points_replay(movement_kind, key, customer, asked);
+		IF movement.movement_id IS NULL THEN
+			RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+				MESSAGE = format('idempotency key %L of %s is being written by a concurrent transaction', key, movement_kind),
+				HINT = 'Retry the call.';
+		END IF;
+		RETURN movement;
+	END IF;
+	UPDATE @extschema@.points_accounts AS a
+	SET ledger_total = a.ledger_total + points, updated_at = now()
+	WHERE a.customer_id = customer;
+	RETURN movement;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_write(bigint, text, bigint, bigint, text, timestamptz, timestamptz, bigint) IS
+	'Internal: appends one movement (or returns the one its key already wrote) and adds it to the account total. Call with the account locked.';
+
+-- Adds a lot (earn, or a positive adjust) to a member.
+CREATE FUNCTION @extschema@.points_add_lot(customer bigint, movement_kind text, points bigint, key text,
+										   expires_at timestamptz, available_at timestamptz)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	program text;
+	movement @extschema@.points_ledger;
+	lot_expires timestamptz := expires_at;
+	lot_available timestamptz := coalesce(available_at, now());
+BEGIN
+	PERFORM @extschema@.points_check_arguments(customer, points, key);
+	IF points <= 0 THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('points to %s must be positive, not %s', movement_kind, points),
+			HINT = 'Take points back with crm.claw_back_points() or crm.adjust_points() with negative points.';
+	END IF;
+	program := @extschema@.points_lock_account(customer);
+	movement := @extschema@.points_replay(movement_kind, key, customer, points);
+	IF movement.movement_id IS NOT NULL THEN
+		RETURN movement;
+	END IF;
+	IF lot_expires IS NULL THEN
+		SELECT coalesce(now() + p.points_validity, 'infinity') INTO lot_expires
+		FROM @extschema@.loyalty_programs AS p WHERE p.program_id = program;
+	END IF;
+	IF NOT (lot_expires > now()) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('expires_at must be in the future, not %s', lot_expires),
+			HINT = 'Omit expires_at for the program''s points_validity.';
+	END IF;
+	IF NOT (lot_expires > lot_available) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('expires_at (%s) must be later than available_at (%s)', lot_expires, lot_available),
+			HINT = 'Points must be spendable for a while before they lapse.';
+	END IF;
+	RETURN @extschema@.points_write(customer, movement_kind, points, points, key, lot_available, lot_expires, NULL);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_add_lot(bigint, text, bigint, text, timestamptz, timestamptz) IS
+	'Internal: writes a lot of kind earn or adjust for crm.earn_points() and crm.adjust_points().';
+
+-- Spends points of a member (redeem, or a negative adjust): CRM01 when
+-- fewer are available.
+CREATE FUNCTION @extschema@.points_spend(customer bigint, movement_kind text, points bigint, asked bigint, key text)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	movement @extschema@.points_ledger;
+	balance bigint;
+BEGIN
+	PERFORM @extschema@.points_lock_account(customer);
+	movement := @extschema@.points_replay(movement_kind, key, customer, asked);
+	IF movement.movement_id IS NOT NULL THEN
+		RETURN movement;
+	END IF;
+	balance := @extschema@.points_balance(customer);
+	IF balance < points THEN
+		RAISE EXCEPTION USING ERRCODE = 'CRM01',
+			MESSAGE = format('insufficient points: customer %s has %s available, not %s', customer, balance, points),
+			HINT = 'Nothing was written. Pending points (return window) and lapsed points cannot be spent.';
+	END IF;
+	movement := @extschema@.points_write(customer, movement_kind, -points, asked, key, NULL, NULL, NULL);
+	PERFORM @extschema@.points_consume(movement.movement_id, customer, points, NULL);
+	RETURN movement;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.points_spend(bigint, text, bigint, bigint, text) IS
+	'Internal: writes a redeem or negative adjust movement and takes its points from the oldest-expiring available lots; SQLSTATE CRM01 when fewer are available.';
+
+CREATE FUNCTION @extschema@.earn_points(customer_id bigint, points bigint, idempotency_key text,
+										expires_at timestamptz DEFAULT NULL, available_at timestamptz DEFAULT NULL)
+RETURNS @extschema@.points_ledger
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN @extschema@.points_add_lot(customer_id, 'earn', points, idempotency_key, expires_at, available_at);
+COMMENT ON FUNCTION @extschema@.earn_points(bigint, bigint, text, timestamptz, timestamptz) IS
+	'Adds a lot of points (> 0) to a member: spendable from available_at (default now; later = pending), lapsing at expires_at (default now + the program''s points_validity; never when that is NULL). Returns the movement. A replay of the idempotency key returns the original movement and writes nothing; CRM02 when its arguments differ, CRM03 for a non-member.';
+
+CREATE FUNCTION @extschema@.redeem_points(customer_id bigint, points bigint, idempotency_key text)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM @extschema@.points_check_arguments(customer_id, points, idempotency_key);
+	IF points <= 0 THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('points to redeem must be positive, not %s', points),
+			HINT = 'Give the points the member spends.';
+	END IF;
+	RETURN @extschema@.points_spend(customer_id, 'redeem', points, points, idempotency_key);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.redeem_points(bigint, bigint, text) IS
+	'Spends points (> 0) of a member, oldest-expiring lots first, and returns the movement. SQLSTATE CRM01 (insufficient points) when fewer are available: nothing is written. A replay of the idempotency key returns the original movement; CRM02 when its arguments differ, CRM03 for a non-member.';
+
+CREATE FUNCTION @extschema@.adjust_points(customer_id bigint, points bigint, idempotency_key text, reason text,
+										  expires_at timestamptz DEFAULT NULL)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	movement @extschema@.points_ledger;
+BEGIN
+	PERFORM @extschema@.points_check_arguments(customer_id, points, idempotency_key);
+	IF points = 0 OR reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('an adjustment needs non-zero points and a reason, not %s points and reason %L', points, reason),
+			HINT = 'Positive points add a lot, negative points take from the oldest-expiring lots.';
+	END IF;
+	IF points > 0 THEN
+		movement := @extschema@.points_add_lot(customer_id, 'adjust', points, idempotency_key, expires_at, NULL);
+	ELSE
+		movement := @extschema@.points_spend(customer_id, 'adjust', -points, points, idempotency_key);
+	END IF;
+	INSERT INTO @extschema@.points_adjustment_reasons AS r (movement_id, reason)
+	VALUES (movement.movement_id, adjust_points.reason)
+	ON CONFLICT (movement_id) DO NOTHING;
+	RETURN movement;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.adjust_points(bigint, bigint, text, text, timestamptz) IS
+	'Corrects a member''s points: positive points add a lot (expires_at as in crm.earn_points), negative points are taken from the oldest-expiring lots (CRM01 when short). reason is required and kept in crm.points_adjustment_reasons. Idempotent by key like crm.earn_points.';
+
+CREATE FUNCTION @extschema@.claw_back_points(customer_id bigint, points bigint, idempotency_key text,
+											 earn_key text DEFAULT NULL)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	movement @extschema@.points_ledger;
+	earned bigint;
+	takeable bigint;
+BEGIN
+	PERFORM @extschema@.points_check_arguments(customer_id, points, idempotency_key);
+	IF points <= 0 THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('points to claw back must be positive, not %s', points),
+			HINT = 'Give the points the returned purchase earned.';
+	END IF;
+	PERFORM @extschema@.points_lock_account(customer_id);
+	movement := @extschema@.points_replay('clawback', idempotency_key, customer_id, points);
+	IF movement.movement_id IS NOT NULL THEN
+		RETURN movement;
+	END IF;
+	IF earn_key IS NOT NULL THEN
+		SELECT l.movement_id INTO earned FROM @extschema@.points_ledger AS l
+		WHERE l.kind = 'earn' AND l.idempotency_key = earn_key AND l.customer_id = claw_back_points.customer_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = format('customer %s has no earn movement with idempotency key %L', customer_id, earn_key),
+				HINT = 'earn_key is the idempotency key of the earn the returned purchase made; omit it when unknown.';
+		END IF;
+	END IF;
+	-- What the earn's lot (even pending) and the available lots still hold:
+	-- the balance never goes negative, so a clawback takes at most that.
+	SELECT least(claw_back_points.points, coalesce(sum(lot.remaining), 0))::bigint INTO takeable
+	FROM @extschema@.points_lots AS lot
+	WHERE lot.customer_id = claw_back_points.customer_id AND lot.remaining > 0 AND lot.expires_at > now()
+	  AND (lot.available_at <= now() OR lot.lot_id IS NOT DISTINCT FROM earned);
+	movement := @extschema@.points_write(customer_id, 'clawback', -takeable, points, idempotency_key, NULL, NULL, earned);
+	PERFORM @extschema@.points_consume(movement.movement_id, customer_id, takeable, earned);
+	RETURN movement;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.claw_back_points(bigint, bigint, text, text) IS
+	'Takes back points (> 0) of a returned purchase: first from the lot of the earn with idempotency key earn_key (also while pending), then from the oldest-expiring available lots, but never more than the member has (requested minus points is the shortfall). Idempotent by key; CRM03 for a non-member.';
+
+-- Points for one purchase or return of crm.transactions, at the earn rate
+-- of the member's tier; NULL (nothing written) when that is 0 points.
+CREATE FUNCTION @extschema@.award_transaction_points(transaction_id text)
+RETURNS @extschema@.points_ledger
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sale record;
+	points bigint;
+BEGIN
+	SELECT t.customer_id, t.occurred_at, t.amount, coalesce(tier.earn_rate, 0) AS earn_rate, p.return_window
+	INTO sale
+	FROM @extschema@.transactions AS t
+	LEFT JOIN @extschema@.loyalty_members AS m ON m.customer_id = t.customer_id
+	LEFT JOIN @extschema@.loyalty_programs AS p ON p.program_id = m.program_id
+	LEFT JOIN @extschema@.loyalty_tiers AS tier ON tier.program_id = m.program_id AND tier.tier_rank = m.tier_rank
+	WHERE t.transaction_id = award_transaction_points.transaction_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+			MESSAGE = format('transaction %L does not exist', transaction_id),
+			HINT = 'Load the order into crm.transactions first.';
+	END IF;
+	points := floor(abs(sale.amount) * sale.earn_rate);
+	IF points = 0 OR sale.customer_id IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF sale.amount > 0 THEN
+		RETURN @extschema@.points_add_lot(sale.customer_id, 'earn', points, 'transaction:' || transaction_id,
+										  NULL, greatest(now(), sale.occurred_at + sale.return_window));
+	END IF;
+	RETURN @extschema@.claw_back_points(sale.customer_id, points, 'transaction:' || transaction_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.award_transaction_points(text) IS
+	'Points for a crm.transactions row at the earn rate of the member''s tier (floor of |amount| x rate): a purchase earns a lot pending until occurred_at + the program''s return_window, a return claws the points back. Idempotency key transaction:<transaction_id>, so replays award once. NULL when that makes 0 points or the sale is anonymous; CRM03 when the buyer is not a member.';
+
+CREATE FUNCTION @extschema@.enrol_member(customer_id bigint, program_id text, enrolled_at timestamptz DEFAULT now())
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	current_program text;
+BEGIN
+	IF customer_id IS NULL OR program_id IS NULL OR enrolled_at IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+			MESSAGE = 'customer_id, program_id and enrolled_at must not be NULL',
+			HINT = 'Name the customer (crm.customers) and the program (crm.loyalty_programs).';
+	END IF;
+	IF enrolled_at IN ('infinity', '-infinity') THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('enrolled_at must be a finite time, not %s', enrolled_at),
+			HINT = 'Omit it to enrol now.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.customers AS c WHERE c.customer_id = enrol_member.customer_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+			MESSAGE = format('customer %s does not exist', customer_id),
+			HINT = 'Load the customer into crm.customers first.';
+	END IF;
+	SELECT m.program_id INTO current_program FROM @extschema@.loyalty_members AS m
+	WHERE m.customer_id = enrol_member.customer_id;
+	IF FOUND THEN
+		IF current_program <> enrol_member.program_id THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = format('customer %s is already a member of program %s', customer_id, current_program),
+				HINT = 'A customer belongs to one program.';
+		END IF;
+		RETURN false;
+	END IF;
+	-- The entry tier (threshold 0) is held from enrolment.
+	INSERT INTO @extschema@.loyalty_members AS m (customer_id, program_id, enrolled_at, tier_rank, tier_since)
+	SELECT enrol_member.customer_id, enrol_member.program_id, enrol_member.enrolled_at,
+		   (SELECT count(*) FROM @extschema@.loyalty_tiers AS t
+			WHERE t.program_id = enrol_member.program_id AND t.threshold <= 0),
+		   enrol_member.enrolled_at
+	ON CONFLICT ON CONSTRAINT loyalty_members_pkey DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	INSERT INTO @extschema@.points_accounts (customer_id) VALUES (enrol_member.customer_id);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.enrol_member(bigint, text, timestamptz) IS
+	'Makes a customer a member of a program (with its entry tier when that needs 0) and opens the points account. true when enrolled now, false when already a member of that program; 22023 when a member of another.';
+
+-- Qualifying metric of one member: the better of the current and the
+-- previous period (status earned in a period lasts through the next one).
+CREATE FUNCTION @extschema@.loyalty_metric(customer bigint, qualify_on text,
+										   period_start timestamptz, previous_start timestamptz, as_of timestamptz)
+RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE qualify_on
+	WHEN 'net_spend' THEN
+		(SELECT greatest(coalesce(sum(t.amount) FILTER (WHERE t.occurred_at >= period_start), 0),
+						 coalesce(sum(t.amount) FILTER (WHERE t.occurred_at < period_start), 0))
+		 FROM @extschema@.transactions AS t
+		 WHERE t.customer_id = customer AND t.occurred_at >= previous_start AND t.occurred_at <= as_of)
+	WHEN 'visits' THEN
+		(SELECT greatest(count(DISTINCT (t.occurred_at AT TIME ZONE 'UTC')::date) FILTER (WHERE t.occurred_at >= period_start),
+						 count(DISTINCT (t.occurred_at AT TIME ZONE 'UTC')::date) FILTER (WHERE t.occurred_at < period_start))
+		 FROM @extschema@.transactions AS t
+		 WHERE t.customer_id = customer AND t.amount > 0
+		   AND t.occurred_at >= previous_start AND t.occurred_at <= as_of)
+	WHEN 'points' THEN
+		(SELECT greatest(coalesce(sum(l.points) FILTER (WHERE l.created_at >= period_start), 0),
+						 coalesce(sum(l.points) FILTER (WHERE l.created_at < period_start), 0))
+		 FROM @extschema@.points_ledger AS l
+		 WHERE l.customer_id = customer AND l.kind IN ('earn', 'clawback')
+		   AND l.created_at >= previous_start AND l.created_at <= as_of)
+	END;
+COMMENT ON FUNCTION @extschema@.loyalty_metric(bigint, text, timestamptz, timestamptz, timestamptz) IS
+	'Qualifying metric of a member as of a time: net_spend (sum of amounts, returns included), visits (distinct UTC days with a purchase) or points (earned minus clawed back), the better of [period_start, as_of] and [previous_start, period_start). Stable because it reads crm.transactions and the ledger.';
+
+-- Tier review and expiry runs ------------------------------------------------
+
+CREATE TABLE @extschema@.loyalty_runs (
+	run_id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	job				text NOT NULL CONSTRAINT loyalty_runs_job_known CHECK (job IN ('tier_review', 'points_expiry')),
+	program_id		text,
+	as_of			timestamptz NOT NULL,
+	review_at		timestamptz,
+	members			bigint,
+	upgrades		bigint,
+	downgrades		bigint,
+	lots_expired	bigint,
+	points_expired	bigint,
+	started_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	finished_at		timestamptz
+);
+COMMENT ON TABLE @extschema@.loyalty_runs IS
+	'Log of the tier reviews (one row per program) and points expiry sweeps that committed; a failed run rolls back and shows in cron.job_run_details.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.run_id IS 'Run number.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.job IS 'tier_review or points_expiry.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.program_id IS 'Program reviewed; NULL for an expiry sweep (all members).';
+COMMENT ON COLUMN @extschema@.loyalty_runs.as_of IS 'Time the run evaluated as of.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.review_at IS 'Review date this run applied (downgrades allowed); NULL when it only upgraded.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.members IS 'Members evaluated.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.upgrades IS 'Members moved up.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.downgrades IS 'Members moved down.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.lots_expired IS 'Lapsed lots whose remainder the sweep wrote off.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.points_expired IS 'Points the sweep wrote off.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.started_at IS 'Start of the run.';
+COMMENT ON COLUMN @extschema@.loyalty_runs.finished_at IS 'End of the run.';
+
+CREATE TABLE @extschema@.loyalty_tier_changes (
+	run_id				bigint NOT NULL REFERENCES @extschema@.loyalty_runs,
+	customer_id			bigint NOT NULL,
+	from_rank			integer NOT NULL,
+	to_rank				integer NOT NULL,
+	qualifying_metric	numeric NOT NULL,
+	PRIMARY KEY (run_id, customer_id)
+);
+COMMENT ON TABLE @extschema@.loyalty_tier_changes IS 'Every tier change a review made.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_changes.run_id IS 'The review (crm.loyalty_runs).';
+COMMENT ON COLUMN @extschema@.loyalty_tier_changes.customer_id IS 'The member.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_changes.from_rank IS 'Rank before; 0 = no tier.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_changes.to_rank IS 'Rank after.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_changes.qualifying_metric IS 'The qualifying metric the review saw.';
+
+-- Latest review date of a program at or before as_of (UTC midnight), NULL
+-- before the first.
+CREATE FUNCTION @extschema@.loyalty_review_date(review_anchor date, review_every interval, as_of timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	as_of_utc timestamp := as_of AT TIME ZONE 'UTC';
+	review timestamp := review_anchor;
+	step integer := 0;
+BEGIN
+	IF review > as_of_utc THEN
+		-- Step back from the anchor to the last review before as_of.
+		WHILE review > as_of_utc LOOP
+			step := step - 1;
+			review := review_anchor + step * review_every;
+		END LOOP;
+	ELSE
+		-- Months and years do not divide evenly: estimate, then correct.
+		step := floor(extract(epoch FROM as_of_utc - review_anchor) /
+					  extract(epoch FROM review_every))::integer;
+		WHILE review_anchor + (step + 1) * review_every <= as_of_utc LOOP
+			step := step + 1;
+		END LOOP;
+		WHILE step > 0 AND review_anchor + step * review_every > as_of_utc LOOP
+			step := step - 1;
+		END LOOP;
+		review := review_anchor + step * review_every;
+	END IF;
+	RETURN review AT TIME ZONE 'UTC';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.loyalty_review_date(date, interval, timestamptz) IS
+	'Latest review date review_anchor + k * review_every (k any integer, UTC midnight) at or before as_of.';
+
+CREATE FUNCTION @extschema@.review_tiers(as_of timestamptz DEFAULT now(), program_id text DEFAULT NULL)
+RETURNS SETOF @extschema@.loyalty_runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	program @extschema@.loyalty_programs;
+	thresholds float8[];
+	review timestamptz;
+	run @extschema@.loyalty_runs;
+BEGIN
+	IF as_of IS NULL OR as_of IN ('infinity', '-infinity') THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('as_of must be a finite time, not %s', coalesce(as_of::text, 'NULL')),
+			HINT = 'Omit it to review as of now.';
+	END IF;
+	IF review_tiers.program_id IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.loyalty_programs AS p WHERE p.program_id = review_tiers.program_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('program %L does not exist', review_tiers.program_id),
+			HINT = 'Programs are configured in crm.loyalty_programs; NULL reviews them all.';
+	END IF;
+	-- One review of a program at a time: the row lock also keeps its
+	-- configuration as read.
+	FOR program IN
+		SELECT * FROM @extschema@.loyalty_programs AS p
+		WHERE review_tiers.program_id IS NULL OR p.program_id = review_tiers.program_id
+		ORDER BY p.program_id
+		FOR UPDATE
+	LOOP
+		-- Tiers only move forward in time.
+		IF EXISTS (SELECT 1 FROM @extschema@.loyalty_runs AS r
+				   WHERE r.job = 'tier_review' AND r.program_id = program.program_id AND r.as_of > review_tiers.as_of) THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = format('program %s was already reviewed as of a later time than %s', program.program_id, as_of),
+				HINT = 'Review as of the latest crm.loyalty_runs.as_of of the program or later.';
+		END IF;
+		SELECT array_agg(t.threshold::float8 ORDER BY t.tier_rank) INTO thresholds
+		FROM @extschema@.loyalty_tiers AS t WHERE t.program_id = program.program_id;
+		CONTINUE WHEN thresholds IS NULL;
+
+		-- A review date not applied yet allows downgrades.
+		review := @extschema@.loyalty_review_date(program.review_anchor, program.review_every, as_of);
+		IF EXISTS (SELECT 1 FROM @extschema@.loyalty_runs AS r
+				   WHERE r.job = 'tier_review' AND r.program_id = program.program_id AND r.review_at >= review) THEN
+			review := NULL;
+		END IF;
+
+		INSERT INTO @extschema@.loyalty_runs AS r (job, program_id, as_of, review_at)
+		VALUES ('tier_review', program.program_id, as_of, review)
+		RETURNING r.* INTO run;
+
+		WITH evaluated AS (
+			SELECT m.customer_id, m.tier_rank,
+				   @extschema@.loyalty_tier(greatest(q.metric, 0)::float8, thresholds,
+											least(m.tier_rank, cardinality(thresholds)),
+											review IS NOT NULL AND m.tier_since <= as_of - program.grace_period,
+											program.soft_landing) AS new_rank,
+				   q.metric
+			FROM @extschema@.loyalty_members AS m
+			CROSS JOIN LATERAL @extschema@.loyalty_period(program.qualification_window, m.enrolled_at, as_of) AS period
+			CROSS JOIN LATERAL (SELECT @extschema@.loyalty_metric(m.customer_id, program.qualify_on,
+																  period.period_start, period.previous_start, as_of) AS metric) AS q
+			WHERE m.program_id = program.program_id AND m.enrolled_at <= as_of
+		), changes AS (
+			INSERT INTO @extschema@.loyalty_tier_changes (run_id, customer_id, from_rank, to_rank, qualifying_metric)
+			SELECT run.run_id, e.customer_id, e.tier_rank, e.new_rank, e.metric
+			FROM evaluated AS e WHERE e.new_rank <> e.tier_rank
+			RETURNING customer_id, from_rank, to_rank
+		), moved AS (
+			UPDATE @extschema@.loyalty_members AS m
+			SET tier_rank = c.to_rank, tier_since = as_of
+			FROM changes AS c
+			WHERE m.customer_id = c.customer_id
+		)
+		UPDATE @extschema@.loyalty_runs AS r
+		SET members = (SELECT count(*) FROM evaluated),
+			upgrades = (SELECT count(*) FROM changes AS c WHERE c.to_rank > c.from_rank),
+			downgrades = (SELECT count(*) FROM changes AS c WHERE c.to_rank < c.from_rank),
+			finished_at = clock_timestamp()
+		WHERE r.run_id = run.run_id
+		RETURNING r.* INTO run;
+		RETURN NEXT run;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.review_tiers(timestamptz, text) IS
+	'Re-tiers every member of one program (default all) as of a time (default now; never before an earlier review of the program): upgrades whenever the qualifying metric reaches a higher tier; downgrades (soft landing, grace period) only when a review date has passed that no earlier run applied. Writes crm.loyalty_tier_changes and one crm.loyalty_runs row per program, which it returns.';
+
+CREATE FUNCTION @extschema@.expire_points()
+RETURNS @extschema@.loyalty_runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	run @extschema@.loyalty_runs;
+	member bigint;
+	lot record;
+	movement @extschema@.points_ledger;
+	lots bigint := 0;
+	expired bigint := 0;
+BEGIN
+	INSERT INTO @extschema@.loyalty_runs AS r (job, as_of) VALUES ('points_expiry', now())
+	RETURNING r.* INTO run;
+	FOR member IN
+		SELECT DISTINCT l.customer_id FROM @extschema@.points_lots AS l
+		WHERE l.expires_at <= now() AND l.remaining > 0
+		ORDER BY 1
+	LOOP
+		PERFORM @extschema@.points_lock_account(member);
+		-- Read again under the lock: a clawback may have taken from a lot.
+		FOR lot IN
+			SELECT l.lot_id, l.remaining FROM @extschema@.points_lots AS l
+			WHERE l.customer_id = member AND l.expires_at <= now() AND l.remaining > 0
+			ORDER BY l.lot_id
+		LOOP
+			movement := @extschema@.points_write(member, 'expire', -lot.remaining, NULL, 'lot:' || lot.lot_id,
+												 NULL, NULL, lot.lot_id);
+			INSERT INTO @extschema@.points_allocations (movement_id, lot_id, points)
+			VALUES (movement.movement_id, lot.lot_id, lot.remaining);
+			lots := lots + 1;
+			expired := expired + lot.remaining;
+		END LOOP;
+	END LOOP;
+	UPDATE @extschema@.loyalty_runs AS r
+	SET lots_expired = lots, points_expired = expired, finished_at = clock_timestamp()
+	WHERE r.run_id = run.run_id
+	RETURNING r.* INTO run;
+	RETURN run;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.expire_points()
+	IS 'The expiry sweep: writes an expire movement for what is left of every lot lapsed by now (one per lot, key lot:<lot_id>, so never twice) and logs the run in crm.loyalty_runs, which it returns.';
+
+-- Jobs ------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.schedule_tier_review(schedule text DEFAULT '0 3 * * *')
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN @extschema@.schedule_job('retail_crm_tier_review', schedule, 'SELECT count(*) FROM @extschema@.review_tiers()',
+	'crm.schedule_tier_review()',
+	'crm.schedule_tier_review() schedules the tier review with pg_cron. Without it, call crm.review_tiers() from any scheduler.');
+COMMENT ON FUNCTION @extschema@.schedule_tier_review(text) IS
+	'Schedules crm.review_tiers() with pg_cron as job retail_crm_tier_review (GMT, default 03:00 daily) and returns the job id; again = new schedule. Without pg_cron: 55000 with the steps to take.';
+
+CREATE FUNCTION @extschema@.unschedule_tier_review()
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN @extschema@.unschedule_job('retail_crm_tier_review', 'tier review');
+COMMENT ON FUNCTION @extschema@.unschedule_tier_review() IS
+	'Removes the pg_cron job of crm.schedule_tier_review(); false, with a notice, when there is none.';
+
+CREATE FUNCTION @extschema@.schedule_points_expiry(schedule text DEFAULT '30 3 * * *')
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN @extschema@.schedule_job('retail_crm_points_expiry', schedule, 'SELECT @extschema@.expire_points()',
+	'crm.schedule_points_expiry()',
+	'crm.schedule_points_expiry() schedules the points expiry with pg_cron. Without it, call crm.expire_points() from any scheduler.');
+COMMENT ON FUNCTION @extschema@.schedule_points_expiry(text) IS
+	'Schedules crm.expire_points() with pg_cron as job retail_crm_points_expiry (GMT, default 03:30 daily) and returns the job id; again = new schedule. Without pg_cron: 55000 with the steps to take.';
+
+CREATE FUNCTION @extschema@.unschedule_points_expiry()
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN @extschema@.unschedule_job('retail_crm_points_expiry', 'points expiry');
+COMMENT ON FUNCTION @extschema@.unschedule_points_expiry() IS
+	'Removes the pg_cron job of crm.schedule_points_expiry(); false, with a notice, when there is none.';
+
+-- BI views -------------------------------------------------------------------
+
+CREATE VIEW @extschema@.loyalty_tier_summary AS
+WITH counts AS (
+	SELECT m.program_id, m.tier_rank, count(*) AS members
+	FROM @extschema@.loyalty_members AS m
+	GROUP BY m.program_id, m.tier_rank
+)
+SELECT coalesce(t.program_id, c.program_id) AS program_id,
+	   coalesce(t.tier_rank, c.tier_rank) AS tier_rank,
+	   coalesce(t.tier_name, '(no tier)') AS tier_name,
+	   t.threshold, t.earn_rate,
+	   coalesce(c.members, 0) AS members,
+	   round(coalesce(c.members, 0) / nullif(sum(c.members) OVER (PARTITION BY coalesce(t.program_id, c.program_id)), 0), 4) AS member_share
+FROM @extschema@.loyalty_tiers AS t
+FULL JOIN counts AS c ON c.program_id = t.program_id AND c.tier_rank = t.tier_rank;
+COMMENT ON VIEW @extschema@.loyalty_tier_summary IS 'Members per tier of each program, empty tiers included; rank 0 (no tier) appears when members hold it.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.program_id IS 'The program.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.tier_rank IS 'Rank; 0 = below every tier.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.tier_name IS 'Tier name; (no tier) for rank 0.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.threshold IS 'Qualifying metric the tier needs.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.earn_rate IS 'Points per currency unit.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.members IS 'Members holding the tier.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.member_share IS 'Share of the program''s members, 0-1.';
+
+CREATE VIEW @extschema@.loyalty_tier_movements AS
+SELECT r.run_id, r.program_id, r.as_of, r.review_at,
+	   c.from_rank, coalesce(f.tier_name, '(no tier)') AS from_tier,
+	   c.to_rank, coalesce(t.tier_name, '(no tier)') AS to_tier,
+	   CASE WHEN c.to_rank > c.from_rank THEN 'up' ELSE 'down' END AS direction,
+	   count(*) AS members
+FROM @extschema@.loyalty_tier_changes AS c
+JOIN @extschema@.loyalty_runs AS r ON r.run_id = c.run_id
+LEFT JOIN @extschema@.loyalty_tiers AS f ON f.program_id = r.program_id AND f.tier_rank = c.from_rank
+LEFT JOIN @extschema@.loyalty_tiers AS t ON t.program_id = r.program_id AND t.tier_rank = c.to_rank
+GROUP BY r.run_id, r.program_id, r.as_of, r.review_at, c.from_rank, f.tier_name, c.to_rank, t.tier_name;
+COMMENT ON VIEW @extschema@.loyalty_tier_movements IS 'Tier moves per review run: how many members went from which tier to which.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.run_id IS 'The review (crm.loyalty_runs).';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.program_id IS 'The program.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.as_of IS 'Time the review evaluated as of.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.review_at IS 'Review date applied; NULL for a run that could only upgrade.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.from_rank IS 'Rank before.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.from_tier IS 'Tier before (current name).';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.to_rank IS 'Rank after.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.to_tier IS 'Tier after (current name).';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.direction IS 'up or down.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_movements.members IS 'Members who moved so.';
+
+CREATE VIEW @extschema@.points_liability AS
+SELECT m.program_id,
+	   count(DISTINCT lot.customer_id) FILTER (WHERE lot.status IN ('available', 'pending')) AS members_with_points,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'available'), 0) AS points_available,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'pending'), 0) AS points_pending,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')), 0) AS points_outstanding,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')
+										   AND lot.expires_at <= now() + interval '30 days'), 0) AS expiring_30_days,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')
+										   AND lot.expires_at <= now() + interval '60 days'), 0) AS expiring_60_days,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')
+										   AND lot.expires_at <= now() + interval '90 days'), 0) AS expiring_90_days,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'lapsed'), 0) AS lapsed_unswept
+FROM @extschema@.points_lots AS lot
+JOIN @extschema@.loyalty_members AS m ON m.customer_id = lot.customer_id
+WHERE lot.remaining > 0
+GROUP BY m.program_id;
+COMMENT ON VIEW @extschema@.points_liability IS
+	'Outstanding points per program now, and how many of them lapse within 30, 60 and 90 days (cumulative).';
+COMMENT ON COLUMN @extschema@.points_liability.program_id IS 'The program.';
+COMMENT ON COLUMN @extschema@.points_liability.members_with_points IS 'Members with outstanding points.';
+COMMENT ON COLUMN @extschema@.points_liability.points_available IS 'Points members can spend now.';
+COMMENT ON COLUMN @extschema@.points_liability.points_pending IS 'Points still in their return window.';
+COMMENT ON COLUMN @extschema@.points_liability.points_outstanding IS 'points_available + points_pending: the liability.';
+COMMENT ON COLUMN @extschema@.points_liability.expiring_30_days IS 'Outstanding points that lapse within 30 days.';
+COMMENT ON COLUMN @extschema@.points_liability.expiring_60_days IS 'Outstanding points that lapse within 60 days (30-day ones included).';
+COMMENT ON COLUMN @extschema@.points_liability.expiring_90_days IS 'Outstanding points that lapse within 90 days (60-day ones included).';
+COMMENT ON COLUMN @extschema@.points_liability.lapsed_unswept IS 'Lapsed points the expiry sweep has not written off yet (not spendable, not a liability).';
+
+CREATE VIEW @extschema@.points_statement AS
+SELECT l.customer_id, l.movement_id, l.created_at, l.kind, l.points,
+	   sum(l.points) OVER (PARTITION BY l.customer_id ORDER BY l.movement_id) AS running_balance,
+	   l.requested, l.available_at, l.expires_at, l.related_movement_id, l.idempotency_key
+FROM @extschema@.points_ledger AS l;
+COMMENT ON VIEW @extschema@.points_statement IS
+	'Member statement: every movement in order with the running ledger balance (pending and lapsed-unswept points included). Filter by customer_id.';
+COMMENT ON COLUMN @extschema@.points_statement.customer_id IS 'The member.';
+COMMENT ON COLUMN @extschema@.points_statement.movement_id IS 'Movement number.';
+COMMENT ON COLUMN @extschema@.points_statement.created_at IS 'When it was written.';
+COMMENT ON COLUMN @extschema@.points_statement.kind IS 'earn, redeem, expire, adjust or clawback.';
+COMMENT ON COLUMN @extschema@.points_statement.points IS 'Signed change.';
+COMMENT ON COLUMN @extschema@.points_statement.running_balance IS 'Sum of the member''s movements up to this one.';
+COMMENT ON COLUMN @extschema@.points_statement.requested IS 'Points asked for (a clawback may take less).';
+COMMENT ON COLUMN @extschema@.points_statement.available_at IS 'Lots: spendable from.';
+COMMENT ON COLUMN @extschema@.points_statement.expires_at IS 'Lots: lapse at.';
+COMMENT ON COLUMN @extschema@.points_statement.related_movement_id IS 'Expire: the lot; clawback: the earn.';
+COMMENT ON COLUMN @extschema@.points_statement.idempotency_key IS 'Key of the source event.';
+
+-- Members, the ledger and the logs are data: pg_dump keeps them (with the
+-- identity sequences, so that restored ids are not handed out again).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_members', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_ledger_movement_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_allocations', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.points_adjustment_reasons', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.loyalty_tier_changes', '');
+
+-- Grants ----------------------------------------------------------------------
+
+GRANT SELECT ON
+	@extschema@.loyalty_programs, @extschema@.loyalty_tiers, @extschema@.loyalty_members,
+	@extschema@.points_accounts, @extschema@.points_ledger, @extschema@.points_allocations,
+	@extschema@.loyalty_runs, @extschema@.loyalty_tier_changes,
+	@extschema@.points_lots, @extschema@.loyalty_tier_summary, @extschema@.loyalty_tier_movements,
+	@extschema@.points_liability, @extschema@.points_statement
+TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
+	@extschema@.loyalty_programs, @extschema@.loyalty_tiers, @extschema@.loyalty_members,
+	@extschema@.points_accounts, @extschema@.points_ledger, @extschema@.points_allocations,
+	@extschema@.points_adjustment_reasons, @extschema@.loyalty_runs, @extschema@.loyalty_tier_changes,
+	@extschema@.points_lots, @extschema@.loyalty_tier_summary, @extschema@.loyalty_tier_movements,
+	@extschema@.points_liability, @extschema@.points_statement
+TO crm_admin;
+GRANT USAGE, SELECT ON SEQUENCE
+	@extschema@.points_ledger_movement_id_seq, @extschema@.loyalty_runs_run_id_seq
+TO crm_admin;
+
+DO $grants$
+DECLARE
+	routine regprocedure;
+BEGIN
+	FOREACH routine IN ARRAY ARRAY[
+		'@extschema@.points_lock_account(bigint)',
+		'@extschema@.points_consume(bigint, bigint, bigint, bigint)',
+		'@extschema@.points_write(bigint, text, bigint, bigint, text, timestamptz, timestamptz, bigint)',
+		'@extschema@.points_add_lot(bigint, text, bigint, text, timestamptz, timestamptz)',
+		'@extschema@.points_spend(bigint, text, bigint, bigint, text)',
+		'@extschema@.earn_points(bigint, bigint, text, timestamptz, timestamptz)',
+		'@extschema@.redeem_points(bigint, bigint, text)',
+		'@extschema@.adjust_points(bigint, bigint, text, text, timestamptz)',
+		'@extschema@.claw_back_points(bigint, bigint, text, text)',
+		'@extschema@.award_transaction_points(text)',
+		'@extschema@.enrol_member(bigint, text, timestamptz)',
+		'@extschema@.review_tiers(timestamptz, text)',
+		'@extschema@.expire_points()',
+		'@extschema@.schedule_tier_review(text)',
+		'@extschema@.unschedule_tier_review()',
+		'@extschema@.schedule_points_expiry(text)',
+		'@extschema@.unschedule_points_expiry()']::pg_catalog.regprocedure[]
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', routine);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO crm_admin', routine);
+	END LOOP;
+END
+$grants$;
