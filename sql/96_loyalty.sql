@@ -311,12 +311,14 @@ CREATE INDEX points_allocations_lot_idx ON @extschema@.points_allocations (lot_i
 
 CREATE TABLE @extschema@.points_adjustment_reasons (
 	movement_id		bigint PRIMARY KEY REFERENCES @extschema@.points_ledger,
+	customer_id		bigint NOT NULL,
 	reason			text NOT NULL
 );
 COMMENT ON TABLE @extschema@.points_adjustment_reasons IS
 	'Why an adjustment was made, as typed by staff. Free text, so it may hold personal data: not readable by analysts.';
 COMMENT ON COLUMN @extschema@.points_adjustment_reasons.movement_id IS 'The adjust movement.';
-COMMENT ON COLUMN @extschema@.points_adjustment_reasons.reason IS 'Free text; may hold personal data.';
+COMMENT ON COLUMN @extschema@.points_adjustment_reasons.customer_id IS 'Member the adjustment belongs to, so that crm.forget_customer finds the reason.';
+COMMENT ON COLUMN @extschema@.points_adjustment_reasons.reason IS 'Personal data: free text typed by staff, which may name or describe the customer; emptied by crm.forget_customer.';
 
 CREATE FUNCTION @extschema@.points_append_only()
 RETURNS trigger
@@ -639,8 +641,8 @@ BEGIN
 	ELSE
 		movement := @extschema@.points_spend(customer_id, 'adjust', -points, points, idempotency_key);
 	END IF;
-	INSERT INTO @extschema@.points_adjustment_reasons AS r (movement_id, reason)
-	VALUES (movement.movement_id, adjust_points.reason)
+	INSERT INTO @extschema@.points_adjustment_reasons AS r (movement_id, customer_id, reason)
+	VALUES (movement.movement_id, adjust_points.customer_id, adjust_points.reason)
 	ON CONFLICT (movement_id) DO NOTHING;
 	RETURN movement;
 END
