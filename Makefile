@@ -19,9 +19,13 @@ OBJS = \
 	src/bgnbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
-	src/simulate.o
+	src/simulate.o \
+	src/satisfaction.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
+# Parts added after 1.0 (110 and up) come after 97_grants.sql, which grants on every
+# table and view that exists when it runs: they grant on their own objects,
+# so a fresh install and an update from 1.0 give the same privileges.
 # (Numbers also keep part names apart from test names: pg_regress looks for
 # ./sql/<test>.sql before test/sql/<test>.sql.)
 SQL_PARTS = \
@@ -40,13 +44,19 @@ SQL_PARTS = \
 	sql/80_refresh.sql \
 	sql/90_views.sql \
 	sql/95_schedule.sql \
-	sql/97_grants.sql
+	sql/97_grants.sql \
+	sql/110_satisfaction.sql \
+	sql/120_complaints.sql \
+	sql/130_call_list.sql
 
 # 1.0 -> 1.1: the header, then what 1.1 adds, then the changes to 1.0's
 # objects.  Every part listed here must also be in SQL_PARTS; the upgrade
 # test compares the catalog of an updated 1.0 with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
+	sql/110_satisfaction.sql \
+	sql/120_complaints.sql \
+	sql/130_call_list.sql \
 	sql/upgrade/1.0--1.1.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
@@ -70,7 +80,10 @@ REGRESS = \
 	schedule \
 	roles \
 	bad_input \
-	parallel
+	parallel \
+	satisfaction \
+	complaints \
+	satisfaction_parallel
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
