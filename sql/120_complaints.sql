@@ -93,6 +93,7 @@ RETURNS TABLE (
 	first_reply_minutes numeric,
 	first_resolution_minutes numeric,
 	resolution_minutes numeric,
+	clock_minutes numeric,
 	paused_minutes numeric,
 	reopens bigint,
 	one_touch boolean,
@@ -173,6 +174,7 @@ SELECT m.ticket_id, m.customer_id, m.store, m.category, m.priority, m.channel, m
 	   CASE WHEN m.first_reply_at IS NOT NULL THEN m.to_reply END,
 	   CASE WHEN m.first_solved_at IS NOT NULL THEN m.to_first_solve END,
 	   CASE WHEN m.resolved THEN m.running END,
+	   m.running,
 	   m.paused,
 	   m.reopens,
 	   m.resolved AND m.agent_replies = 1 AND m.reopens = 0,
@@ -184,13 +186,13 @@ FROM measured AS m
 ORDER BY m.ticket_id
 $$;
 COMMENT ON FUNCTION @extschema@.complaint_metrics(timestamptz) IS
-	'Per-ticket complaint metrics at the analysis date as_of, recomputed from crm.complaint_events: status, staff replies, first reply, first and full resolution time, paused time, reopens, one-touch resolution and SLA breaches. The SLA clock runs while a ticket is new, open or reopened, pauses while it is pending or on-hold, and stops while it is solved or closed; times are minutes of running clock, rounded to 2 decimals. A ticket still waiting for its first reply or its solution at as_of has breached when its clock so far exceeds the target.';
+	'Per-ticket complaint metrics at the analysis date as_of, recomputed from crm.complaint_events: status, staff replies, first reply, first and full resolution time, the SLA clock so far, paused time, reopens, one-touch resolution and SLA breaches. The SLA clock runs while a ticket is new, open or reopened, pauses while it is pending or on-hold, and stops while it is solved or closed; times are minutes of running clock, rounded to 2 decimals. A ticket still waiting for its first reply or its solution at as_of has breached when its clock so far exceeds the target.';
 
 -- Per-ticket metrics now, for BI and for analysts.
 CREATE VIEW @extschema@.complaint_ticket_metrics AS
 SELECT m.ticket_id, m.customer_id, m.store, m.category, m.priority, m.channel, m.opened_at,
 	   m.status, m.resolved, m.agent_replies, m.first_reply_at, m.first_reply_minutes,
-	   m.first_resolution_minutes, m.resolution_minutes, m.paused_minutes, m.reopens,
+	   m.first_resolution_minutes, m.resolution_minutes, m.clock_minutes, m.paused_minutes, m.reopens,
 	   m.one_touch, m.first_reply_target_minutes, m.resolution_target_minutes,
 	   m.first_reply_breached, m.resolution_breached
 FROM @extschema@.complaint_metrics(now()) AS m;
@@ -210,6 +212,7 @@ COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.first_reply_at IS 'First 
 COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.first_reply_minutes IS 'Running SLA minutes from opening to the first reply; NULL before it.';
 COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.first_resolution_minutes IS 'Running SLA minutes from opening to the first time it was solved or closed; NULL if never.';
 COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.resolution_minutes IS 'Running SLA minutes from opening to the final solution; NULL while unresolved.';
+COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.clock_minutes IS 'Running SLA minutes so far: equal to resolution_minutes when resolved, growing while unresolved.';
 COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.paused_minutes IS 'Minutes spent pending or on-hold (not counted by the SLA clock).';
 COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.reopens IS 'Times it went from solved or closed back to an unsolved status.';
 COMMENT ON COLUMN @extschema@.complaint_ticket_metrics.one_touch IS 'Resolved with exactly one staff reply and never reopened.';
