@@ -295,6 +295,7 @@ CheckSatisfactionIndexState(const SatisfactionIndexState *state)
 		InvalidState("satisfaction_index", "An empty state has a nonzero sum.");
 }
 
+/* State argument argno of satisfaction_index, validated. */
 static SatisfactionIndexState *
 GetSatisfactionIndexState(FunctionCallInfo fcinfo, int argno, bool for_update)
 {
@@ -399,6 +400,7 @@ CheckMultiDimensionState(const MultiDimensionState *state)
 		InvalidState("multi_dimension_index", "The state's answer count does not match its dimensions.");
 }
 
+/* State argument argno of multi_dimension_index, validated. */
 static MultiDimensionState *
 GetMultiDimensionState(FunctionCallInfo fcinfo, int argno, bool for_update)
 {
@@ -528,6 +530,7 @@ multi_dimension_index_final(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
+/* The SQL name of the aggregate a counting state belongs to. */
 static const char *
 SurveyName(SurveyKind kind)
 {
@@ -562,6 +565,7 @@ CheckSurveyCountsState(const SurveyCountsState *state)
 		InvalidState("ces", "The state's score sum is outside 1 to 7 times its answers.");
 }
 
+/* State argument argno of nps, csat or ces, validated. */
 static SurveyCountsState *
 GetSurveyCountsState(FunctionCallInfo fcinfo, int argno, bool for_update)
 {

@@ -17,21 +17,25 @@ SELECT i % 500 AS customer_id,
 FROM generate_series(1, 200000) AS i;
 ANALYZE sat_par;
 
--- serial results first
-SET max_parallel_workers_per_gather = 0;
-CREATE TEMP TABLE sat_serial_all AS
+-- every aggregate, over all rows and per customer
+CREATE VIEW sat_all AS
 SELECT crm.satisfaction_index(score, scale_min, scale_max) AS si,
 	   crm.satisfaction_index(score, scale_min, scale_max, weight) AS siw,
 	   crm.multi_dimension_index(dimension_no, dimension_weight, score, scale_min, scale_max) AS mdi,
 	   crm.nps(nps_score) AS nps, crm.csat(csat_score, 5) AS csat, crm.ces(ces_score) AS ces
 FROM sat_par;
-CREATE TEMP TABLE sat_serial AS
+CREATE VIEW sat_grouped AS
 SELECT customer_id,
 	   crm.satisfaction_index(score, scale_min, scale_max) AS si,
 	   crm.satisfaction_index(score, scale_min, scale_max, weight) AS siw,
 	   crm.multi_dimension_index(dimension_no, dimension_weight, score, scale_min, scale_max) AS mdi,
 	   crm.nps(nps_score) AS nps, crm.csat(csat_score, 5) AS csat, crm.ces(ces_score) AS ces
 FROM sat_par GROUP BY customer_id;
+
+-- serial results first
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE sat_serial_all AS SELECT * FROM sat_all;
+CREATE TEMP TABLE sat_serial AS SELECT * FROM sat_grouped;
 
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
@@ -45,12 +49,7 @@ SELECT crm.satisfaction_index(score, scale_min, scale_max, weight),
 	   crm.multi_dimension_index(dimension_no, dimension_weight, score, scale_min, scale_max),
 	   crm.nps(nps_score), crm.csat(csat_score, 5), crm.ces(ces_score)
 FROM sat_par;
-CREATE TEMP TABLE sat_parallel_all AS
-SELECT crm.satisfaction_index(score, scale_min, scale_max) AS si,
-	   crm.satisfaction_index(score, scale_min, scale_max, weight) AS siw,
-	   crm.multi_dimension_index(dimension_no, dimension_weight, score, scale_min, scale_max) AS mdi,
-	   crm.nps(nps_score) AS nps, crm.csat(csat_score, 5) AS csat, crm.ces(ces_score) AS ces
-FROM sat_par;
+CREATE TEMP TABLE sat_parallel_all AS SELECT * FROM sat_all;
 SELECT (SELECT count(*) FROM (SELECT * FROM sat_parallel_all EXCEPT SELECT * FROM sat_serial_all) AS d) AS differences;
 -- the serial values themselves, with plain SQL beside them
 SELECT round(s.si::numeric, 6) AS si, round(s.siw::numeric, 6) AS siw, round(s.mdi::numeric, 6) AS mdi,
@@ -69,13 +68,7 @@ SET enable_hashagg = off;
 EXPLAIN (COSTS OFF)
 SELECT customer_id, crm.satisfaction_index(score, scale_min, scale_max, weight), crm.nps(nps_score)
 FROM sat_par GROUP BY customer_id;
-CREATE TEMP TABLE sat_parallel AS
-SELECT customer_id,
-	   crm.satisfaction_index(score, scale_min, scale_max) AS si,
-	   crm.satisfaction_index(score, scale_min, scale_max, weight) AS siw,
-	   crm.multi_dimension_index(dimension_no, dimension_weight, score, scale_min, scale_max) AS mdi,
-	   crm.nps(nps_score) AS nps, crm.csat(csat_score, 5) AS csat, crm.ces(ces_score) AS ces
-FROM sat_par GROUP BY customer_id;
+CREATE TEMP TABLE sat_parallel AS SELECT * FROM sat_grouped;
 SELECT count(*) AS groups FROM sat_parallel;
 SELECT * FROM sat_parallel EXCEPT SELECT * FROM sat_serial;
 SELECT * FROM sat_serial EXCEPT SELECT * FROM sat_parallel;
@@ -87,13 +80,7 @@ EXPLAIN (COSTS OFF)
 SELECT customer_id, crm.satisfaction_index(score, scale_min, scale_max, weight), crm.nps(nps_score)
 FROM sat_par GROUP BY customer_id;
 DROP TABLE sat_parallel;
-CREATE TEMP TABLE sat_parallel AS
-SELECT customer_id,
-	   crm.satisfaction_index(score, scale_min, scale_max) AS si,
-	   crm.satisfaction_index(score, scale_min, scale_max, weight) AS siw,
-	   crm.multi_dimension_index(dimension_no, dimension_weight, score, scale_min, scale_max) AS mdi,
-	   crm.nps(nps_score) AS nps, crm.csat(csat_score, 5) AS csat, crm.ces(ces_score) AS ces
-FROM sat_par GROUP BY customer_id;
+CREATE TEMP TABLE sat_parallel AS SELECT * FROM sat_grouped;
 SELECT * FROM sat_parallel EXCEPT SELECT * FROM sat_serial;
 SELECT * FROM sat_serial EXCEPT SELECT * FROM sat_parallel;
 
@@ -111,4 +98,5 @@ RESET max_parallel_workers_per_gather;
 RESET min_parallel_table_scan_size;
 RESET parallel_tuple_cost;
 RESET parallel_setup_cost;
+DROP VIEW sat_all, sat_grouped;
 DROP TABLE sat_par;
