@@ -100,7 +100,8 @@ WITH returns AS (
 	UNION ALL
 	SELECT ticket_id, replied_at + interval '30 minutes' + wait, 'open', false FROM timing WHERE waits
 	UNION ALL
-	SELECT ticket_id, replied_at + CASE WHEN waits THEN interval '30 minutes' + wait ELSE interval '0' END + work, 'solved', true FROM timing
+	-- one reply only (one touch) unless the customer was waited on
+	SELECT ticket_id, replied_at + CASE WHEN waits THEN interval '30 minutes' + wait ELSE interval '0' END + work, 'solved', waits FROM timing
 	UNION ALL
 	SELECT ticket_id, replied_at + CASE WHEN waits THEN interval '30 minutes' + wait ELSE interval '0' END + work + interval '1 day', 'reopened', false FROM timing WHERE reopens
 	UNION ALL
