@@ -289,7 +289,8 @@ CheckSatisfactionIndexState(const SatisfactionIndexState *state)
 		state->weighted_sum < 0 ||
 		state->weight_sum > SAT_SUM_LIMIT || state->weighted_sum > SAT_SUM_LIMIT)
 		InvalidState("satisfaction_index", "The state has counters out of range.");
-	if (state->weighted_sum > state->weight_sum * (int128) SAT_UNITS)
+	/* divide rather than multiply: the product could overflow */
+	if (state->weighted_sum / (int128) SAT_UNITS > state->weight_sum)
 		InvalidState("satisfaction_index", "The state's weighted sum exceeds its weight sum.");
 	if (state->responses == 0 && state->weight_sum != 0)
 		InvalidState("satisfaction_index", "An empty state has a nonzero sum.");

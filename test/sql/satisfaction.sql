@@ -5,6 +5,18 @@ SET timezone = 'UTC';
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 
+-- Malformed states all raise 22P03 "invalid ... state"; the detail says
+-- which check caught them.
+CREATE FUNCTION pg_temp.state_error_of(statement text, OUT state text, OUT detail text)
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	state := 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, detail = PG_EXCEPTION_DETAIL;
+END
+$$;
+
 -- satisfaction_index ------------------------------------------------------
 
 -- 1, 5 and 3 on 1-5 rescale to 0, 1 and 0.5: index 50
@@ -25,6 +37,9 @@ SELECT crm.satisfaction_index(NULL, 1, 5);
 SELECT crm.satisfaction_index(NULL, NULL, NULL, NULL);
 -- the ends of the weight range: 1e-9 and 1e9 on 0 and 1: 1e9 / (1e9 + 1e-9) * 100
 SELECT round(crm.satisfaction_index(s, 0, 1, w)::numeric, 9) FROM (VALUES (0, 1e-9), (1, 1e9)) AS v (s, w);
+-- as a window function: the running index after each answer (the final
+-- function runs once per row and must leave the state alone): 100, 50, 50, 62.5
+SELECT i, s, crm.satisfaction_index(s, 1, 5) OVER (ORDER BY i) FROM (VALUES (1, 5), (2, 1), (3, 3), (4, 5)) AS v (i, s);
 -- the same as plain SQL over a bigger group
 SELECT round(crm.satisfaction_index(i % 7, 0, 6, 1 + i % 3)::numeric, 6) AS aggregate,
 	   round((sum((i % 7) / 6.0 * (1 + i % 3)) / sum(1 + i % 3) * 100)::numeric, 6) AS plain_sql
@@ -64,11 +79,14 @@ SELECT crm.satisfaction_index_final(crm.satisfaction_index_accum(st, 1, 1, 5)) A
 	   crm.satisfaction_index_final(st) AS input_unchanged
 FROM s;
 SELECT * FROM public.error_of($$SELECT crm.satisfaction_index_final('\x00'::bytea)$$);
-SELECT * FROM public.error_of($$SELECT crm.satisfaction_index_final(pg_catalog.decode(repeat('00', 44), 'hex'))$$);
-SELECT * FROM public.error_of($$SELECT crm.satisfaction_index_final(crm.nps_accum(NULL, 9))$$);
-SELECT * FROM public.error_of($$SELECT crm.satisfaction_index_combine(crm.satisfaction_index_accum(NULL, 5, 1, 5), '\x01'::bytea)$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.satisfaction_index_final(pg_catalog.decode(repeat('00', 44), 'hex'))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.satisfaction_index_final(crm.nps_accum(NULL, 9))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.satisfaction_index_combine(crm.satisfaction_index_accum(NULL, 5, 1, 5), '\x01'::bytea)$$);
 -- a negative answer count (bytes 5-12 of the bytea; x86-64 byte order)
-SELECT * FROM public.error_of($$SELECT crm.satisfaction_index_final(overlay(crm.satisfaction_index_accum(NULL, 5, 1, 5) PLACING '\xffffffffffffffff'::bytea FROM 5 FOR 8))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.satisfaction_index_final(overlay(crm.satisfaction_index_accum(NULL, 5, 1, 5) PLACING '\xffffffffffffffff'::bytea FROM 5 FOR 8))$$);
+
+-- a weighted sum above weight sum * 1e9 (bytes 29-44 hold it)
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.satisfaction_index_final(overlay(crm.satisfaction_index_accum(NULL, 5, 1, 5) PLACING '\xffffffffffffff7f'::bytea FROM 29 FOR 8))$$);
 
 -- multi_dimension_index -----------------------------------------------------
 
@@ -113,8 +131,8 @@ SELECT crm.multi_dimension_index_final(crm.multi_dimension_index_combine(
 SELECT * FROM public.error_of($$SELECT crm.multi_dimension_index_combine(
 	crm.multi_dimension_index_accum(NULL, 1, 0.5, 5, 1, 5),
 	crm.multi_dimension_index_accum(NULL, 1, 0.25, 5, 1, 5))$$);
-SELECT * FROM public.error_of($$SELECT crm.multi_dimension_index_final(crm.satisfaction_index_accum(NULL, 5, 1, 5))$$);
-SELECT * FROM public.error_of($$SELECT crm.multi_dimension_index_final(overlay(crm.multi_dimension_index_accum(NULL, 1, 0.5, 5, 1, 5) PLACING '\x02'::bytea FROM 3 FOR 1))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.multi_dimension_index_final(crm.satisfaction_index_accum(NULL, 5, 1, 5))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.multi_dimension_index_final(overlay(crm.multi_dimension_index_accum(NULL, 1, 0.5, 5, 1, 5) PLACING '\x02'::bytea FROM 3 FOR 1))$$);
 
 -- nps ------------------------------------------------------------------------
 
@@ -165,14 +183,14 @@ SELECT * FROM public.error_of($$SELECT crm.ces(8)$$);
 SELECT crm.nps_final(crm.survey_counts_combine(crm.nps_accum(NULL, NULL), crm.nps_accum(NULL, NULL))) IS NULL AS empty_nps;
 SELECT crm.csat_final(crm.survey_counts_combine(crm.csat_accum(NULL, 5, 5), crm.csat_accum(NULL, 1, 5))) AS csat_combined;
 SELECT (crm.ces_final(crm.survey_counts_combine(crm.ces_accum(NULL, 7), crm.ces_accum(NULL, 2)))).* ;
-SELECT * FROM public.error_of($$SELECT crm.survey_counts_combine(crm.nps_accum(NULL, 9), crm.csat_accum(NULL, 5, 5))$$);
-SELECT * FROM public.error_of($$SELECT crm.nps_final(crm.csat_accum(NULL, 5, 5))$$);
-SELECT * FROM public.error_of($$SELECT crm.nps_accum(crm.ces_accum(NULL, 5), 9)$$);
-SELECT * FROM public.error_of($$SELECT crm.csat_final('\x'::bytea)$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.survey_counts_combine(crm.nps_accum(NULL, 9), crm.csat_accum(NULL, 5, 5))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.nps_final(crm.csat_accum(NULL, 5, 5))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.nps_accum(crm.ces_accum(NULL, 5), 9)$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.csat_final('\x'::bytea)$$);
 -- promoters (bytes 13-20) overwritten to 5 while 1 answer was counted
-SELECT * FROM public.error_of($$SELECT crm.nps_final(overlay(crm.nps_accum(NULL, 9) PLACING '\x05'::bytea FROM 13 FOR 1))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.nps_final(overlay(crm.nps_accum(NULL, 9) PLACING '\x05'::bytea FROM 13 FOR 1))$$);
 -- an unknown kind (byte 3)
-SELECT * FROM public.error_of($$SELECT crm.ces_final(overlay(crm.ces_accum(NULL, 5) PLACING '\x09'::bytea FROM 3 FOR 1))$$);
+SELECT * FROM pg_temp.state_error_of($$SELECT crm.ces_final(overlay(crm.ces_accum(NULL, 5) PLACING '\x09'::bytea FROM 3 FOR 1))$$);
 
 -- survey tables and BI views -------------------------------------------------------
 
