@@ -21,7 +21,8 @@ OBJS = \
 	src/clv.o \
 	src/simulate.o \
 	src/affinity.o \
-	src/loyalty.o
+	src/loyalty.o \
+	src/satisfaction.o
 
 # Numbered in dependency order: later parts use objects of earlier ones.
 # A part holding only functions may create them with CREATE OR REPLACE, so
@@ -46,6 +47,9 @@ SQL_PARTS = \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/85_affinity.sql \
+	sql/86_satisfaction.sql \
+	sql/87_complaints.sql \
+	sql/88_call_list.sql \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
@@ -67,6 +71,9 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/85_affinity.sql \
+	sql/86_satisfaction.sql \
+	sql/87_complaints.sql \
+	sql/88_call_list.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
 	sql/93_privacy.sql \
@@ -100,6 +107,9 @@ REGRESS = \
 	affinity \
 	kpis \
 	loyalty \
+	satisfaction \
+	complaints \
+	satisfaction_parallel \
 	privacy \
 	audiences \
 	incremental \

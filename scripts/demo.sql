@@ -182,6 +182,66 @@ ORDER BY cohort_month, months_since
 RESET timezone;
 
 \echo
+\echo '== Voice of the customer: a generated survey and complaint set over these customers (data/generate_voice_of_customer.sql) =='
+\i data/generate_voice_of_customer.sql
+
+\echo
+\echo '== Satisfaction per month, all countries: weighted index over the six dimensions (0-100), NPS with its 95 % interval, CSAT and CES =='
+SELECT to_char(i.month, 'YYYY-MM') AS month,
+	   i.responses AS answers,
+	   i.satisfaction_index AS "index",
+	   n.responses AS "NPS answers", n.nps, n.ci_low AS "NPS low", n.ci_high AS "NPS high",
+	   t.csat AS "CSAT overall %",
+	   c.ces_mean AS "CES mean", c.agree_pct AS "CES agree %"
+FROM crm.satisfaction_index_monthly AS i
+JOIN crm.nps_trend AS n USING (month, store)
+JOIN crm.satisfaction_trend AS t USING (month, store)
+CROSS JOIN LATERAL (
+	SELECT round((r.ces).ces_mean::numeric, 2) AS ces_mean, round((r.ces).agree_pct::numeric, 1) AS agree_pct
+	FROM (SELECT crm.ces(s.score::integer) AS ces
+		  FROM crm.survey_responses AS s
+		  WHERE s.dimension = 'effort' AND date_trunc('month', s.responded_at) = i.month) AS r
+) AS c
+WHERE i.store = '(all stores)' AND t.dimension = 'overall'
+ORDER BY i.month;
+
+\echo
+\echo '== Satisfaction per dimension in 2011 (index 0-100; each answer rescaled on its own scale, weights from crm.satisfaction_dimensions) =='
+SELECT d.dimension, d.weight, count(*) AS answers,
+	   min(r.scale_min) || '-' || max(r.scale_max) AS scale,
+	   round(crm.satisfaction_index(r.score, r.scale_min, r.scale_max)::numeric, 1) AS "index"
+FROM crm.survey_responses AS r
+JOIN crm.satisfaction_dimensions AS d USING (dimension)
+GROUP BY d.dimension, d.dimension_no, d.weight
+ORDER BY d.dimension_no;
+
+\echo
+\echo '== Complaint handling as of 2011-12-10 per priority (SLA clock in minutes, paused while pending or on-hold) =='
+SELECT m.priority, count(*) AS tickets, count(*) FILTER (WHERE m.resolved) AS resolved,
+	   min(m.first_reply_target_minutes) AS "reply target",
+	   round(avg(m.first_reply_minutes)) AS "avg first reply",
+	   min(m.resolution_target_minutes) AS "resolution target",
+	   round(avg(m.resolution_minutes)) AS "avg resolution",
+	   round(100.0 * count(*) FILTER (WHERE m.reopens > 0) / nullif(count(*) FILTER (WHERE m.first_resolution_minutes IS NOT NULL), 0), 1) AS "reopen %",
+	   round(100.0 * count(*) FILTER (WHERE m.one_touch) / nullif(count(*) FILTER (WHERE m.resolved), 0), 1) AS "one-touch %",
+	   round(100.0 * count(*) FILTER (WHERE m.first_reply_breached OR m.resolution_breached) / count(*), 1) AS "SLA breached %"
+FROM crm.complaint_metrics('2011-12-10 00:00 Europe/London') AS m
+GROUP BY m.priority
+ORDER BY min(m.first_reply_target_minutes);
+
+\echo
+\echo '== Call today: high-value customers whose satisfaction fell 10+ points in the last 90 days or whose complaint breached its SLA (top 10 of the list) =='
+SELECT count(*) AS customers_to_call,
+	   count(*) FILTER (WHERE reason LIKE 'satisfaction%') AS "satisfaction fell",
+	   count(*) FILTER (WHERE reason LIKE '%SLA%') AS "SLA breached"
+FROM crm.customers_to_call;
+SELECT customer_id, segment, round(monetary) AS spend, round(clv) AS clv,
+	   previous_index AS "index before", current_index AS "index now",
+	   complaints, sla_breaches AS breaches, reason
+FROM crm.customers_to_call
+LIMIT 10;
+
+\echo
 \echo '== Nightly refresh with pg_cron: schedule it, look at the job, remove it again =='
 SELECT crm.schedule_refresh() AS jobid
 \gset
@@ -295,3 +355,13 @@ FROM cron.job
 WHERE jobid IN (:review_job, :expiry_job)
 ORDER BY jobid;
 SELECT crm.unschedule_tier_review() AS review_removed, crm.unschedule_points_expiry() AS expiry_removed;
+
+\echo
+\echo '== Incremental refresh: one customer in a hundred buys again on 2011-12-10; only they are recomputed =='
+INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel)
+SELECT 'DEMO-' || c.customer_id, c.customer_id, '2011-12-10 10:00+00', 25, 'online'
+FROM crm.customers AS c WHERE c.customer_id % 100 = 0;
+CALL crm.refresh_segments('2011-12-11 00:00+00', incremental => true);
+SELECT run_id, mode, status, customers, scored_customers,
+	   round(1000 * extract(epoch FROM finished_at - started_at)) AS ms
+FROM crm.refresh_runs WHERE mode IS NOT NULL ORDER BY run_id;

@@ -2,10 +2,11 @@
 --
 -- Which columns hold personal data is written where the column is defined:
 -- its comment starts with "Personal data".  Every table with such a column
--- has a customer_id column (test/sql/install.sql checks both), so the
--- erasure finds every one of them, including those added by later parts,
--- without a list to keep up to date.  Purchases, scores and aggregates stay:
--- they describe a customer key, not a person.
+-- has a customer_id column, or a foreign key to a table that has one (a
+-- ticket's events reach the customer through the ticket); test/sql/install.sql
+-- checks it.  So the erasure finds every such column, including those added
+-- by later parts, without a list to keep up to date.  Purchases, scores and
+-- aggregates stay: they describe a customer key, not a person.
 
 CREATE TABLE @extschema@.erasure_requests (
 	request_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -24,16 +25,30 @@ COMMENT ON COLUMN @extschema@.erasure_requests.requested_by IS 'Session user who
 COMMENT ON COLUMN @extschema@.erasure_requests.tables_erased IS 'Tables in which rows of the customer had personal data erased, comma separated; empty when none held any.';
 COMMENT ON COLUMN @extschema@.erasure_requests.rows_erased IS 'Rows whose personal data columns were erased.';
 
--- The personal data columns of the schema, per table, with what erasing
--- writes into each: NULL, or an empty value where the column is NOT NULL.
+-- The personal data columns of the schema, with what erasing writes into
+-- each (NULL, or an empty value where the column is NOT NULL) and the
+-- condition that finds a customer's rows ($1 is the customer_id): the
+-- table's own customer_id, else a one-column foreign key to a table with one.
 CREATE FUNCTION @extschema@.personal_data_columns()
-RETURNS TABLE (table_name regclass, column_name name, erased_value text)
+RETURNS TABLE (table_name regclass, column_name name, erased_value text, customer_rows text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT c.oid::regclass, a.attname,
 		   CASE WHEN NOT a.attnotnull THEN 'NULL'
-				ELSE format('%L::%s', '', format_type(a.atttypid, a.atttypmod)) END
+				ELSE format('%L::%s', '', format_type(a.atttypid, a.atttypmod)) END,
+		   CASE WHEN EXISTS (SELECT 1 FROM pg_attribute AS k
+							 WHERE k.attrelid = c.oid AND k.attname = 'customer_id' AND NOT k.attisdropped)
+				THEN 'customer_id = $1'
+				ELSE (SELECT format('%I IN (SELECT %I FROM %s WHERE customer_id = $1)',
+								   fk_column.attname, ref_column.attname, fk.confrelid::regclass)
+					  FROM pg_constraint AS fk
+					  JOIN pg_attribute AS fk_column ON fk_column.attrelid = fk.conrelid AND fk_column.attnum = fk.conkey[1]
+					  JOIN pg_attribute AS ref_column ON ref_column.attrelid = fk.confrelid AND ref_column.attnum = fk.confkey[1]
+					  WHERE fk.conrelid = c.oid AND fk.contype = 'f' AND cardinality(fk.conkey) = 1
+						AND EXISTS (SELECT 1 FROM pg_attribute AS k
+									WHERE k.attrelid = fk.confrelid AND k.attname = 'customer_id' AND NOT k.attisdropped)
+					  ORDER BY fk.conname LIMIT 1) END
 	FROM pg_class AS c
 	JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 	WHERE c.relnamespace = '@extschema@'::regnamespace AND c.relkind IN ('r', 'p')
@@ -41,7 +56,7 @@ AS $$
 	ORDER BY c.oid::regclass::text, a.attnum
 $$;
 COMMENT ON FUNCTION @extschema@.personal_data_columns() IS
-	'Columns of the schema holding personal data (their comment starts with "Personal data"), with the value crm.forget_customer writes into each. Stable because it reads the catalog.';
+	'Columns of the schema holding personal data (their comment starts with "Personal data"), with the value crm.forget_customer writes into each and the condition ($1 = customer_id) that finds a customer''s rows. Stable because it reads the catalog.';
 
 CREATE FUNCTION @extschema@.forget_customer(customer_id bigint)
 RETURNS bigint
@@ -70,15 +85,21 @@ BEGIN
 	PERFORM set_config('retail_crm.consent_source', '', true);
 
 	FOR target IN
-		SELECT p.table_name,
+		SELECT p.table_name, p.customer_rows,
 			   string_agg(format('%I = %s', p.column_name, p.erased_value), ', ') AS assignments,
 			   string_agg(format('%I IS DISTINCT FROM %s', p.column_name, p.erased_value), ' OR ') AS holds_data
 		FROM @extschema@.personal_data_columns() AS p
-		GROUP BY p.table_name
+		GROUP BY p.table_name, p.customer_rows
 		ORDER BY p.table_name::text
 	LOOP
-		EXECUTE format('UPDATE %s SET %s WHERE customer_id = $1 AND (%s)',
-					   target.table_name, target.assignments, target.holds_data)
+		IF target.customer_rows IS NULL THEN
+			RAISE EXCEPTION USING ERRCODE = 'internal_error',
+				MESSAGE = format('%s holds personal data but neither a customer_id nor a foreign key to a table with one',
+								 target.table_name),
+				HINT = 'Nothing was erased. This is a retail_crm defect: report it.';
+		END IF;
+		EXECUTE format('UPDATE %s SET %s WHERE (%s) AND (%s)',
+					   target.table_name, target.assignments, target.customer_rows, target.holds_data)
 			USING customer_id;
 		GET DIAGNOSTICS erased_rows = ROW_COUNT;
 		IF erased_rows > 0 THEN

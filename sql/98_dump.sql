@@ -34,6 +34,12 @@ CREATE TRIGGER rfm_fixed_breaks_replace BEFORE INSERT ON @extschema@.rfm_fixed_b
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('metric');
 CREATE TRIGGER segment_map_replace BEFORE INSERT ON @extschema@.segment_map
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('rfm_code');
+CREATE TRIGGER satisfaction_dimensions_replace BEFORE INSERT ON @extschema@.satisfaction_dimensions
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('dimension');
+CREATE TRIGGER voice_settings_replace BEFORE INSERT ON @extschema@.voice_settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('singleton');
+CREATE TRIGGER complaint_sla_targets_replace BEFORE INSERT ON @extschema@.complaint_sla_targets
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('priority');
 
 -- Data the retailer loads.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
@@ -63,6 +69,13 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_history', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.product_affinity', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.affinity_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.affinity_runs_run_id_seq', '');
+
+-- Voice of the customer (the tables are registered in their parts): the
+-- sequences that number answers, feedback, tickets and events.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.survey_responses_response_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.feedback_feedback_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_tickets_ticket_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_events_event_id_seq', '');
 
 -- Logs of erasures and audience pulls: evidence, kept.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests', '');

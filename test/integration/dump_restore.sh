@@ -20,9 +20,16 @@ SOURCE_DB="${TEST_DB}"
 
 log "loading, configuring and refreshing ${SOURCE_DB}"
 load_online_retail "${SOURCE_DB}"
+sql_file "${SOURCE_DB}" data/generate_voice_of_customer.sql >/dev/null ||
+	fail "data/generate_voice_of_customer.sql failed"
 sql_file "${SOURCE_DB}" - >/dev/null <<'SQL'
 UPDATE crm.settings SET clv_months = 24, history_runs_kept = 5, rfm_method = 'fixed';
 UPDATE crm.rfm_fixed_breaks SET break_1 = 14 WHERE metric = 'recency';
+UPDATE crm.complaint_sla_targets SET first_reply_minutes = first_reply_minutes + 1;
+UPDATE crm.voice_settings SET satisfaction_drop_points = 15;
+INSERT INTO crm.feedback (customer_id, received_at, topic, comment)
+SELECT customer_id, '2011-11-01 12:00+00', 'service', 'Friendly staff, slow delivery'
+FROM crm.customers WHERE customer_id % 97 = 0;
 UPDATE crm.customers SET consent_email = true, consent_updated_at = '2011-06-01 10:00+00' WHERE customer_id % 7 = 0;
 SELECT count(crm.record_consent(customer_id, 'sms', true, 'store till', '2011-07-01 10:00+00'))
 FROM crm.customers WHERE customer_id % 11 = 0;
@@ -44,8 +51,10 @@ pg_restore --exit-on-error -d "${RESTORED_DB}" "${WORK_DIR}/source.dump" || fail
 for database in "${SOURCE_DB}" "${RESTORED_DB}"; do
 	psql -X -q -v ON_ERROR_STOP=1 -d "${database}" -f test/integration/catalog_snapshot.sql >"${WORK_DIR}/${database}.txt"
 done
-grep -q '^crm.consent_events rows [1-9]' "${WORK_DIR}/${SOURCE_DB}.txt" ||
-	fail "the source database has no consent events to restore"
+for table in consent_events survey_responses feedback complaint_tickets complaint_events; do
+	grep -q "^crm.${table} rows [1-9]" "${WORK_DIR}/${SOURCE_DB}.txt" ||
+		fail "the source database has no rows in crm.${table} to restore"
+done
 grep -q '^crm.customer_segments rows 4372 ' "${WORK_DIR}/${SOURCE_DB}.txt" ||
 	fail "the source database does not hold the expected snapshot: $(grep '^crm.customer_segments' "${WORK_DIR}/${SOURCE_DB}.txt")"
 diff -u "${WORK_DIR}/${SOURCE_DB}.txt" "${WORK_DIR}/${RESTORED_DB}.txt" ||

@@ -74,13 +74,11 @@ SELECT * FROM crm.rfm_fixed_breaks ORDER BY metric;
 SELECT count(*) AS pg_cron_installed FROM pg_extension WHERE extname = 'pg_cron';
 ALTER EXTENSION retail_crm SET SCHEMA public;
 
--- Personal data: every column commented "Personal data" sits in a table with
--- a customer_id (so crm.forget_customer can erase it), and no view an
--- analyst may read uses one.
-SELECT c.oid::regclass AS personal_data_without_customer_id
-FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0
-WHERE c.relnamespace = 'crm'::regnamespace AND col_description(c.oid, a.attnum) LIKE 'Personal data%'
-  AND NOT EXISTS (SELECT 1 FROM pg_attribute AS k WHERE k.attrelid = c.oid AND k.attname = 'customer_id');
+-- Personal data: every column commented "Personal data" sits in a table
+-- crm.forget_customer can reach by customer (its own customer_id or a
+-- foreign key to a table with one), and no view an analyst may read uses one.
+SELECT table_name AS personal_data_unreachable, column_name
+FROM crm.personal_data_columns() WHERE customer_rows IS NULL;
 SELECT DISTINCT v.oid::regclass AS analyst_view, t.oid::regclass AS reads_from, a.attname AS personal_column
 FROM pg_class AS v
 JOIN pg_rewrite AS r ON r.ev_class = v.oid

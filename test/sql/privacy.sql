@@ -72,9 +72,21 @@ SELECT * FROM crm.personal_data_columns();
 SELECT * FROM pg_temp.find_values(:'zebulon');
 
 -- Erasure: personal data gone everywhere, purchases and consent evidence kept.
+-- Zebulon also wrote feedback and complained; an agent's note on his ticket
+-- (crm.complaint_events, reached through the ticket) names him too.
 INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel, store)
 VALUES ('Z-1', 900001, '2024-01-10 12:00', 120.00, 'store', 'S12'),
 	   ('Z-2', 900001, '2024-02-10 12:00', 80.00, 'online', NULL);
+INSERT INTO crm.feedback (customer_id, received_at, comment)
+VALUES (900001, '2024-02-11', 'Zebulon Quixwood here: the till was slow'),
+	   (900002, '2024-02-11', 'Ysolde: lovely shop');
+INSERT INTO crm.complaint_tickets (ticket_id, customer_id, category, opened_at, description)
+VALUES (990001, 900001, 'delivery', '2024-02-12', 'Parcel for Zebulon Quixwood, ZQ1 9XX, lost'),
+	   (990002, 900002, 'delivery', '2024-02-12', 'Parcel for Ysolde late');
+INSERT INTO crm.complaint_events (ticket_id, occurred_at, status, message)
+VALUES (990001, '2024-02-12 10:00', 'new', 'Called Zebulon on +44 7700 900001'),
+	   (990002, '2024-02-12 10:00', 'new', 'Called Ysolde');
+SELECT * FROM pg_temp.find_values(:'zebulon');
 SELECT crm.forget_customer(900001) AS request \gset
 SELECT request_id = :request AS logged, customer_id, requested_by = session_user AS by_me,
 	   tables_erased, rows_erased
@@ -91,8 +103,12 @@ SELECT crm.forget_customer(900001) > :request AS logged_again;
 SELECT crm.forget_customer(123456789) > :request AS unknown_logged;
 SELECT customer_id, tables_erased, rows_erased FROM crm.erasure_requests ORDER BY request_id;
 SELECT * FROM public.error_of($$SELECT crm.forget_customer(NULL)$$);
--- The other customers are untouched.
+-- The other customers are untouched; Zebulon's ticket and feedback stay, without text.
 SELECT customer_id, first_name, email FROM crm.customers WHERE customer_id IN (900002, 900003) ORDER BY 1;
+SELECT customer_id, comment FROM crm.feedback WHERE customer_id IN (900001, 900002) ORDER BY 1;
+SELECT t.ticket_id, t.customer_id, t.category, t.description, e.status, e.message
+FROM crm.complaint_tickets AS t JOIN crm.complaint_events AS e USING (ticket_id)
+WHERE t.ticket_id IN (990001, 990002) ORDER BY 1;
 
 -- Who may do what: only crm_admin records consents and erases.
 SET ROLE crm_analyst;
