@@ -24,6 +24,7 @@ REQUIRED_PACKAGES=(
 	make
 	gcc
 	gzip
+	valgrind
 )
 
 # True when the package is installed (not just known or half-removed).

@@ -64,3 +64,52 @@ in_throwaway_cluster() {
 # (AddressSanitizer needs its runtime preloaded into the server, and there
 # "postgres -V" hangs in a futex under LD_PRELOAD=libasan.so on bookworm.)
 SANITIZER_COPT="-fsanitize=undefined,float-cast-overflow,bounds -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+# Run a command against a throwaway server running under Valgrind's
+# Memcheck (backends are forked, so every one runs under it).  Memcheck
+# sees reads of undefined memory and accesses outside malloc'd blocks
+# (PostgreSQL's memory contexts are malloc'd blocks), without a special
+# server build.  The server is started directly: pg_virtualenv cannot wrap
+# it.  Prints the errors whose stack passes through retail_crm.so (the
+# server's own known reports, such as uninitialised padding written to
+# disk, are not ours to judge) and fails when there is one, or when a
+# backend died.
+in_valgrind_cluster() {
+	local dir bindir status=0 run_as=() report ours
+	bindir="$(${PG_CONFIG} --bindir)"
+	dir="$(mktemp -d)"
+	if [ "$(id -u)" = 0 ]; then
+		chown postgres: "${dir}"
+		run_as=(runuser -u postgres --)
+	fi
+	"${run_as[@]}" "${bindir}/initdb" -D "${dir}/data" -U postgres -A trust >/dev/null
+	"${run_as[@]}" bash -c "valgrind --quiet --trace-children=yes --error-limit=no --num-callers=40 \
+		--log-file='${dir}/valgrind.%p.log' '${bindir}/postgres' -D '${dir}/data' -k '${dir}' \
+		-c listen_addresses= -c jit=off -c max_parallel_workers_per_gather=0 \
+		>'${dir}/server.log' 2>&1 &"
+	PGHOST="${dir}" PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+	export PGHOST PGPORT PGUSER PGDATABASE
+	for _ in $(seq 1 120); do
+		pg_isready -q && break
+		sleep 1
+	done
+	"$@" || status=$?
+	"${run_as[@]}" "${bindir}/pg_ctl" -D "${dir}/data" -m fast -w -t 300 stop >/dev/null || true
+	unset PGHOST PGPORT PGUSER PGDATABASE
+	# Frames of the extension name its source files (with debug info) or the library.
+	ours="retail_crm[.]so|[(]($(cd src && ls -- *.c | paste -sd'|')):[0-9]+[)]"
+	report="$(awk -v ours="${ours}" '/^==[0-9]+== [A-Z]/ { if (block ~ ours) print block; block = "" }
+		{ block = block $0 "\n" } END { if (block ~ ours) print block }' "${dir}"/valgrind.*.log)"
+	if [ -n "${report}" ]; then
+		echo "**** Valgrind errors in retail_crm ****"
+		echo "${report}"
+		status=1
+	fi
+	if grep -q "terminated by signal" "${dir}/server.log"; then
+		echo "**** a backend died under Valgrind ****"
+		grep -B2 -A2 "terminated by signal" "${dir}/server.log"
+		status=1
+	fi
+	rm -rf "${dir}"
+	return "${status}"
+}

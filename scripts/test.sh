@@ -9,7 +9,11 @@
 #   2. every test/integration/*.sh script, each counted as one test.
 #   3. the pg_regress suites again, in a second throwaway cluster, against a
 #      build with UndefinedBehaviorSanitizer (a report aborts the backend and
-#      fails the suite), after which the normal build is installed again.
+#      fails the suite), after which the normal build is installed again;
+#   4. the pg_regress suites once more on a server running under Valgrind's
+#      Memcheck: any error whose stack passes through retail_crm.so, or a
+#      backend that dies, fails it (output differences are not judged
+#      there: Memcheck slows the server about 30 times, so timeouts differ).
 # Ends with the single line "tests: N passed, M failed" and exits non-zero
 # when anything failed.
 set -euo pipefail
@@ -141,6 +145,31 @@ run_sanitizer_suite() {
 	build_and_install >/dev/null
 }
 
+# The pg_regress suites on a server under Valgrind, counted as one test.
+run_valgrind_suite() {
+	local results_file="$1"
+	prepare_output_dirs
+	rm -f results/*.out
+	step "pg_regress suites under Valgrind (Memcheck)"
+	if in_valgrind_cluster regress_under_valgrind; then
+		record "${results_file}" PASS "valgrind:regress"
+	else
+		record "${results_file}" FAIL "valgrind:regress"
+	fi
+}
+
+# make installcheck whose own verdict is left aside; it must at least have
+# run every suite.
+regress_under_valgrind() {
+	local expected ran
+	make installcheck PG_CONFIG="${PG_CONFIG}" ISOLATION= >/dev/null 2>&1 || true
+	expected="$(make -s -f - PG_CONFIG="${PG_CONFIG}" <<<'include Makefile
+print-regress: ; @echo $(words $(REGRESS))' print-regress 2>/dev/null)"
+	ran="$(find results -name '*.out' | wc -l)"
+	echo "suites run under Valgrind: ${ran} of ${expected}"
+	[ "${ran}" -eq "${expected}" ]
+}
+
 main() {
 	if [ "${1:-}" = --in-cluster ]; then
 		run_suites_in_cluster "$2"
@@ -161,6 +190,7 @@ main() {
 		grep -q '^FAIL ' "${RESULTS_FILE}" ||
 		record "${RESULTS_FILE}" FAIL "cluster:pg_virtualenv"
 	run_sanitizer_suite "${RESULTS_FILE}"
+	run_valgrind_suite "${RESULTS_FILE}"
 	report "${RESULTS_FILE}"
 }
 
