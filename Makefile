@@ -50,6 +50,7 @@ SQL_PARTS = \
 	sql/86_satisfaction.sql \
 	sql/87_complaints.sql \
 	sql/88_call_list.sql \
+	sql/89_identity.sql \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
@@ -74,6 +75,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/86_satisfaction.sql \
 	sql/87_complaints.sql \
 	sql/88_call_list.sql \
+	sql/89_identity.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
 	sql/93_privacy.sql \
@@ -113,6 +115,7 @@ REGRESS = \
 	privacy \
 	audiences \
 	incremental \
+	identity \
 	hostile_input
 REGRESS_OPTS = --inputdir=test
 

@@ -40,6 +40,8 @@ CREATE TRIGGER voice_settings_replace BEFORE INSERT ON @extschema@.voice_setting
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('singleton');
 CREATE TRIGGER complaint_sla_targets_replace BEFORE INSERT ON @extschema@.complaint_sla_targets
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('priority');
+CREATE TRIGGER identity_rules_replace BEFORE INSERT ON @extschema@.identity_rules
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('rule');
 
 -- Data the retailer loads.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
@@ -54,6 +56,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.settings', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_fixed_breaks', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_rules', $$WHERE rule_set <> 'default'$$);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_map', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.identity_rules', '');
 
 -- Results: the models, the run log, the published snapshot and its history.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
