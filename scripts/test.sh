@@ -13,7 +13,7 @@
 #   4. the pg_regress suites once more on a server running under Valgrind's
 #      Memcheck: any error whose stack passes through retail_crm.so, or a
 #      backend that dies, fails it (output differences are not judged
-#      there: Memcheck slows the server about 30 times, so timeouts differ).
+#      there: Memcheck slows the server 30 to 40 times, so timeouts differ).
 # Ends with the single line "tests: N passed, M failed" and exits non-zero
 # when anything failed.
 set -euo pipefail

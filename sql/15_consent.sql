@@ -109,6 +109,23 @@ CROSS JOIN LATERAL (VALUES ('email', c.consent_email), ('sms', c.consent_sms),
 						   ('phone', c.consent_phone), ('app', c.consent_app)) AS answer (channel, granted)
 WHERE answer.granted;
 
+-- Raises 22023 unless channel is a marketing channel retail_crm knows.
+CREATE FUNCTION @extschema@.require_channel(channel text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF channel IS NULL OR channel NOT IN ('email', 'sms', 'phone', 'app') THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('channel must be email, sms, phone or app, not %L', channel),
+			HINT = 'Consent is kept per channel: email (email address), sms and phone (phone number), app (push to the customer id).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.require_channel(text) IS
+	'Internal: raises 22023 with a hint unless the channel is email, sms, phone or app.';
+
 CREATE FUNCTION @extschema@.record_consent(customer_id bigint, channel text, granted boolean,
 										   source text, recorded_at timestamptz DEFAULT now())
 RETURNS bigint
@@ -123,10 +140,7 @@ BEGIN
 			MESSAGE = 'customer_id, granted and recorded_at must not be NULL',
 			HINT = 'Record a refusal or a withdrawal with granted = false.';
 	END IF;
-	IF channel IS NULL OR channel NOT IN ('email', 'sms', 'phone', 'app') THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('consent channel must be email, sms, phone or app, not %L', channel);
-	END IF;
+	PERFORM @extschema@.require_channel(channel);
 	IF source IS NULL OR btrim(source) = '' THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = 'a consent needs its source',

@@ -44,7 +44,8 @@ BEGIN
 	END IF;
 	IF mode IS NULL OR mode NOT IN ('full', 'incremental') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('refresh mode must be full or incremental, not %L', mode);
+			MESSAGE = format('refresh mode must be full or incremental, not %L', mode),
+			HINT = 'Use CALL crm.refresh_segments(as_of) for a full refresh, or add incremental => true.';
 	END IF;
 
 	UPDATE @extschema@.refresh_runs AS r
@@ -391,7 +392,8 @@ DECLARE
 BEGIN
 	IF incremental IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-			MESSAGE = 'incremental must be true or false, not NULL';
+			MESSAGE = 'incremental must be true or false, not NULL',
+			HINT = 'Leave it out for a full refresh, or pass incremental => true.';
 	END IF;
 	run := @extschema@.refresh_start(as_of, CASE WHEN incremental THEN 'incremental' ELSE 'full' END);
 	COMMIT;

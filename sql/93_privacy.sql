@@ -72,7 +72,8 @@ DECLARE
 BEGIN
 	IF customer_id IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-			MESSAGE = 'customer_id must not be NULL';
+			MESSAGE = 'customer_id must not be NULL',
+			HINT = 'Give the key of the customer whose personal data is to be erased.';
 	END IF;
 
 	-- Withdraw every consent first: the consent log records the erasure as

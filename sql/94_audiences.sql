@@ -34,10 +34,7 @@ DECLARE
 	rule_value text;
 	returned bigint;
 BEGIN
-	IF channel IS NULL OR channel NOT IN ('email', 'sms', 'phone', 'app') THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('audience channel must be email, sms, phone or app, not %L', channel);
-	END IF;
+	PERFORM @extschema@.require_channel(channel);
 
 	-- "kind:value", or a bare segment name or lifecycle stage.
 	IF segment_or_rule ~ '^(segment|lifecycle):' THEN

@@ -64,7 +64,8 @@ WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v'
 -- Aggregates: concrete state type, combine function, parallel safe.
 SELECT a.aggfnoid::regprocedure, a.aggtranstype::regtype, a.aggcombinefn, p.proparallel
 FROM pg_aggregate AS a JOIN pg_proc AS p ON p.oid = a.aggfnoid
-WHERE p.pronamespace = 'crm'::regnamespace;
+WHERE p.pronamespace = 'crm'::regnamespace
+ORDER BY a.aggfnoid::regprocedure::text;
 
 -- The defaults a fresh install scores with.
 SELECT * FROM crm.settings;
