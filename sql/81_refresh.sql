@@ -128,7 +128,6 @@ DECLARE
 	score_inputs text;
 	bgnbd @extschema@.bgnbd_model;
 	gamma_gamma @extschema@.gamma_gamma_model;
-	spend_model record;
 	base record;
 	full_reason text;
 	incremental boolean;
@@ -271,10 +270,9 @@ BEGIN
 		-- fit on a small or odd population can miss that for one-time
 		-- buyers (x = 0).  Their spend and CLV stay NULL instead of failing
 		-- the whole refresh.
-		SELECT m.p, m.q INTO spend_model FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id;
-		IF spend_model.q <= 1 THEN
+		IF gamma_gamma.q <= 1 THEN
 			RAISE WARNING 'Gamma-Gamma model % has q = % <= 1: expected spend and CLV of customers with p * x + q <= 1 are left NULL',
-				gamma_gamma_id, round(spend_model.q::numeric, 3)
+				gamma_gamma_id, round(gamma_gamma.q::numeric, 3)
 				USING HINT = 'The model has no finite mean spend for one-time buyers; refit on more customers with crm.fit_models().';
 		END IF;
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
@@ -311,7 +309,7 @@ BEGIN
 				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), spend.model) AS expected_spend,
 				   @extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
 								   bgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12) AS clv
-			FROM (SELECT CASE WHEN spend_model.p * f.btyd_frequency + spend_model.q > 1 THEN gamma_gamma END AS model) AS spend
+			FROM (SELECT CASE WHEN gamma_gamma.p * f.btyd_frequency + gamma_gamma.q > 1 THEN gamma_gamma END AS model) AS spend
 		) AS v
 		UNION ALL
 		SELECT c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
