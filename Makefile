@@ -116,6 +116,7 @@ REGRESS = \
 	audiences \
 	incremental \
 	identity \
+	merge_customers \
 	hostile_input
 REGRESS_OPTS = --inputdir=test
 

@@ -72,4 +72,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.settings_fingerprint() IS
 	'Internal: a digest of crm.settings, crm.segment_map and crm.rfm_fixed_breaks; an incremental refresh runs in full when it differs from the last full run''s. Stable because it reads tables.';
 
-GRANT SELECT ON @extschema@.changed_customers TO crm_admin;
+-- The triggers write the queue as whoever changed the data, and the refresh
+-- empties it: crm_admin does both.
+GRANT SELECT, INSERT, DELETE ON @extschema@.changed_customers TO crm_admin;

@@ -266,7 +266,7 @@ CREATE TABLE @extschema@.points_ledger (
 	movement_id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	customer_id			bigint NOT NULL REFERENCES @extschema@.points_accounts,
 	kind				text NOT NULL CONSTRAINT points_ledger_kind_known
-		CHECK (kind IN ('earn', 'redeem', 'expire', 'adjust', 'clawback')),
+		CHECK (kind IN ('earn', 'redeem', 'expire', 'adjust', 'clawback', 'transfer_in', 'transfer_out')),
 	points				bigint NOT NULL,
 	requested			bigint,
 	idempotency_key		text NOT NULL,
@@ -274,9 +274,9 @@ CREATE TABLE @extschema@.points_ledger (
 	available_at		timestamptz,
 	expires_at			timestamptz,
 	related_movement_id	bigint REFERENCES @extschema@.points_ledger,
-	CONSTRAINT points_ledger_sign CHECK (CASE kind WHEN 'earn' THEN points > 0
-											 WHEN 'adjust' THEN points <> 0
-											 WHEN 'clawback' THEN points <= 0
+	CONSTRAINT points_ledger_sign CHECK (CASE WHEN kind IN ('earn', 'transfer_in') THEN points > 0
+											 WHEN kind = 'adjust' THEN points <> 0
+											 WHEN kind = 'clawback' THEN points <= 0
 											 ELSE points < 0 END),
 	CONSTRAINT points_ledger_lot CHECK ((points > 0) = (available_at IS NOT NULL AND expires_at IS NOT NULL)),
 	CONSTRAINT points_ledger_idempotent UNIQUE (kind, idempotency_key)
@@ -285,14 +285,14 @@ COMMENT ON TABLE @extschema@.points_ledger IS
 	'Append-only points ledger: one row per movement. Rows with positive points are lots (earned or added points with an expiry); crm.points_allocations records which lots each spending movement consumed.';
 COMMENT ON COLUMN @extschema@.points_ledger.movement_id IS 'Movement number, increasing in commit order per member.';
 COMMENT ON COLUMN @extschema@.points_ledger.customer_id IS 'The member.';
-COMMENT ON COLUMN @extschema@.points_ledger.kind IS 'earn, redeem, expire (sweep of a lapsed lot''s remainder), adjust (either sign) or clawback (return).';
+COMMENT ON COLUMN @extschema@.points_ledger.kind IS 'earn, redeem, expire (sweep of a lapsed lot''s remainder), adjust (either sign), clawback (return), or transfer_out and transfer_in (a lot moved by crm.merge_customers).';
 COMMENT ON COLUMN @extschema@.points_ledger.points IS 'Signed change of the member''s points: positive for lots, negative for spending; 0 for a clawback that found nothing to take.';
 COMMENT ON COLUMN @extschema@.points_ledger.requested IS 'Points the caller asked for (a clawback may take less: what the member still had); NULL for expire rows.';
 COMMENT ON COLUMN @extschema@.points_ledger.idempotency_key IS 'Key of the source event, unique per kind: a replay returns this row. Expire rows use lot:<lot_id>.';
 COMMENT ON COLUMN @extschema@.points_ledger.created_at IS 'When the movement was written (transaction time).';
 COMMENT ON COLUMN @extschema@.points_ledger.available_at IS 'Lots: from when the points can be spent (pending before).';
 COMMENT ON COLUMN @extschema@.points_ledger.expires_at IS 'Lots: when the remaining points lapse; infinity when they never do.';
-COMMENT ON COLUMN @extschema@.points_ledger.related_movement_id IS 'Expire rows: the lot swept; clawbacks: the earn of the returned purchase, if known.';
+COMMENT ON COLUMN @extschema@.points_ledger.related_movement_id IS 'Expire and transfer rows: the lot swept or moved; clawbacks: the earn of the returned purchase, if known.';
 CREATE INDEX points_ledger_customer_idx ON @extschema@.points_ledger (customer_id, movement_id);
 CREATE INDEX points_ledger_lot_expiry_idx ON @extschema@.points_ledger (expires_at) WHERE points > 0;
 
@@ -361,7 +361,7 @@ WHERE l.points > 0;
 COMMENT ON VIEW @extschema@.points_lots IS 'Every lot (earned or added points) with what is left of it and its status now.';
 COMMENT ON COLUMN @extschema@.points_lots.lot_id IS 'movement_id of the lot in crm.points_ledger.';
 COMMENT ON COLUMN @extschema@.points_lots.customer_id IS 'The member.';
-COMMENT ON COLUMN @extschema@.points_lots.kind IS 'earn or adjust.';
+COMMENT ON COLUMN @extschema@.points_lots.kind IS 'earn, adjust or transfer_in.';
 COMMENT ON COLUMN @extschema@.points_lots.points IS 'Points of the lot.';
 COMMENT ON COLUMN @extschema@.points_lots.consumed IS 'Points taken from it by redemptions, adjustments, clawbacks and the expiry sweep.';
 COMMENT ON COLUMN @extschema@.points_lots.remaining IS 'points - consumed.';
@@ -390,13 +390,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	program text;
+	survivor bigint;
 BEGIN
 	SELECT m.program_id INTO program
 	FROM @extschema@.points_accounts AS a
 	JOIN @extschema@.loyalty_members AS m ON m.customer_id = a.customer_id
 	WHERE a.customer_id = customer
 	FOR UPDATE OF a;
-	IF NOT FOUND THEN
+	IF FOUND THEN
+		SELECT m.keep_id INTO survivor FROM @extschema@.customer_merges AS m WHERE m.merge_id = customer;
+		IF FOUND THEN
+			RAISE EXCEPTION USING ERRCODE = 'CRM04',
+				MESSAGE = format('customer %s was merged into customer %s', customer, survivor),
+				HINT = format('Points follow the merge: use customer %s.', survivor);
+		END IF;
+	ELSE
 		RAISE EXCEPTION USING ERRCODE = 'CRM03',
 			MESSAGE = format('customer %s is not a loyalty member', customer),
 			HINT = 'Enrol the customer first: SELECT crm.enrol_member(customer_id, program_id);';
@@ -405,7 +413,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.points_lock_account(bigint) IS
-	'Internal: locks the member''s crm.points_accounts row (serialising the member''s movements) and returns the program; SQLSTATE CRM03 when the customer is not a member.';
+	'Internal: locks the member''s crm.points_accounts row (serialising the member''s movements) and returns the program; SQLSTATE CRM03 when the customer is not a member, CRM04 when it was merged into another.';
 
 -- The movement an idempotency key already wrote, checked against the
 -- arguments of the replay; NULL when the key is new.
@@ -805,11 +813,11 @@ RETURN CASE qualify_on
 		(SELECT greatest(coalesce(sum(l.points) FILTER (WHERE l.created_at >= period_start), 0),
 						 coalesce(sum(l.points) FILTER (WHERE l.created_at < period_start), 0))
 		 FROM @extschema@.points_ledger AS l
-		 WHERE l.customer_id = customer AND l.kind IN ('earn', 'clawback')
+		 WHERE l.customer_id IN (SELECT @extschema@.customer_ids_merged_into(customer)) AND l.kind IN ('earn', 'clawback')
 		   AND l.created_at >= previous_start AND l.created_at <= as_of)
 	END;
 COMMENT ON FUNCTION @extschema@.loyalty_metric(bigint, text, timestamptz, timestamptz, timestamptz) IS
-	'Qualifying metric of a member as of a time: net_spend (sum of amounts, returns included), visits (distinct UTC days with a purchase) or points (earned minus clawed back), the better of [period_start, as_of] and [previous_start, period_start). Stable because it reads crm.transactions and the ledger.';
+	'Qualifying metric of a member as of a time: net_spend (sum of amounts, returns included), visits (distinct UTC days with a purchase) or points (earned minus clawed back, by the member and by the customers merged into it), the better of [period_start, as_of] and [previous_start, period_start). Stable because it reads crm.transactions and the ledger.';
 
 -- Tier review and expiry runs ------------------------------------------------
 
@@ -957,6 +965,7 @@ BEGIN
 			CROSS JOIN LATERAL (SELECT @extschema@.loyalty_metric(m.customer_id, program.qualify_on,
 																  period.period_start, period.previous_start, as_of) AS metric) AS q
 			WHERE m.program_id = program.program_id AND m.enrolled_at <= as_of
+			  AND NOT EXISTS (SELECT 1 FROM @extschema@.customer_merges AS merged WHERE merged.merge_id = m.customer_id)
 		), changes AS (
 			INSERT INTO @extschema@.loyalty_tier_changes (run_id, customer_id, from_rank, to_rank, qualifying_metric)
 			SELECT run.run_id, e.customer_id, e.tier_rank, e.new_rank, e.metric
@@ -1071,6 +1080,7 @@ CREATE VIEW @extschema@.loyalty_tier_summary AS
 WITH counts AS (
 	SELECT m.program_id, m.tier_rank, count(*) AS members
 	FROM @extschema@.loyalty_members AS m
+	WHERE NOT EXISTS (SELECT 1 FROM @extschema@.customer_merges AS merged WHERE merged.merge_id = m.customer_id)
 	GROUP BY m.program_id, m.tier_rank
 )
 SELECT coalesce(t.program_id, c.program_id) AS program_id,
@@ -1081,7 +1091,7 @@ SELECT coalesce(t.program_id, c.program_id) AS program_id,
 	   round(coalesce(c.members, 0) / nullif(sum(c.members) OVER (PARTITION BY coalesce(t.program_id, c.program_id)), 0), 4) AS member_share
 FROM @extschema@.loyalty_tiers AS t
 FULL JOIN counts AS c ON c.program_id = t.program_id AND c.tier_rank = t.tier_rank;
-COMMENT ON VIEW @extschema@.loyalty_tier_summary IS 'Members per tier of each program, empty tiers included; rank 0 (no tier) appears when members hold it.';
+COMMENT ON VIEW @extschema@.loyalty_tier_summary IS 'Members per tier of each program, empty tiers included; rank 0 (no tier) appears when members hold it. Members merged into another customer are not counted.';
 COMMENT ON COLUMN @extschema@.loyalty_tier_summary.program_id IS 'The program.';
 COMMENT ON COLUMN @extschema@.loyalty_tier_summary.tier_rank IS 'Rank; 0 = below every tier.';
 COMMENT ON COLUMN @extschema@.loyalty_tier_summary.tier_name IS 'Tier name; (no tier) for rank 0.';
@@ -1152,13 +1162,13 @@ COMMENT ON VIEW @extschema@.points_statement IS
 COMMENT ON COLUMN @extschema@.points_statement.customer_id IS 'The member.';
 COMMENT ON COLUMN @extschema@.points_statement.movement_id IS 'Movement number.';
 COMMENT ON COLUMN @extschema@.points_statement.created_at IS 'When it was written.';
-COMMENT ON COLUMN @extschema@.points_statement.kind IS 'earn, redeem, expire, adjust or clawback.';
+COMMENT ON COLUMN @extschema@.points_statement.kind IS 'earn, redeem, expire, adjust, clawback, transfer_out or transfer_in.';
 COMMENT ON COLUMN @extschema@.points_statement.points IS 'Signed change.';
 COMMENT ON COLUMN @extschema@.points_statement.running_balance IS 'Sum of the member''s movements up to this one.';
 COMMENT ON COLUMN @extschema@.points_statement.requested IS 'Points asked for (a clawback may take less).';
 COMMENT ON COLUMN @extschema@.points_statement.available_at IS 'Lots: spendable from.';
 COMMENT ON COLUMN @extschema@.points_statement.expires_at IS 'Lots: lapse at.';
-COMMENT ON COLUMN @extschema@.points_statement.related_movement_id IS 'Expire: the lot; clawback: the earn.';
+COMMENT ON COLUMN @extschema@.points_statement.related_movement_id IS 'Expire and transfers: the lot; clawback: the earn.';
 COMMENT ON COLUMN @extschema@.points_statement.idempotency_key IS 'Key of the source event.';
 
 -- Members, the ledger and the logs are data: pg_dump keeps them (with the

@@ -49,6 +49,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.transactions', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.transaction_items', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_merges', '');
 
 -- Configuration.  The rule set 'default' belongs to the extension and comes
 -- back with CREATE EXTENSION; the map follows whichever set is active.
