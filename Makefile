@@ -121,7 +121,7 @@ REGRESS = \
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
-ISOLATION = refresh_atomic affinity_atomic incremental_queue
+ISOLATION = refresh_atomic affinity_atomic incremental_queue merge_concurrent
 # --outputdir=. keeps expected output in the top-level expected/ with the rest.
 ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=retail_crm
 
