@@ -175,7 +175,7 @@ CloseBasket(Baskets *b)
 
 	if (lines == 0)
 		return;
-	qsort(b->items + start, lines, sizeof(int32), CompareInt32);
+	sort_int32(b->items + start, lines);
 	distinct = qunique(b->items + start, lines, sizeof(int32), CompareInt32);
 	if (distinct > (size_t) b->max_basket_items)
 	{

@@ -673,46 +673,97 @@ BgnbdPosteriorMean(const BgnbdPosteriorGrid *grid, double s, double k)
 }
 
 /*
- * The series for E[Y(horizon) | alive] (see above), or false if it has
- * not converged within BGNBD_SERIES_BUDGET terms.
+ * The series for E[Y(horizon) | alive] (see above) for n horizons at once:
+ * a term's coefficient does not depend on the horizon (only z does), so it
+ * is computed once per term for all of them, which clv's twelve monthly
+ * horizons need.  converged[i] is false where horizon i is 0, its z is
+ * above max_z, the series has not converged within
+ * BGNBD_SERIES_BUDGET terms or its two parts cancel; result[i] is set
+ * where it is true.
  */
-static bool
-BgnbdExpectedAliveSeries(const BgnbdParams *p, double horizon, double x,
-						 double T, double *result)
+static void
+BgnbdExpectedAliveSeriesMany(const BgnbdParams *p, const double *horizons, int n,
+							 double x, double T, double max_z, double *result, bool *converged)
 {
 	double		c = p->a + p->b + x - 1;
 	double		A = p->a + p->b - 1 - p->r;
-	double		L = -log1p(horizon / (p->alpha + T));
-	double		z = horizon / (p->alpha + T + horizon);
-	double		u = (p->a - 1) * L;
-	double		phi = (u == 0) ? 1.0 : expm1(u) / u;
-	double		term = A * z;
-	double		sum = term;
-	int			n;
+	double	   *L = palloc(n * sizeof(double));
+	double	   *z = palloc(n * sizeof(double));
+	double	   *term = palloc(n * sizeof(double));
+	double	   *sum = palloc(n * sizeof(double));
+	bool	   *summing = palloc(n * sizeof(bool));
+	int			left = 0;
+	int			k;
+	int			i;
 
-	for (n = 1; term != 0; n++)
+	for (i = 0; i < n; i++)
 	{
-		double		ratio = (A + n) * (p->a + n - 1) / ((c + n) * (n + 1)) * z;
+		double		h = horizons[i];
 
-		term *= ratio;
-		sum += term;
-		/* decreasing terms, and the rest below rounding of the result */
-		if (fabs(ratio) < 1 &&
-			fabs(term) <= DBL_EPSILON / 8 * (fabs(sum) + fabs(c * L)) * (1 - z))
-			break;
-		if (n >= BGNBD_SERIES_BUDGET)
-			return false;
+		converged[i] = false;
+		z[i] = h / (p->alpha + T + h);
+		summing[i] = h != 0 && z[i] <= max_z;
+		if (!summing[i])
+			continue;
+		L[i] = -log1p(h / (p->alpha + T));
+		term[i] = A * z[i];
+		sum[i] = term[i];
+		if (term[i] == 0)
+		{
+			summing[i] = false;
+			converged[i] = true;
+		}
+		else
+			left++;
 	}
-	*result = -c * L * phi - exp(u) * sum;
+	for (k = 1; left > 0; k++)
+	{
+		double		coefficient = (A + k) * (p->a + k - 1) / ((c + k) * (k + 1));
 
-	/*
-	 * The two terms nearly cancel when c is huge against the result (b in
-	 * the millions and more): more than 4 digits lost, leave it to the
-	 * quadrature.
-	 */
-	if (!(fabs(c * L * phi) <= 1e4 * fabs(*result)))
-		return false;
-	return true;
+		for (i = 0; i < n; i++)
+		{
+			double		ratio;
+
+			if (!summing[i])
+				continue;
+			ratio = coefficient * z[i];
+			term[i] *= ratio;
+			sum[i] += term[i];
+			/* decreasing terms, and the rest below rounding of the result */
+			if ((fabs(ratio) < 1 &&
+				 fabs(term[i]) <= DBL_EPSILON / 8 * (fabs(sum[i]) + fabs(c * L[i])) * (1 - z[i])) ||
+				(k < BGNBD_SERIES_BUDGET && term[i] == 0))
+				converged[i] = true;
+			else if (k < BGNBD_SERIES_BUDGET)
+				continue;
+			summing[i] = false;
+			left--;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		double		u;
+		double		phi;
+
+		if (!converged[i])
+			continue;
+		u = (p->a - 1) * L[i];
+		phi = (u == 0) ? 1.0 : expm1(u) / u;
+		result[i] = -c * L[i] * phi - exp(u) * sum[i];
+
+		/*
+		 * The two parts nearly cancel when c is huge against the result (b
+		 * in the millions and more): more than 4 digits lost, leave it to
+		 * the quadrature.
+		 */
+		if (!(fabs(c * L[i] * phi) <= 1e4 * fabs(result[i])))
+			converged[i] = false;
+	}
+	pfree(L);
+	pfree(z);
+	pfree(term);
+	pfree(sum);
+	pfree(summing);
 }
 
 /*
@@ -728,9 +779,11 @@ BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
 	double		alive = Logistic(-BgnbdLogOddsDead(p, x, t_x, T));
 	double		s = p->r + x;
 	double		kmax = 0.0;
+	bool	   *by_series = palloc(n * sizeof(bool));
 	bool	   *quadrature = palloc(n * sizeof(bool));
 	int			i;
 
+	BgnbdExpectedAliveSeriesMany(p, horizons, n, x, T, BGNBD_SERIES_MAX_Z, expected, by_series);
 	for (i = 0; i < n; i++)
 	{
 		double		h = horizons[i];
@@ -738,8 +791,7 @@ BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
 		quadrature[i] = false;
 		if (h == 0)
 			expected[i] = 0.0;
-		else if (h / (p->alpha + T + h) <= BGNBD_SERIES_MAX_Z &&
-				 BgnbdExpectedAliveSeries(p, h, x, T, &expected[i]))
+		else if (by_series[i])
 			expected[i] *= alive;
 		else
 		{
@@ -747,6 +799,7 @@ BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
 			kmax = Max(kmax, h / (p->alpha + T));
 		}
 	}
+	pfree(by_series);
 	if (kmax > 0)
 	{
 		BgnbdPosteriorGrid grid;
@@ -800,7 +853,11 @@ expected_purchases_method(PG_FUNCTION_ARGS)
 	alive = Logistic(-BgnbdLogOddsDead(&p, x, t_x, T));
 	if (strcmp(method, "series") == 0)
 	{
-		if (!BgnbdExpectedAliveSeries(&p, horizon, x, T, &result))
+		bool		converged;
+
+		/* z < 1 for every finite horizon: no limit but the budget */
+		BgnbdExpectedAliveSeriesMany(&p, &horizon, 1, x, T, 1.0, &result, &converged);
+		if (!converged)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("the expected purchases series does not converge within %d terms for a horizon of %g",
