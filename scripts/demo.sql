@@ -357,6 +357,12 @@ ORDER BY jobid;
 SELECT crm.unschedule_tier_review() AS review_removed, crm.unschedule_points_expiry() AS expiry_removed;
 
 \echo
+\echo '== Data quality: contacts (the UCI data has none), duplicates, sales without a known customer =='
+SELECT customers, missing_email, missing_phone, duplicate_pairs,
+	   transactions_without_customer AS anonymous_sales, transactions_unknown_customer AS unknown_customer_sales
+FROM crm.data_quality;
+
+\echo
 \echo '== Incremental refresh: one customer in a hundred buys again on 2011-12-10; only they are recomputed =='
 INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel)
 SELECT 'DEMO-' || c.customer_id, c.customer_id, '2011-12-10 10:00+00', 25, 'online'
