@@ -9,9 +9,13 @@
 #   2. VACUUM ANALYZE;
 #   3. runs each measured step <runs> times (default 5) and prints medians:
 #        count(*)        SELECT count(*) FROM crm.transactions, the floor
+#        group_by        GROUP BY customer with count(*) only, into a temp
+#                        table: the floor of any per-customer pass
 #        plain SQL RFM   GROUP BY customer + NTILE(5) + CASE, into a temp table
 #        customer_facts  the C aggregate GROUP BY customer, into a temp table
 #        refresh         CALL crm.refresh_segments(as_of)
+#        replace_snapshot  the snapshot replaced by a copy of itself in one
+#                        transaction: what the refresh's publish costs alone
 #      as ratios to count(*) and to plain SQL, with the peak private memory
 #      (RssAnon, sampled every 10 ms from /proc) of the backend in one extra
 #      run each;
@@ -83,11 +87,17 @@ peak_memory_kb() {
 }
 
 # The measured steps: name, then SQL.  Each leaves the database as it found it.
-declare -a STEP_NAMES=(count plain_sql customer_facts refresh incremental)
+declare -a STEP_NAMES=(count group_by plain_sql customer_facts refresh replace_snapshot incremental)
 declare -A STEP_SQL
 # Untimed SQL run before a step's timed SQL.
 declare -A STEP_PREPARE
 STEP_SQL[count]="SELECT count(*) FROM crm.transactions;"
+# The least any per-customer pass costs: group the rows by customer, count
+# them, write one row per customer.
+STEP_SQL[group_by]="
+CREATE TEMP TABLE grouped AS
+SELECT t.customer_id, count(*) AS source_rows FROM crm.transactions AS t GROUP BY t.customer_id;
+DROP TABLE grouped;"
 # The plain-SQL way an analyst writes RFM today: the 11 segments of the
 # default rule set (README), scores by NTILE(5) as most tutorials do.
 STEP_SQL[plain_sql]="
@@ -131,6 +141,15 @@ FROM crm.transactions AS t
 GROUP BY t.customer_id;
 DROP TABLE facts;"
 STEP_SQL[refresh]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
+# What publishing alone costs: the snapshot the refresh just wrote replaced
+# by a copy of itself in one transaction, nothing computed, the same rows.
+STEP_PREPARE[replace_snapshot]="
+CREATE TABLE IF NOT EXISTS bench_snapshot AS SELECT * FROM crm.customer_segments;"
+STEP_SQL[replace_snapshot]="
+BEGIN;
+DELETE FROM crm.customer_segments;
+INSERT INTO crm.customer_segments SELECT * FROM bench_snapshot;
+COMMIT;"
 # Right after the full refresh: 1 % of the customers buy once more (the
 # previous run's extra sales are deleted first, which queues the same
 # customers), then the incremental refresh recomputes just them.
@@ -186,9 +205,11 @@ DROP TABLE plain_pairs;"
 # shellcheck disable=SC2016
 declare -A STEP_LABEL=(
 	[count]='`SELECT count(*) FROM crm.transactions` (floor)'
+	[group_by]='`GROUP BY customer_id` with only `count(*)`, into a temp table (floor of a per-customer pass)'
 	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
 	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
 	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, segments, publish, history)'
+	[replace_snapshot]='replace the snapshot by a copy of itself in one transaction (`DELETE` + `INSERT … SELECT *`, nothing computed): the write floor of a refresh'
 	[incremental]='`CALL crm.refresh_segments(as_of, incremental => true)` after 1 % of customers bought again'
 	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'
 	[bgnbd_fit]='`crm.bgnbd_fit` over every customer (grouping and maximum likelihood)'

@@ -32,12 +32,13 @@ AS $$
 DECLARE
 	rule_kind text;
 	rule_value text;
+	risk_threshold double precision;
 	returned bigint;
 BEGIN
 	PERFORM @extschema@.require_channel(channel);
 
 	-- "kind:value", or a bare segment name or lifecycle stage.
-	IF segment_or_rule ~ '^(segment|lifecycle):' THEN
+	IF segment_or_rule ~ '^(segment|lifecycle|tier|churn):' THEN
 		rule_kind := split_part(segment_or_rule, ':', 1);
 		rule_value := substr(segment_or_rule, length(rule_kind) + 2);
 	ELSIF segment_or_rule IN ('churn_watch_list', 'all') THEN
@@ -51,9 +52,22 @@ BEGIN
 	ELSE
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('unknown audience %L', segment_or_rule),
-			HINT = format('Give a segment of the active rule set (%s), a lifecycle stage (prospect, new, active, at-risk, dormant, lost, reactivated), segment:<name>, lifecycle:<stage>, churn_watch_list or all.',
+			HINT = format('Give a segment of the active rule set (%s), a lifecycle stage (prospect, new, active, at-risk, dormant, lost, reactivated), segment:<name>, lifecycle:<stage>, tier:<loyalty tier name>, churn:high, churn:low, churn_watch_list or all.',
 						  (SELECT string_agg(DISTINCT m.segment, ', ') FROM @extschema@.segment_map AS m));
 	END IF;
+	IF rule_kind = 'churn' AND rule_value NOT IN ('high', 'low') THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('unknown churn band %L', rule_value),
+			HINT = 'churn:high is repeat customers whose churn risk reaches crm.settings.churn_risk_threshold, churn:low the other repeat customers.';
+	END IF;
+	IF rule_kind = 'tier'
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.loyalty_tiers AS t WHERE t.tier_name = rule_value) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('unknown loyalty tier %L', rule_value),
+			HINT = format('Tiers are configured in crm.loyalty_tiers: %s.',
+						  coalesce((SELECT string_agg(DISTINCT t.tier_name, ', ') FROM @extschema@.loyalty_tiers AS t), 'none yet'));
+	END IF;
+	SELECT st.churn_risk_threshold INTO risk_threshold FROM @extschema@.settings AS st;
 
 	RETURN QUERY
 	SELECT cs.customer_id,
@@ -69,6 +83,13 @@ BEGIN
 	  AND CASE rule_kind
 			WHEN 'segment' THEN cs.segment = rule_value
 			WHEN 'lifecycle' THEN cs.lifecycle_stage = rule_value
+			WHEN 'tier' THEN EXISTS (SELECT 1 FROM @extschema@.loyalty_members AS m
+									 JOIN @extschema@.loyalty_tiers AS t
+										 ON t.program_id = m.program_id AND t.tier_rank = m.tier_rank
+									 WHERE m.customer_id = cs.customer_id AND t.tier_name = rule_value)
+			-- One-time buyers have no modelled risk (P(alive) = 1 by construction).
+			WHEN 'churn' THEN cs.btyd_frequency > 0
+							  AND (cs.churn_risk >= risk_threshold) = (rule_value = 'high')
 			WHEN 'churn_watch_list' THEN cs.customer_id IN (SELECT w.customer_id FROM @extschema@.churn_watch_list AS w)
 			ELSE true END
 	ORDER BY cs.clv DESC NULLS LAST, cs.customer_id;
@@ -79,7 +100,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.audience(text, text) IS
-	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, churn_watch_list, all) who consent to marketing on the channel (email, sms, phone, app) and have a contact for it, highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown channel or audience.';
+	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, tier:<loyalty tier>, churn:high or churn:low for repeat customers at or above / below crm.settings.churn_risk_threshold, churn_watch_list, all) who consent to marketing on the channel (email, sms, phone, app) and have a contact for it, highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown channel or audience.';
 
 REVOKE EXECUTE ON FUNCTION @extschema@.audience(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audience(text, text) TO crm_marketer;

@@ -39,6 +39,31 @@ SELECT count(*) > 0 AS by_segment_prefix FROM crm.audience('segment:' || (SELECT
 SELECT customer_id, segment, lifecycle_stage FROM crm.audience('lifecycle:new', 'sms') WHERE customer_id BETWEEN 900011 AND 900016 ORDER BY 1;
 SELECT count(*) AS bare_stage FROM crm.audience('new', 'sms') WHERE customer_id BETWEEN 900011 AND 900016;
 SELECT count(*) AS watch_list FROM crm.audience('churn_watch_list', 'email') WHERE customer_id BETWEEN 900011 AND 900016;
+-- Loyalty tiers: members holding the tier, consent still required (900014
+-- is a member without any consent).
+RESET ROLE;
+INSERT INTO crm.loyalty_programs (program_id) VALUES ('audience_club');
+INSERT INTO crm.loyalty_tiers (program_id, tier_rank, tier_name, threshold) VALUES
+	('audience_club', 1, 'Audience Bronze', 0), ('audience_club', 2, 'Audience Gold', 100000);
+SELECT count(*) AS enrolled FROM unnest(ARRAY[900011, 900012, 900014]) AS id WHERE crm.enrol_member(id, 'audience_club', '2024-01-01');
+SET ROLE crm_marketer;
+SELECT customer_id, contact FROM crm.audience('tier:Audience Bronze', 'email') ORDER BY 1;
+SELECT count(*) AS gold_members FROM crm.audience('tier:Audience Gold', 'email');
+SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience('tier:Diamond', 'email')$$);
+-- Churn bands split the repeat customers at the watch list's threshold, as
+-- plain SQL does.
+CREATE TEMP TABLE churn_pulled AS
+SELECT band, a.customer_id FROM unnest(ARRAY['high', 'low']) AS band, LATERAL crm.audience('churn:' || band, 'app') AS a;
+RESET ROLE;
+SELECT b.band,
+	   (SELECT count(*) FROM churn_pulled AS p WHERE p.band = b.band)
+	   = (SELECT count(*) FROM crm.customer_segments AS cs JOIN crm.customers AS c USING (customer_id)
+		  WHERE c.consent_app AND cs.btyd_frequency > 0
+			AND (cs.churn_risk >= (SELECT churn_risk_threshold FROM crm.settings)) = (b.band = 'high')) AS matches_plain_sql,
+	   (SELECT count(*) > 0 FROM churn_pulled AS p WHERE p.band = b.band) AS returned_some
+FROM unnest(ARRAY['high', 'low']) AS b (band) ORDER BY 1;
+SET ROLE crm_marketer;
+SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience('churn:medium', 'email')$$);
 SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', 'fax')$$);
 SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', NULL)$$);
 SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience('Wizards', 'email')$$);
