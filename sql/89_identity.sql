@@ -275,16 +275,25 @@ BEGIN
 			postal_code = coalesce(k.postal_code, merged_row.postal_code),
 			joined_at = least(k.joined_at, merged_row.joined_at),
 			preferred_channel = coalesce(k.preferred_channel, merged_row.preferred_channel),
-			consent_email = k.consent_email AND (nullif(btrim(k.email), '') IS NOT NULL
-												 OR nullif(btrim(merged_row.email), '') IS NULL
-												 OR merged_row.consent_email),
-			consent_sms = k.consent_sms AND (nullif(btrim(k.phone), '') IS NOT NULL
-											 OR nullif(btrim(merged_row.phone), '') IS NULL
-											 OR merged_row.consent_sms),
-			consent_phone = k.consent_phone AND (nullif(btrim(k.phone), '') IS NOT NULL
-												 OR nullif(btrim(merged_row.phone), '') IS NULL
-												 OR merged_row.consent_phone)
-		WHERE k.customer_id = keep_id;
+			consent_email = n.consent_email,
+			consent_sms = n.consent_sms,
+			consent_phone = n.consent_phone,
+			-- a withdrawal happens now: the consent log dates it by this column
+			consent_updated_at = CASE WHEN (n.consent_email, n.consent_sms, n.consent_phone)
+										   IS DISTINCT FROM (k.consent_email, k.consent_sms, k.consent_phone)
+									  THEN now() ELSE k.consent_updated_at END
+		FROM (SELECT c.customer_id,
+					 c.consent_email AND (nullif(btrim(c.email), '') IS NOT NULL
+										  OR nullif(btrim(merged_row.email), '') IS NULL
+										  OR merged_row.consent_email) AS consent_email,
+					 c.consent_sms AND (nullif(btrim(c.phone), '') IS NOT NULL
+										OR nullif(btrim(merged_row.phone), '') IS NULL
+										OR merged_row.consent_sms) AS consent_sms,
+					 c.consent_phone AND (nullif(btrim(c.phone), '') IS NOT NULL
+										  OR nullif(btrim(merged_row.phone), '') IS NULL
+										  OR merged_row.consent_phone) AS consent_phone
+			  FROM @extschema@.customers AS c WHERE c.customer_id = keep_id) AS n
+		WHERE k.customer_id = n.customer_id;
 		PERFORM set_config('retail_crm.consent_source', '', true);
 	END IF;
 

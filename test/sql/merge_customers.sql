@@ -13,6 +13,8 @@ INSERT INTO crm.customers (customer_id, first_name, last_name, email, phone, bir
 	(920002, 'Ann', 'Lee', 'ann.lee@example.net', '07700 900999', '1990-05-01', '2023-06-01', false, true),
 	(920003, 'A.', 'Lee', NULL, NULL, NULL, '2024-06-01', false, false),
 	(920004, 'Bo', 'Ek', NULL, NULL, NULL, '2024-01-01', false, false);
+-- The kept row's consents date from its sign-up.
+UPDATE crm.customers SET consent_updated_at = '2024-03-01' WHERE customer_id = 920001;
 INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel) VALUES
 	('MRG-K1', 920001, '2024-04-01', 100.00, 'store'),
 	('MRG-K2', 920001, '2024-05-01', 50.00, 'online'),
@@ -95,8 +97,10 @@ SELECT tier_name, members FROM crm.loyalty_tier_summary WHERE program_id = 'merg
 -- widened) and the change is logged as evidence.
 SELECT customer_id, email, phone, birth_date, joined_at, consent_email, consent_sms
 FROM crm.customers WHERE customer_id = 920001;
-SELECT channel, granted, source FROM crm.consent_events
+SELECT channel, granted, source, recorded_at > now() - interval '1 hour' AS dated_now
+FROM crm.consent_events
 WHERE customer_id = 920001 AND source = 'crm.merge_customers' ORDER BY channel;
+SELECT crm.logged_consent(920001, 'email') AS latest_logged_email_answer;
 SELECT current_setting('retail_crm.consent_source', true) = '' AS source_reset;
 -- Both customers wait for the next incremental refresh.
 SELECT array_agg(DISTINCT customer_id ORDER BY customer_id) AS queued
