@@ -80,6 +80,10 @@ SELECT i.available_at = o.available_at AND i.expires_at = o.expires_at AS same_d
 FROM crm.points_lots AS i
 JOIN crm.points_lots AS o ON o.lot_id = (SELECT related_movement_id FROM crm.points_ledger WHERE movement_id = i.lot_id)
 WHERE i.customer_id = 920001 ORDER BY i.lot_id;
+-- The person's whole history: the merged member's 3 movements, 2 lots moved
+-- out and 2 moved in.
+SELECT kind, count(*) AS movements FROM crm.points_statement
+WHERE customer_id IN (SELECT crm.customer_ids_merged_into(920001)) GROUP BY kind ORDER BY kind;
 -- Account totals still equal the ledger sums.
 SELECT a.customer_id, a.ledger_total, a.ledger_total = (SELECT sum(points) FROM crm.points_ledger AS l
 														 WHERE l.customer_id = a.customer_id) AS matches_ledger
