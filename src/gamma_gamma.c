@@ -78,13 +78,77 @@ GammaGammaPointLogLik(const GammaGammaParams *g, double x, double zbar,
 		(px - 1) * log_z + px * log(x) - (px + g->q) * log_vxz;
 }
 
-/* ln f of a distinct row (x, zbar) for the fit. */
+/*
+ * The fit's cache.  Its rows come sorted by x, so the terms of x and the
+ * parameters (log-gamma and digamma of p x and p x + q) change only with x
+ * or at the next evaluation; the terms of the parameters alone once per
+ * evaluation; ln x and ln zbar never.  Only ln(v + x zbar) is computed for
+ * every row at every evaluation, instead of eleven logarithms, log-gammas
+ * and digammas.  Each term is the same expression, evaluated in the same
+ * order, as in GammaGammaPointLogLik, so the fit's results do not change.
+ */
+typedef struct GammaGammaFitCache
+{
+	const GroupedPoint *points; /* the fit's rows, to index log_zbar */
+	double	   *log_zbar;		/* ln zbar of every row */
+	GammaGammaParams params;	/* parameters of the terms below */
+	bool		have_params;	/* false before the first evaluation */
+	double		lgamma_q;
+	double		q_log_v;
+	double		digamma_q;
+	double		log_v;
+	double		q_over_v;
+	double		x;				/* x of the x terms; -1 for none */
+	double		px;
+	double		log_x;
+	double		lgamma_pxq_px;	/* lgamma(px + q) - lgamma(px) */
+	double		digamma_pxq_px; /* digamma(px + q) - digamma(px) */
+	double		digamma_pxq_q;	/* digamma(px + q) - digamma(q) */
+} GammaGammaFitCache;
+
+/* ln f of a distinct row (x, zbar) for the fit, with its gradient. */
 static double
 GammaGammaFitPointLogLik(const double *params, const GroupedPoint *point,
 						 double *grad, void *cache)
 {
-	return GammaGammaPointLogLik((const GammaGammaParams *) params,
-								 point->v[0], point->v[1], grad);
+	const GammaGammaParams *g = (const GammaGammaParams *) params;
+	GammaGammaFitCache *fc = (GammaGammaFitCache *) cache;
+	double		x = point->v[0];
+	double		zbar = point->v[1];
+	double		log_z = fc->log_zbar[point - fc->points];
+	double		log_vxz = log(g->v + x * zbar);
+
+	if (!fc->have_params || memcmp(&fc->params, g, sizeof(GammaGammaParams)) != 0)
+	{
+		fc->params = *g;
+		fc->have_params = true;
+		fc->lgamma_q = lgamma(g->q);
+		fc->log_v = log(g->v);
+		fc->q_log_v = g->q * fc->log_v;
+		fc->digamma_q = Digamma(g->q);
+		fc->q_over_v = g->q / g->v;
+		fc->x = -1;
+	}
+	if (x != fc->x)
+	{
+		double		psi_pxq;
+
+		fc->x = x;
+		fc->px = g->p * x;
+		fc->log_x = log(x);
+		fc->lgamma_pxq_px = lgamma(fc->px + g->q) - lgamma(fc->px);
+		psi_pxq = Digamma(fc->px + g->q);
+		fc->digamma_pxq_px = psi_pxq - Digamma(fc->px);
+		fc->digamma_pxq_q = psi_pxq - fc->digamma_q;
+	}
+	if (grad != NULL)
+	{
+		grad[0] = x * (fc->digamma_pxq_px + log_z + fc->log_x - log_vxz);
+		grad[1] = fc->digamma_pxq_q + fc->log_v - log_vxz;
+		grad[2] = fc->q_over_v - (fc->px + g->q) / (g->v + x * zbar);
+	}
+	return fc->lgamma_pxq_px - fc->lgamma_q + fc->q_log_v +
+		(fc->px - 1) * log_z + fc->px * fc->log_x - (fc->px + g->q) * log_vxz;
 }
 
 /*
@@ -178,6 +242,7 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_GAMMA_GAMMA);
 	ModelFitData fit;
+	GammaGammaFitCache cache;
 	OptimizeResult result;
 	double		mean_z = 0.0;
 	double		corr;
@@ -189,11 +254,17 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
 	fit.loglik = GammaGammaFitPointLogLik;
-	fit.cache = NULL;
+	fit.cache = &cache;
 	if (fit.npoints == 0)
 		PG_RETURN_NULL();
+	cache.points = fit.points;
+	cache.log_zbar = palloc(fit.npoints * sizeof(double));
+	cache.have_params = false;
 	for (i = 0; i < fit.npoints; i++)
+	{
 		mean_z += fit.points[i].v[1] * (double) fit.points[i].count;
+		cache.log_zbar[i] = log(fit.points[i].v[1]);
+	}
 	mean_z /= fit.weight;
 
 	memset(nulls, true, sizeof(nulls));
@@ -212,6 +283,7 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 		values[6] = Float8GetDatum(corr);
 		nulls[6] = false;
 	}
+	pfree(cache.log_zbar);
 	PG_RETURN_DATUM(ModelDatum(fcinfo, &gg_spec, values, nulls));
 }
 
