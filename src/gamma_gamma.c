@@ -57,35 +57,13 @@ CheckMonetary(double zbar)
 					 "monetary_avg is the mean value of the repeat purchases and must be positive for a customer with frequency > 0; exclude customers whose returns cancel their purchases.");
 }
 
-/* ln f of one customer, and its gradient in grad if not NULL. */
-static double
-GammaGammaPointLogLik(const GammaGammaParams *g, double x, double zbar,
-					  double *grad)
-{
-	double		px = g->p * x;
-	double		log_vxz = log(g->v + x * zbar);
-	double		log_z = log(zbar);
-
-	if (grad != NULL)
-	{
-		double		psi_pxq = Digamma(px + g->q);
-
-		grad[0] = x * (psi_pxq - Digamma(px) + log_z + log(x) - log_vxz);
-		grad[1] = psi_pxq - Digamma(g->q) + log(g->v) - log_vxz;
-		grad[2] = g->q / g->v - (px + g->q) / (g->v + x * zbar);
-	}
-	return lgamma(px + g->q) - lgamma(px) - lgamma(g->q) + g->q * log(g->v) +
-		(px - 1) * log_z + px * log(x) - (px + g->q) * log_vxz;
-}
-
 /*
  * The fit's cache.  Its rows come sorted by x, so the terms of x and the
  * parameters (log-gamma and digamma of p x and p x + q) change only with x
  * or at the next evaluation; the terms of the parameters alone once per
  * evaluation; ln x and ln zbar never.  Only ln(v + x zbar) is computed for
  * every row at every evaluation, instead of eleven logarithms, log-gammas
- * and digammas.  Each term is the same expression, evaluated in the same
- * order, as in GammaGammaPointLogLik, so the fit's results do not change.
+ * and digammas.
  */
 typedef struct GammaGammaFitCache
 {
@@ -106,7 +84,7 @@ typedef struct GammaGammaFitCache
 	double		digamma_pxq_q;	/* digamma(px + q) - digamma(q) */
 } GammaGammaFitCache;
 
-/* ln f of a distinct row (x, zbar) for the fit, with its gradient. */
+/* ln f of a distinct row (x, zbar), and its gradient in grad if not NULL. */
 static double
 GammaGammaFitPointLogLik(const double *params, const GroupedPoint *point,
 						 double *grad, void *cache)
@@ -149,6 +127,29 @@ GammaGammaFitPointLogLik(const double *params, const GroupedPoint *point,
 	}
 	return fc->lgamma_pxq_px - fc->lgamma_q + fc->q_log_v +
 		(fc->px - 1) * log_z + fc->px * fc->log_x - (fc->px + g->q) * log_vxz;
+}
+
+/*
+ * ln f of one customer, and its gradient in grad if not NULL: the fit's
+ * formula on a cache of that one row, so that the SQL functions and the fit
+ * cannot disagree.
+ */
+static double
+GammaGammaPointLogLik(const GammaGammaParams *g, double x, double zbar,
+					  double *grad)
+{
+	GroupedPoint point;
+	double		log_zbar = log(zbar);
+	GammaGammaFitCache cache;
+
+	memset(&point, 0, sizeof(point));
+	point.v[0] = x;
+	point.v[1] = zbar;
+	point.count = 1;
+	cache.points = &point;
+	cache.log_zbar = &log_zbar;
+	cache.have_params = false;
+	return GammaGammaFitPointLogLik((const double *) g, &point, grad, &cache);
 }
 
 /*
