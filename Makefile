@@ -46,6 +46,7 @@ SQL_PARTS = \
 	sql/80_refresh_tables.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
+	sql/83_snapshots.sql \
 	sql/85_affinity.sql \
 	sql/86_satisfaction.sql \
 	sql/87_complaints.sql \
@@ -61,8 +62,10 @@ SQL_PARTS = \
 	sql/97_grants.sql \
 	sql/98_dump.sql
 
-# 1.0 -> 1.1: the header, the changes to 1.0's objects, and the parts 1.1
-# adds (in dependency order, like SQL_PARTS).  Every part listed here is
+# 1.0 -> 1.1: the header, the changes to 1.0's objects, the parts 1.1 adds
+# (in dependency order, like SQL_PARTS), the 1.0 parts it runs again (the
+# views and their grants: customer_segments became a view), and the move of
+# the 1.0 snapshot into its new place.  Every numbered part listed here is
 # also in SQL_PARTS; the upgrade test compares the catalog of an updated 1.0
 # with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
@@ -71,18 +74,22 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/15_consent.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
+	sql/83_snapshots.sql \
 	sql/85_affinity.sql \
 	sql/86_satisfaction.sql \
 	sql/87_complaints.sql \
 	sql/88_call_list.sql \
 	sql/89_identity.sql \
+	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/96_loyalty.sql \
-	sql/98_dump.sql
+	sql/97_grants.sql \
+	sql/98_dump.sql \
+	sql/upgrade/1.0--1.1-snapshot.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)

@@ -1,5 +1,5 @@
--- The segment refresh's tables: the run log, the published snapshot, the
--- break points and the history.  The refresh itself is in 81_refresh.sql.
+-- The segment refresh's tables: the run log, the break points and the
+-- history.  The snapshot is in 83_snapshots.sql, the refresh in 81_refresh.sql.
 
 CREATE TABLE @extschema@.refresh_runs (
 	run_id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -46,78 +46,6 @@ COMMENT ON COLUMN @extschema@.refresh_runs.backend_pid IS 'Process that ran the 
 COMMENT ON COLUMN @extschema@.refresh_runs.backend_start IS 'Start time of that process, to tell it from a later one with the same pid.';
 COMMENT ON COLUMN @extschema@.refresh_runs.mode IS 'full (every customer) or incremental (the customers in crm.changed_customers); an incremental call that had to run in full says full. NULL for runs before version 1.1.';
 COMMENT ON COLUMN @extschema@.refresh_runs.settings_fingerprint IS 'crm.settings_fingerprint() at the run: an incremental refresh builds on the last full run only while it is unchanged.';
-
--- The published snapshot.  Rewritten in one transaction by each refresh.
-CREATE TABLE @extschema@.customer_segments (
-	customer_id			bigint PRIMARY KEY,
-	as_of				timestamptz NOT NULL,
-	run_id				bigint NOT NULL,
-	first_purchase_at	timestamptz,
-	last_purchase_at	timestamptz,
-	recency_days		integer,
-	frequency			bigint NOT NULL,
-	monetary			numeric NOT NULL,
-	returns				bigint NOT NULL,
-	r_score				smallint,
-	f_score				smallint,
-	m_score				smallint,
-	fm_score			smallint,
-	rfm_code			smallint,
-	segment				text,
-	lifecycle_stage		text NOT NULL,
-	tenure_days			integer,
-	purchase_days		integer,
-	btyd_frequency		integer,
-	btyd_recency		integer,
-	btyd_t				integer,
-	avg_repeat_spend	numeric,
-	last_gap_days		integer,
-	median_gap_days		double precision,
-	one_time_buyer		boolean,
-	p_alive				double precision,
-	churn_risk			double precision,
-	expected_purchases	double precision,
-	expected_spend		double precision,
-	clv					double precision,
-	bgnbd_model_id		bigint,
-	gamma_gamma_model_id bigint
-);
-COMMENT ON TABLE @extschema@.customer_segments IS
-	'One row per customer as of the last successful refresh: RFM facts and scores, segment, lifecycle stage. Replaced atomically by crm.refresh_segments. Days are 24-hour periods counted back from as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.customer_segments.as_of IS 'Analysis date of the refresh.';
-COMMENT ON COLUMN @extschema@.customer_segments.run_id IS 'Refresh run that wrote the row (crm.refresh_runs).';
-COMMENT ON COLUMN @extschema@.customer_segments.first_purchase_at IS 'First purchase (amount > 0) up to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.last_purchase_at IS 'Last purchase up to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.recency_days IS 'R: whole days from the last purchase to as_of; NULL without a purchase.';
-COMMENT ON COLUMN @extschema@.customer_segments.frequency IS 'F: number of orders with a positive amount.';
-COMMENT ON COLUMN @extschema@.customer_segments.monetary IS 'M: net spend, purchases minus returns.';
-COMMENT ON COLUMN @extschema@.customer_segments.returns IS 'Number of return transactions (negative amount).';
-COMMENT ON COLUMN @extschema@.customer_segments.r_score IS 'Recency score 1-5, 5 = most recent; NULL for customers without a purchase.';
-COMMENT ON COLUMN @extschema@.customer_segments.f_score IS 'Frequency score 1-5, 5 = most orders.';
-COMMENT ON COLUMN @extschema@.customer_segments.m_score IS 'Monetary score 1-5, 5 = highest net spend.';
-COMMENT ON COLUMN @extschema@.customer_segments.fm_score IS 'Mean of F and M rounded half up: the FM axis of the segment grid.';
-COMMENT ON COLUMN @extschema@.customer_segments.rfm_code IS 'R*100 + F*10 + M, e.g. 555.';
-COMMENT ON COLUMN @extschema@.customer_segments.segment IS 'Segment from the active rule set; NULL for customers without a purchase (not scored).';
-COMMENT ON COLUMN @extschema@.customer_segments.lifecycle_stage IS 'prospect, new, active, at-risk, dormant, lost or reactivated.';
-COMMENT ON COLUMN @extschema@.customer_segments.tenure_days IS 'Whole days from the first purchase to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.purchase_days IS 'Distinct days with a purchase.';
-COMMENT ON COLUMN @extschema@.customer_segments.btyd_frequency IS 'BG/NBD x: repeat purchase days (purchase_days - 1).';
-COMMENT ON COLUMN @extschema@.customer_segments.btyd_recency IS 'BG/NBD t_x in days: from the first to the last purchase day.';
-COMMENT ON COLUMN @extschema@.customer_segments.btyd_t IS 'BG/NBD T in days: from the first purchase day to as_of.';
-COMMENT ON COLUMN @extschema@.customer_segments.avg_repeat_spend IS 'Mean purchase value of the repeat purchase days (Gamma-Gamma input); NULL when there is none.';
-COMMENT ON COLUMN @extschema@.customer_segments.last_gap_days IS 'Days between the two latest purchase days.';
-COMMENT ON COLUMN @extschema@.customer_segments.median_gap_days IS 'Median days between consecutive purchase days.';
-COMMENT ON COLUMN @extschema@.customer_segments.one_time_buyer IS 'True when the customer bought on one day only (BG/NBD x = 0): their P(alive) = 1 is a property of the model, not a prediction.';
-COMMENT ON COLUMN @extschema@.customer_segments.p_alive IS 'BG/NBD probability that the customer is still active; NULL without a purchase or a converged model.';
-COMMENT ON COLUMN @extschema@.customer_segments.churn_risk IS '1 - p_alive.';
-COMMENT ON COLUMN @extschema@.customer_segments.expected_purchases IS 'Purchase days the BG/NBD model expects in the next crm.settings.churn_horizon_days days.';
-COMMENT ON COLUMN @extschema@.customer_segments.expected_spend IS 'Gamma-Gamma expected spend per purchase day (the population mean for one-time buyers).';
-COMMENT ON COLUMN @extschema@.customer_segments.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted monthly by crm.settings.monthly_discount.';
-COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'BG/NBD model used (crm.models).';
-COMMENT ON COLUMN @extschema@.customer_segments.gamma_gamma_model_id IS 'Gamma-Gamma model used (crm.models).';
-
-CREATE INDEX customer_segments_segment_idx ON @extschema@.customer_segments (segment);
 
 -- Break points each run used, one row per metric.
 CREATE TABLE @extschema@.rfm_break_points (

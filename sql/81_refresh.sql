@@ -134,6 +134,7 @@ DECLARE
 	changes_seen pg_snapshot;
 	bgnbd_id bigint;
 	gamma_gamma_id bigint;
+	snapshot bigint;
 	e_state text;
 	e_message text;
 	e_detail text;
@@ -161,6 +162,7 @@ BEGIN
 				WHEN source_relation <> '@extschema@.transactions'::regclass
 					THEN format('changes are tracked on crm.transactions only, and the sales source is %s', source_relation)
 				WHEN run.as_of < base.as_of THEN format('as_of lies before that of full run %s', base.run_id)
+				WHEN NOT EXISTS (SELECT 1 FROM @extschema@.published_snapshot) THEN 'no snapshot is published'
 			END;
 			IF full_reason IS NOT NULL THEN
 				RAISE NOTICE 'retail_crm refresh run %: runs in full: %', run_id, full_reason;
@@ -277,16 +279,20 @@ BEGIN
 		END IF;
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
-		-- Readers keep seeing the previous snapshot until this transaction commits.
+		-- A full run fills a new partition that readers see from the commit
+		-- on (83_snapshots.sql); an incremental run rewrites its customers'
+		-- rows in the published one, also visible at the commit.
 		current_stage := 'publish';
 		IF incremental THEN
-			DELETE FROM @extschema@.customer_segments AS cs
-			USING pg_temp.refresh_changed AS c WHERE cs.customer_id = c.customer_id;
+			snapshot := (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
+			DELETE FROM @extschema@.segment_snapshots AS cs
+			USING pg_temp.refresh_changed AS c WHERE cs.snapshot_id = snapshot AND cs.customer_id = c.customer_id;
 		ELSE
-			DELETE FROM @extschema@.customer_segments;
+			snapshot := refresh_build.run_id;
+			PERFORM @extschema@.snapshot_create(snapshot);
 		END IF;
-		INSERT INTO @extschema@.customer_segments
-		SELECT f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
+		INSERT INTO @extschema@.segment_snapshots
+		SELECT snapshot, f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
 			   f.recency_days, f.orders, f.net_spend, f.returns,
 			   s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
 			   CASE WHEN f.orders > 0 THEN coalesce(map.segment, 'Unclassified') END,
@@ -312,7 +318,7 @@ BEGIN
 			FROM (SELECT CASE WHEN gamma_gamma.p * f.btyd_frequency + gamma_gamma.q > 1 THEN gamma_gamma END AS model) AS spend
 		) AS v
 		UNION ALL
-		SELECT c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
+		SELECT snapshot, c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
 			   NULL, NULL, NULL, NULL, NULL, NULL,
 			   @extschema@.lifecycle_stage(0, NULL, NULL, NULL,
 										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
@@ -326,9 +332,10 @@ BEGIN
 
 		-- The history keeps whole snapshots: full runs only.
 		IF NOT incremental THEN
+			PERFORM @extschema@.snapshot_publish(snapshot);
 			INSERT INTO @extschema@.segment_history
 			SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
-			FROM @extschema@.customer_segments AS cs;
+			FROM @extschema@.segment_snapshots AS cs WHERE cs.snapshot_id = snapshot;
 		END IF;
 		DELETE FROM @extschema@.changed_customers AS q
 		WHERE pg_visible_in_snapshot(q.changed_by_xact, changes_seen);
@@ -396,6 +403,9 @@ BEGIN
 	run := @extschema@.refresh_start(as_of, CASE WHEN incremental THEN 'incremental' ELSE 'full' END);
 	COMMIT;
 	failure := @extschema@.refresh_build(run);
+	COMMIT;
+	-- In a transaction of its own: the lock a drop takes is held only for it.
+	PERFORM @extschema@.drop_old_snapshots();
 	COMMIT;
 	IF failure IS NOT NULL THEN
 		PERFORM @extschema@.refresh_raise(run, failure);

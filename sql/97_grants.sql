@@ -6,7 +6,7 @@ GRANT SELECT ON
 	@extschema@.segment_summary, @extschema@.rfm_grid, @extschema@.lifecycle_summary,
 	@extschema@.segment_migration, @extschema@.customer_360, @extschema@.rfm_breaks,
 	@extschema@.churn_watch_list, @extschema@.clv_by_segment, @extschema@.model_diagnostics,
-	@extschema@.customer_segments, @extschema@.segment_history, @extschema@.refresh_runs,
+	@extschema@.segment_history, @extschema@.refresh_runs,
 	@extschema@.rfm_break_points, @extschema@.models, @extschema@.model_calibration,
 	@extschema@.settings, @extschema@.rfm_fixed_breaks, @extschema@.segment_rules,
 	@extschema@.segment_map
@@ -17,7 +17,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
 	@extschema@.customers, @extschema@.transactions, @extschema@.transaction_items,
 	@extschema@.settings, @extschema@.rfm_fixed_breaks, @extschema@.segment_rules,
 	@extschema@.segment_map, @extschema@.models, @extschema@.model_calibration,
-	@extschema@.refresh_runs, @extschema@.customer_segments, @extschema@.rfm_break_points,
+	@extschema@.refresh_runs, @extschema@.rfm_break_points,
 	@extschema@.segment_history
 TO crm_admin;
 GRANT USAGE, SELECT ON @extschema@.models_model_id_seq, @extschema@.refresh_runs_run_id_seq TO crm_admin;

@@ -76,10 +76,11 @@ SELECT fact FROM facts ORDER BY fact COLLATE "C";
 
 -- Contents of every table (install-time configuration must match too),
 -- but the change queue of the incremental refresh: restoring the sales
--- queues their customers again, harmlessly.
+-- queues their customers again, harmlessly.  And what readers see of the
+-- snapshot partitions: the view crm.customer_segments.
 SELECT format('SELECT %L || '' rows '' || count(*) || '' '' || coalesce(md5(string_agg(t::text, E''\n'' ORDER BY t::text)), '''') FROM %s AS t',
 			  c.oid::regclass, c.oid::regclass)
 FROM pg_class AS c JOIN pg_extension AS e ON e.extname = 'retail_crm' AND c.relnamespace = e.extnamespace
-WHERE c.relkind IN ('r', 'p') AND c.relname <> 'changed_customers'
+WHERE (c.relkind IN ('r', 'p') OR c.relname = 'customer_segments') AND c.relname <> 'changed_customers'
 ORDER BY c.oid::regclass::text COLLATE "C"
 \gexec

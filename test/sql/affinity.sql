@@ -132,13 +132,15 @@ SELECT run_id, baskets, skipped_baskets, pairs FROM crm.affinity_runs ORDER BY r
 -- Recommendations.  Segments: 901, 902, 904 Champions; 903, 905 Lost; 906
 -- none (no purchase).  Buyers in crm.basket_items: 901 {A,B,C}, 902 {A,C},
 -- 903 {A,B,D}, 904 {A}, 905 {A,B,C,D} (its basket only skipped by the cap).
-INSERT INTO crm.customer_segments (customer_id, as_of, run_id, frequency, monetary, returns, segment, lifecycle_stage)
-VALUES (901, '2024-02-01', 0, 2, 30, 1, 'Champions', 'active'),
-	   (902, '2024-02-01', 0, 1, 20, 0, 'Champions', 'active'),
-	   (903, '2024-02-01', 0, 2, 60, 0, 'Lost', 'lost'),
-	   (904, '2024-02-01', 0, 1, 5, 0, 'Champions', 'new'),
-	   (905, '2024-02-01', 0, 1, 40, 0, 'Lost', 'lost'),
-	   (906, '2024-02-01', 0, 0, 0, 0, NULL, 'prospect');
+-- The view shows the published snapshot; rows go into its partition.
+INSERT INTO crm.segment_snapshots (snapshot_id, customer_id, as_of, run_id, frequency, monetary, returns, segment, lifecycle_stage)
+SELECT p.snapshot_id, v.* FROM crm.published_snapshot AS p, (VALUES
+	(901, timestamptz '2024-02-01', 0, 2, 30, 1, 'Champions', 'active'),
+	(902, '2024-02-01', 0, 1, 20, 0, 'Champions', 'active'),
+	(903, '2024-02-01', 0, 2, 60, 0, 'Lost', 'lost'),
+	(904, '2024-02-01', 0, 1, 5, 0, 'Champions', 'new'),
+	(905, '2024-02-01', 0, 1, 40, 0, 'Lost', 'lost'),
+	(906, '2024-02-01', 0, 0, 0, 0, NULL, 'prospect')) AS v;
 -- 904 bought A: B 0.6 and C 0.4 by confidence, then D from the best
 -- sellers (its segment bought only A, B, C; 2 of 5 buyers bought D).
 SELECT * FROM crm.recommend(904, 5);

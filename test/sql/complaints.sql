@@ -83,11 +83,13 @@ FROM crm.complaint_sla_dashboard ORDER BY month, priority;
 --   904 high value: 8 on 0-10 (80) before, 4 on 1-5 (75) now: drop 5 < 10
 BEGIN;
 DELETE FROM crm.customer_segments;
-INSERT INTO crm.customer_segments (customer_id, as_of, run_id, frequency, monetary, returns, m_score, segment, lifecycle_stage, clv, churn_risk) VALUES
-	(901, '2024-03-31', 0, 12, 2400, 0, 5, 'Champions', 'active', 1800, 0.1),
+-- The view shows the published snapshot; rows go into its partition.
+INSERT INTO crm.segment_snapshots (snapshot_id, customer_id, as_of, run_id, frequency, monetary, returns, m_score, segment, lifecycle_stage, clv, churn_risk)
+SELECT p.snapshot_id, v.* FROM crm.published_snapshot AS p, (VALUES
+	(901, timestamptz '2024-03-31', 0, 12, 2400, 0, 5, 'Champions', 'active', 1800, 0.1),
 	(902, '2024-03-31', 0, 9, 1500, 1, 5, 'Loyal', 'active', 900, 0.2),
 	(903, '2024-03-31', 0, 1, 40, 0, 2, 'Hibernating', 'dormant', 20, 0.8),
-	(904, '2024-03-31', 0, 7, 1100, 0, 4, 'Loyal', 'active', 700, 0.3);
+	(904, '2024-03-31', 0, 7, 1100, 0, 4, 'Loyal', 'active', 700, 0.3)) AS v;
 INSERT INTO crm.survey_responses (customer_id, responded_at, dimension, score, scale_min, scale_max) VALUES
 	(901, '2023-11-10', 'overall', 5, 1, 5), (901, '2024-02-10', 'overall', 2, 1, 5),
 	(902, '2023-11-10', 'overall', 4, 1, 5), (902, '2024-02-10', 'overall', 4, 1, 5),

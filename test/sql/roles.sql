@@ -15,7 +15,7 @@ SELECT r.role, c.relname,
 	   has_table_privilege(r.role, c.oid, 'UPDATE') AS can_update
 FROM (VALUES ('crm_analyst'), ('crm_marketer'), ('crm_admin')) AS r (role)
 CROSS JOIN pg_class AS c
-WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'v')
+WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition
 ORDER BY c.relname, r.role;
 
 -- Which routines each role may call (only the ones PUBLIC may not).

@@ -1,0 +1,227 @@
+-- The published segment snapshot.  A full refresh writes every customer's
+-- row into a new partition of crm.segment_snapshots, builds its indexes once
+-- (a sorted build, not a million index insertions), and publishes it by
+-- moving the one-row pointer crm.published_snapshot, all in one
+-- transaction.  Readers go through the view crm.customer_segments, which
+-- follows the pointer: they see the old snapshot until the commit and never
+-- wait for the refresh, which takes no lock that conflicts with reading.
+-- The old partition is dropped after the commit (drop_old_snapshots).
+-- An incremental refresh rewrites its customers' rows in the published
+-- partition.
+
+CREATE TABLE @extschema@.segment_snapshots (
+	snapshot_id			bigint NOT NULL,
+	customer_id			bigint NOT NULL,
+	as_of				timestamptz NOT NULL,
+	run_id				bigint NOT NULL,
+	first_purchase_at	timestamptz,
+	last_purchase_at	timestamptz,
+	recency_days		integer,
+	frequency			bigint NOT NULL,
+	monetary			numeric NOT NULL,
+	returns				bigint NOT NULL,
+	r_score				smallint,
+	f_score				smallint,
+	m_score				smallint,
+	fm_score			smallint,
+	rfm_code			smallint,
+	segment				text,
+	lifecycle_stage		text NOT NULL,
+	tenure_days			integer,
+	purchase_days		integer,
+	btyd_frequency		integer,
+	btyd_recency		integer,
+	btyd_t				integer,
+	avg_repeat_spend	numeric,
+	last_gap_days		integer,
+	median_gap_days		double precision,
+	one_time_buyer		boolean,
+	p_alive				double precision,
+	churn_risk			double precision,
+	expected_purchases	double precision,
+	expected_spend		double precision,
+	clv					double precision,
+	bgnbd_model_id		bigint,
+	gamma_gamma_model_id bigint
+) PARTITION BY LIST (snapshot_id);
+COMMENT ON TABLE @extschema@.segment_snapshots IS
+	'Internal: the snapshots of crm.customer_segments, one partition per full refresh run (crm.segment_snapshot_<run_id>). Read crm.customer_segments instead.';
+COMMENT ON COLUMN @extschema@.segment_snapshots.snapshot_id IS 'Full refresh run that built the snapshot; its partition is crm.segment_snapshot_<snapshot_id>.';
+
+-- Which snapshot readers see: no row before the first refresh.
+CREATE TABLE @extschema@.published_snapshot (
+	singleton		boolean PRIMARY KEY DEFAULT true CONSTRAINT published_snapshot_one_row CHECK (singleton),
+	snapshot_id		bigint NOT NULL,
+	published_at	timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE @extschema@.published_snapshot IS
+	'The snapshot crm.customer_segments shows: one row, moved by each full refresh in the transaction that publishes it.';
+COMMENT ON COLUMN @extschema@.published_snapshot.singleton IS 'Always true: keeps the table at one row.';
+COMMENT ON COLUMN @extschema@.published_snapshot.snapshot_id IS 'The published partition of crm.segment_snapshots.';
+COMMENT ON COLUMN @extschema@.published_snapshot.published_at IS 'When it was published.';
+
+-- The scalar subquery is evaluated once per query, before the scan, so
+-- the executor reads the published partition only.
+CREATE VIEW @extschema@.customer_segments AS
+SELECT s.customer_id, s.as_of, s.run_id, s.first_purchase_at, s.last_purchase_at,
+	   s.recency_days, s.frequency, s.monetary, s.returns, s.r_score, s.f_score, s.m_score,
+	   s.fm_score, s.rfm_code, s.segment, s.lifecycle_stage, s.tenure_days, s.purchase_days,
+	   s.btyd_frequency, s.btyd_recency, s.btyd_t, s.avg_repeat_spend, s.last_gap_days,
+	   s.median_gap_days, s.one_time_buyer, s.p_alive, s.churn_risk, s.expected_purchases,
+	   s.expected_spend, s.clv, s.bgnbd_model_id, s.gamma_gamma_model_id
+FROM @extschema@.segment_snapshots AS s
+WHERE s.snapshot_id = (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
+COMMENT ON VIEW @extschema@.customer_segments IS
+	'One row per customer as of the last successful refresh: RFM facts and scores, segment, lifecycle stage. Replaced atomically by crm.refresh_segments (a full run publishes a new snapshot; an incremental run rewrites its customers'' rows). Days are 24-hour periods counted back from as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.customer_id IS 'Customer key.';
+COMMENT ON COLUMN @extschema@.customer_segments.as_of IS 'Analysis date of the refresh.';
+COMMENT ON COLUMN @extschema@.customer_segments.run_id IS 'Refresh run that wrote the row (crm.refresh_runs).';
+COMMENT ON COLUMN @extschema@.customer_segments.first_purchase_at IS 'First purchase (amount > 0) up to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.last_purchase_at IS 'Last purchase up to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.recency_days IS 'R: whole days from the last purchase to as_of; NULL without a purchase.';
+COMMENT ON COLUMN @extschema@.customer_segments.frequency IS 'F: number of orders with a positive amount.';
+COMMENT ON COLUMN @extschema@.customer_segments.monetary IS 'M: net spend, purchases minus returns.';
+COMMENT ON COLUMN @extschema@.customer_segments.returns IS 'Number of return transactions (negative amount).';
+COMMENT ON COLUMN @extschema@.customer_segments.r_score IS 'Recency score 1-5, 5 = most recent; NULL for customers without a purchase.';
+COMMENT ON COLUMN @extschema@.customer_segments.f_score IS 'Frequency score 1-5, 5 = most orders.';
+COMMENT ON COLUMN @extschema@.customer_segments.m_score IS 'Monetary score 1-5, 5 = highest net spend.';
+COMMENT ON COLUMN @extschema@.customer_segments.fm_score IS 'Mean of F and M rounded half up: the FM axis of the segment grid.';
+COMMENT ON COLUMN @extschema@.customer_segments.rfm_code IS 'R*100 + F*10 + M, e.g. 555.';
+COMMENT ON COLUMN @extschema@.customer_segments.segment IS 'Segment from the active rule set; NULL for customers without a purchase (not scored).';
+COMMENT ON COLUMN @extschema@.customer_segments.lifecycle_stage IS 'prospect, new, active, at-risk, dormant, lost or reactivated.';
+COMMENT ON COLUMN @extschema@.customer_segments.tenure_days IS 'Whole days from the first purchase to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.purchase_days IS 'Distinct days with a purchase.';
+COMMENT ON COLUMN @extschema@.customer_segments.btyd_frequency IS 'BG/NBD x: repeat purchase days (purchase_days - 1).';
+COMMENT ON COLUMN @extschema@.customer_segments.btyd_recency IS 'BG/NBD t_x in days: from the first to the last purchase day.';
+COMMENT ON COLUMN @extschema@.customer_segments.btyd_t IS 'BG/NBD T in days: from the first purchase day to as_of.';
+COMMENT ON COLUMN @extschema@.customer_segments.avg_repeat_spend IS 'Mean purchase value of the repeat purchase days (Gamma-Gamma input); NULL when there is none.';
+COMMENT ON COLUMN @extschema@.customer_segments.last_gap_days IS 'Days between the two latest purchase days.';
+COMMENT ON COLUMN @extschema@.customer_segments.median_gap_days IS 'Median days between consecutive purchase days.';
+COMMENT ON COLUMN @extschema@.customer_segments.one_time_buyer IS 'True when the customer bought on one day only (BG/NBD x = 0): their P(alive) = 1 is a property of the model, not a prediction.';
+COMMENT ON COLUMN @extschema@.customer_segments.p_alive IS 'BG/NBD probability that the customer is still active; NULL without a purchase or a converged model.';
+COMMENT ON COLUMN @extschema@.customer_segments.churn_risk IS '1 - p_alive.';
+COMMENT ON COLUMN @extschema@.customer_segments.expected_purchases IS 'Purchase days the BG/NBD model expects in the next crm.settings.churn_horizon_days days.';
+COMMENT ON COLUMN @extschema@.customer_segments.expected_spend IS 'Gamma-Gamma expected spend per purchase day (the population mean for one-time buyers).';
+COMMENT ON COLUMN @extschema@.customer_segments.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted monthly by crm.settings.monthly_discount.';
+COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'BG/NBD model used (crm.models).';
+COMMENT ON COLUMN @extschema@.customer_segments.gamma_gamma_model_id IS 'Gamma-Gamma model used (crm.models).';
+
+-- The partition holding a snapshot.
+CREATE FUNCTION @extschema@.snapshot_partition(snapshot_id bigint)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'segment_snapshot_' || snapshot_id $$;
+COMMENT ON FUNCTION @extschema@.snapshot_partition(bigint) IS
+	'Internal: the name (in the extension''s schema) of the partition of crm.segment_snapshots that holds a snapshot.';
+
+-- Owner's rights: the refresh runs as crm_admin, which may not create
+-- tables in the schema or alter the parent.
+CREATE FUNCTION @extschema@.snapshot_create(snapshot_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.refresh_runs AS r WHERE r.run_id = snapshot_create.snapshot_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('refresh run %s does not exist', coalesce(snapshot_id::text, 'NULL')),
+			HINT = 'Snapshots are built by crm.refresh_segments; call that instead.';
+	END IF;
+	-- LIKE and ATTACH rather than PARTITION OF: ATTACH locks the parent in a
+	-- mode that readers do not wait for.  The new partition is empty, so
+	-- attaching it scans nothing.  No autovacuum: the partition is written
+	-- once, analyzed when published and dropped by the next full run (an
+	-- incremental run rewrites a few rows), and an autovacuum worker on it
+	-- would keep that drop from getting its lock.
+	EXECUTE format('CREATE TABLE @extschema@.%I (LIKE @extschema@.segment_snapshots)
+					WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
+				   @extschema@.snapshot_partition(snapshot_id));
+	EXECUTE format('ALTER TABLE @extschema@.segment_snapshots ATTACH PARTITION @extschema@.%I FOR VALUES IN (%s)',
+				   @extschema@.snapshot_partition(snapshot_id), snapshot_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.snapshot_create(bigint) IS
+	'Internal: creates the empty partition of crm.segment_snapshots for a refresh run''s snapshot.';
+
+-- Indexes are built after the rows are in: one sorted build each.
+CREATE FUNCTION @extschema@.snapshot_publish(snapshot_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	partition_name text := @extschema@.snapshot_partition(snapshot_id);
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_inherits AS i
+				   WHERE i.inhparent = '@extschema@.segment_snapshots'::regclass
+					 AND i.inhrelid = to_regclass('@extschema@.' || quote_ident(partition_name))) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('snapshot %s has no partition to publish', coalesce(snapshot_id::text, 'NULL')),
+			HINT = 'Snapshots are built by crm.refresh_segments; call that instead.';
+	END IF;
+	EXECUTE format('ALTER TABLE @extschema@.%I ADD PRIMARY KEY (customer_id)', partition_name);
+	EXECUTE format('CREATE INDEX ON @extschema@.%I (segment)', partition_name);
+	-- Readers plan with statistics from the first query on.
+	EXECUTE format('ANALYZE @extschema@.%I', partition_name);
+	INSERT INTO @extschema@.published_snapshot AS p (snapshot_id) VALUES (snapshot_publish.snapshot_id)
+	ON CONFLICT (singleton) DO UPDATE SET snapshot_id = excluded.snapshot_id, published_at = excluded.published_at;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.snapshot_publish(bigint) IS
+	'Internal: indexes and analyzes a snapshot''s partition and makes it the one crm.customer_segments shows (visible to others at commit).';
+
+-- Dropping a partition locks its parent against readers.  The lock is
+-- asked for with NOWAIT, so that no reader ever queues behind the drop:
+-- five tries over half a second, then the partitions are left to the next
+-- call.
+CREATE FUNCTION @extschema@.drop_old_snapshots()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	old_partitions regclass[];
+	attempt integer;
+BEGIN
+	-- A running refresh may be filling a partition of its own: leave the
+	-- clean-up to it.
+	IF NOT pg_try_advisory_xact_lock(hashtext('retail_crm.refresh_segments')) THEN
+		RETURN 0;
+	END IF;
+	SELECT array_agg(i.inhrelid::regclass ORDER BY i.inhrelid) INTO old_partitions
+	FROM pg_inherits AS i
+	WHERE i.inhparent = '@extschema@.segment_snapshots'::regclass
+	  AND i.inhrelid IS DISTINCT FROM
+		  (SELECT to_regclass(format('@extschema@.%I', @extschema@.snapshot_partition(p.snapshot_id)))
+		   FROM @extschema@.published_snapshot AS p);
+	IF old_partitions IS NULL THEN
+		RETURN 0;
+	END IF;
+	FOR attempt IN 1..5 LOOP
+		BEGIN
+			LOCK TABLE @extschema@.segment_snapshots IN ACCESS EXCLUSIVE MODE NOWAIT;
+			EXECUTE format('DROP TABLE %s', array_to_string(old_partitions, ', '));
+			RETURN cardinality(old_partitions);
+		EXCEPTION WHEN lock_not_available THEN
+			PERFORM pg_sleep(0.1);
+		END;
+	END LOOP;
+	RAISE NOTICE 'retail_crm: % old snapshot partition(s) are still being read; the next refresh drops them',
+		cardinality(old_partitions)
+		USING HINT = 'Or call crm.drop_old_snapshots() when the long reads of crm.customer_segments have finished.';
+	RETURN 0;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.drop_old_snapshots() IS
+	'Drops the partitions of crm.segment_snapshots that are no longer published, unless they are being read (it tries five times over half a second and never makes a reader wait); returns how many it dropped. crm.refresh_segments calls it after each run.';
+
+REVOKE EXECUTE ON FUNCTION @extschema@.snapshot_create(bigint), @extschema@.snapshot_publish(bigint),
+	@extschema@.drop_old_snapshots() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.snapshot_create(bigint), @extschema@.snapshot_publish(bigint),
+	@extschema@.drop_old_snapshots() TO crm_admin;
+
+-- Analysts (and admins, who are analysts too) read the view; the refresh
+-- (crm_admin) writes through the parent.
+GRANT SELECT ON @extschema@.customer_segments, @extschema@.published_snapshot TO crm_analyst;
+GRANT SELECT, INSERT, DELETE ON @extschema@.segment_snapshots TO crm_admin;
