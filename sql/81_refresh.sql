@@ -289,7 +289,6 @@ BEGIN
 			USING pg_temp.refresh_changed AS c WHERE cs.snapshot_id = snapshot AND cs.customer_id = c.customer_id;
 		ELSE
 			snapshot := refresh_build.run_id;
-			PERFORM @extschema@.snapshot_create(snapshot);
 		END IF;
 		INSERT INTO @extschema@.segment_snapshots
 		SELECT snapshot, f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
@@ -401,6 +400,11 @@ BEGIN
 			HINT = 'Leave it out for a full refresh, or pass incremental => true.';
 	END IF;
 	run := @extschema@.refresh_start(as_of, CASE WHEN incremental THEN 'incremental' ELSE 'full' END);
+	COMMIT;
+	-- The partition a full run publishes is attached, empty, in a
+	-- transaction of its own (83_snapshots.sql), also for an incremental
+	-- call, which may have to run in full.
+	PERFORM @extschema@.snapshot_create(run);
 	COMMIT;
 	failure := @extschema@.refresh_build(run);
 	COMMIT;

@@ -1,13 +1,21 @@
 -- The published segment snapshot.  A full refresh writes every customer's
 -- row into a new partition of crm.segment_snapshots, builds its indexes once
 -- (a sorted build, not a million index insertions), and publishes it by
--- moving the one-row pointer crm.published_snapshot, all in one
--- transaction.  Readers go through the view crm.customer_segments, which
--- follows the pointer: they see the old snapshot until the commit and never
--- wait for the refresh, which takes no lock that conflicts with reading.
--- The old partition is dropped after the commit (drop_old_snapshots).
--- An incremental refresh rewrites its customers' rows in the published
--- partition.
+-- moving the one-row pointer crm.published_snapshot, in one transaction.
+-- Readers go through the view crm.customer_segments, which follows the
+-- pointer: they see the old snapshot until the commit and never wait for
+-- the refresh, which takes no lock that conflicts with reading.
+--
+-- The partition is attached, empty, in an earlier transaction.  ATTACH
+-- does not block readers, so a query may run on a partition list cached
+-- from before the attach; the invalidation that updates it is sent only
+-- after the attach is visible.  Were the attach and the pointer committed
+-- together, a query could see the new pointer with the old list, find no
+-- partition for it and return no rows.
+--
+-- Partitions no longer published are dropped after the commit
+-- (drop_old_snapshots).  An incremental refresh rewrites its customers'
+-- rows in the published partition.
 
 CREATE TABLE @extschema@.segment_snapshots (
 	snapshot_id			bigint NOT NULL,
@@ -160,7 +168,10 @@ BEGIN
 			MESSAGE = format('snapshot %s has no partition to publish', coalesce(snapshot_id::text, 'NULL')),
 			HINT = 'Snapshots are built by crm.refresh_segments; call that instead.';
 	END IF;
-	EXECUTE format('ALTER TABLE @extschema@.%I ADD PRIMARY KEY (customer_id)', partition_name);
+	-- Readers may already lock the partition (it was attached earlier):
+	-- CREATE INDEX takes a lock they do not wait for, ADD PRIMARY KEY one
+	-- they would.
+	EXECUTE format('CREATE UNIQUE INDEX ON @extschema@.%I (customer_id)', partition_name);
 	EXECUTE format('CREATE INDEX ON @extschema@.%I (segment)', partition_name);
 	-- Readers plan with statistics from the first query on.
 	EXECUTE format('ANALYZE @extschema@.%I', partition_name);
@@ -184,17 +195,16 @@ DECLARE
 	old_partitions regclass[];
 	attempt integer;
 BEGIN
-	-- A running refresh may be filling a partition of its own: leave the
-	-- clean-up to it.
-	IF NOT pg_try_advisory_xact_lock(hashtext('retail_crm.refresh_segments')) THEN
-		RETURN 0;
-	END IF;
+	-- All but the published partition and those of runs still running.
 	SELECT array_agg(i.inhrelid::regclass ORDER BY i.inhrelid) INTO old_partitions
 	FROM pg_inherits AS i
 	WHERE i.inhparent = '@extschema@.segment_snapshots'::regclass
-	  AND i.inhrelid IS DISTINCT FROM
-		  (SELECT to_regclass(format('@extschema@.%I', @extschema@.snapshot_partition(p.snapshot_id)))
-		   FROM @extschema@.published_snapshot AS p);
+	  AND NOT EXISTS (
+		  SELECT 1
+		  FROM (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p
+				UNION ALL
+				SELECT r.run_id FROM @extschema@.refresh_runs AS r WHERE r.status = 'running') AS kept (snapshot_id)
+		  WHERE i.inhrelid = to_regclass(format('@extschema@.%I', @extschema@.snapshot_partition(kept.snapshot_id))));
 	IF old_partitions IS NULL THEN
 		RETURN 0;
 	END IF;
@@ -214,7 +224,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.drop_old_snapshots() IS
-	'Drops the partitions of crm.segment_snapshots that are no longer published, unless they are being read (it tries five times over half a second and never makes a reader wait); returns how many it dropped. crm.refresh_segments calls it after each run.';
+	'Drops the partitions of crm.segment_snapshots that are neither published nor being filled by a running refresh, unless they are being read (it tries five times over half a second and never makes a reader wait); returns how many it dropped. crm.refresh_segments calls it after each run.';
 
 REVOKE EXECUTE ON FUNCTION @extschema@.snapshot_create(bigint), @extschema@.snapshot_publish(bigint),
 	@extschema@.drop_old_snapshots() FROM PUBLIC;
