@@ -65,7 +65,7 @@ SQL_PARTS = \
 # 1.0 -> 1.1: the header, the changes to 1.0's objects, the parts 1.1 adds
 # (in dependency order, like SQL_PARTS), the 1.0 parts it runs again (the
 # views and their grants: customer_segments became a view), and the move of
-# the 1.0 snapshot into its new place.  Every numbered part listed here is
+# the 1.0 snapshot and history into partitions.  Every numbered part listed here is
 # also in SQL_PARTS; the upgrade test compares the catalog of an updated 1.0
 # with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
@@ -89,7 +89,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/96_loyalty.sql \
 	sql/97_grants.sql \
 	sql/98_dump.sql \
-	sql/upgrade/1.0--1.1-snapshot.sql
+	sql/upgrade/1.0--1.1-partitions.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)

@@ -213,7 +213,7 @@ declare -A STEP_LABEL=(
 	[group_by]='`GROUP BY customer_id` with only `count(*)`, into a temp table (floor of a per-customer pass)'
 	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
 	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
-	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, segments, publish, history)'
+	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, models, segments, CLV, publish, history)'
 	[write_snapshot]='write a copy of the snapshot into a new table and index it as the refresh publishes, nothing computed: the write floor of a refresh'
 	[incremental]='`CALL crm.refresh_segments(as_of, incremental => true)` after 1 % of customers bought again'
 	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'

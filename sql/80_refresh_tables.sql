@@ -1,5 +1,6 @@
--- The segment refresh's tables: the run log, the break points and the
--- history.  The snapshot is in 83_snapshots.sql, the refresh in 81_refresh.sql.
+-- The segment refresh's tables: the run log and the break points.  The
+-- snapshot and the history are in 83_snapshots.sql, the refresh in
+-- 81_refresh.sql.
 
 CREATE TABLE @extschema@.refresh_runs (
 	run_id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -67,22 +68,3 @@ COMMENT ON COLUMN @extschema@.rfm_break_points.break_1 IS 'Upper bound (inclusiv
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_2 IS 'Upper bound (inclusive) of band 2.';
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_3 IS 'Upper bound (inclusive) of band 3.';
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_4 IS 'Upper bound (inclusive) of band 4.';
-
--- Each customer's segment per run, for migration analysis.
--- No foreign key to refresh_runs: runs are never deleted, and checking one
--- per customer row was most of the cost of writing the history.
-CREATE TABLE @extschema@.segment_history (
-	run_id			bigint NOT NULL,
-	customer_id		bigint NOT NULL,
-	segment			text,
-	lifecycle_stage	text NOT NULL,
-	rfm_code		smallint,
-	PRIMARY KEY (run_id, customer_id)
-);
-COMMENT ON TABLE @extschema@.segment_history IS
-	'Segment and lifecycle stage of every customer at each of the last crm.settings.history_runs_kept successful runs.';
-COMMENT ON COLUMN @extschema@.segment_history.run_id IS 'Refresh run.';
-COMMENT ON COLUMN @extschema@.segment_history.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.segment_history.segment IS 'Segment at that run; NULL when not scored.';
-COMMENT ON COLUMN @extschema@.segment_history.lifecycle_stage IS 'Lifecycle stage at that run.';
-COMMENT ON COLUMN @extschema@.segment_history.rfm_code IS 'RFM code at that run.';

@@ -335,6 +335,7 @@ BEGIN
 			INSERT INTO @extschema@.segment_history
 			SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
 			FROM @extschema@.segment_snapshots AS cs WHERE cs.snapshot_id = snapshot;
+			PERFORM @extschema@.run_partition_index('segment_history', refresh_build.run_id);
 		END IF;
 		DELETE FROM @extschema@.changed_customers AS q
 		WHERE pg_visible_in_snapshot(q.changed_by_xact, changes_seen);
@@ -345,12 +346,6 @@ BEGIN
 			customers = n_rows, scored_customers = n_scored,
 			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
 		WHERE r.run_id = refresh_build.run_id;
-		-- The run log stays; only per-customer history of old runs goes.
-		DELETE FROM @extschema@.segment_history AS h
-		WHERE h.run_id < (SELECT min(kept.run_id)
-						  FROM (SELECT r.run_id FROM @extschema@.refresh_runs AS r
-								WHERE r.status = 'succeeded' AND r.mode IS DISTINCT FROM 'incremental'
-								ORDER BY r.run_id DESC LIMIT cfg.history_runs_kept) AS kept);
 		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored, pg_temp.refresh_changed;
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
@@ -401,15 +396,16 @@ BEGIN
 	END IF;
 	run := @extschema@.refresh_start(as_of, CASE WHEN incremental THEN 'incremental' ELSE 'full' END);
 	COMMIT;
-	-- The partition a full run publishes is attached, empty, in a
-	-- transaction of its own (83_snapshots.sql), also for an incremental
-	-- call, which may have to run in full.
-	PERFORM @extschema@.snapshot_create(run);
+	-- The partitions a full run fills are attached, empty, in a transaction
+	-- of their own (83_snapshots.sql), also for an incremental call, which
+	-- may have to run in full.
+	PERFORM @extschema@.run_partition_create('segment_snapshots', run);
+	PERFORM @extschema@.run_partition_create('segment_history', run);
 	COMMIT;
 	failure := @extschema@.refresh_build(run);
 	COMMIT;
 	-- In a transaction of its own: the lock a drop takes is held only for it.
-	PERFORM @extschema@.drop_old_snapshots();
+	PERFORM @extschema@.drop_old_partitions();
 	COMMIT;
 	IF failure IS NOT NULL THEN
 		PERFORM @extschema@.refresh_raise(run, failure);

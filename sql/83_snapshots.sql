@@ -1,21 +1,23 @@
--- The published segment snapshot.  A full refresh writes every customer's
--- row into a new partition of crm.segment_snapshots, builds its indexes once
--- (a sorted build, not a million index insertions), and publishes it by
--- moving the one-row pointer crm.published_snapshot, in one transaction.
--- Readers go through the view crm.customer_segments, which follows the
--- pointer: they see the old snapshot until the commit and never wait for
--- the refresh, which takes no lock that conflicts with reading.
+-- The refresh's per-run tables: the published segment snapshot and the
+-- segment history, each partitioned by run, one partition per run.
 --
--- The partition is attached, empty, in an earlier transaction.  ATTACH
--- does not block readers, so a query may run on a partition list cached
--- from before the attach; the invalidation that updates it is sent only
--- after the attach is visible.  Were the attach and the pointer committed
--- together, a query could see the new pointer with the old list, find no
--- partition for it and return no rows.
+-- A full refresh writes every customer's row into new partitions, builds
+-- their indexes once (a sorted build, not a million index insertions) and
+-- publishes the snapshot by moving the one-row pointer
+-- crm.published_snapshot, in one transaction.  Readers go through the view
+-- crm.customer_segments, which follows the pointer: they see the old
+-- snapshot until the commit and never wait for the refresh, which takes no
+-- lock that conflicts with reading.  Nothing is deleted row by row: old
+-- partitions are dropped whole after the commit (drop_old_partitions).  An
+-- incremental refresh rewrites its customers' rows in the published
+-- partition.
 --
--- Partitions no longer published are dropped after the commit
--- (drop_old_snapshots).  An incremental refresh rewrites its customers'
--- rows in the published partition.
+-- A run's partitions are attached, empty, in an earlier transaction.
+-- ATTACH does not block readers, so a query may run on a partition list
+-- cached from before the attach; the invalidation that updates it is sent
+-- only after the attach is visible.  Were the attach and the pointer
+-- committed together, a query could see the new pointer with the old list,
+-- find no partition for it and return no rows.
 
 CREATE TABLE @extschema@.segment_snapshots (
 	snapshot_id			bigint NOT NULL,
@@ -53,8 +55,26 @@ CREATE TABLE @extschema@.segment_snapshots (
 	gamma_gamma_model_id bigint
 ) PARTITION BY LIST (snapshot_id);
 COMMENT ON TABLE @extschema@.segment_snapshots IS
-	'Internal: the snapshots of crm.customer_segments, one partition per full refresh run (crm.segment_snapshot_<run_id>). Read crm.customer_segments instead.';
-COMMENT ON COLUMN @extschema@.segment_snapshots.snapshot_id IS 'Full refresh run that built the snapshot; its partition is crm.segment_snapshot_<snapshot_id>.';
+	'Internal: the snapshots of crm.customer_segments, one partition per full refresh run (crm.segment_snapshots_<run_id>). Read crm.customer_segments instead.';
+COMMENT ON COLUMN @extschema@.segment_snapshots.snapshot_id IS 'Full refresh run that built the snapshot; its partition is crm.segment_snapshots_<snapshot_id>.';
+
+-- Each customer's segment at each full run, for migration analysis.
+-- No foreign key to refresh_runs: runs are never deleted, and checking one
+-- per customer row was most of the cost of writing the history.
+CREATE TABLE @extschema@.segment_history (
+	run_id			bigint NOT NULL,
+	customer_id		bigint NOT NULL,
+	segment			text,
+	lifecycle_stage	text NOT NULL,
+	rfm_code		smallint
+) PARTITION BY LIST (run_id);
+COMMENT ON TABLE @extschema@.segment_history IS
+	'Segment and lifecycle stage of every customer at each of the last crm.settings.history_runs_kept successful full runs; one partition per run (crm.segment_history_<run_id>), unique by customer.';
+COMMENT ON COLUMN @extschema@.segment_history.run_id IS 'Refresh run.';
+COMMENT ON COLUMN @extschema@.segment_history.customer_id IS 'Customer key.';
+COMMENT ON COLUMN @extschema@.segment_history.segment IS 'Segment at that run; NULL when not scored.';
+COMMENT ON COLUMN @extschema@.segment_history.lifecycle_stage IS 'Lifecycle stage at that run.';
+COMMENT ON COLUMN @extschema@.segment_history.rfm_code IS 'RFM code at that run.';
 
 -- Which snapshot readers see: no row before the first refresh.
 CREATE TABLE @extschema@.published_snapshot (
@@ -114,67 +134,91 @@ COMMENT ON COLUMN @extschema@.customer_segments.clv IS 'Customer lifetime value 
 COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'BG/NBD model used (crm.models).';
 COMMENT ON COLUMN @extschema@.customer_segments.gamma_gamma_model_id IS 'Gamma-Gamma model used (crm.models).';
 
--- The partition holding a snapshot.
-CREATE FUNCTION @extschema@.snapshot_partition(snapshot_id bigint)
+-- The partition of segment_snapshots or segment_history holding a run's rows.
+CREATE FUNCTION @extschema@.run_partition(parent text, run_id bigint)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'segment_snapshot_' || snapshot_id $$;
-COMMENT ON FUNCTION @extschema@.snapshot_partition(bigint) IS
-	'Internal: the name (in the extension''s schema) of the partition of crm.segment_snapshots that holds a snapshot.';
+AS $$ SELECT parent || '_' || run_id $$;
+COMMENT ON FUNCTION @extschema@.run_partition(text, bigint) IS
+	'Internal: the name (in the extension''s schema) of the partition of a per-run table (segment_snapshots or segment_history) that holds a run''s rows.';
 
 -- Owner's rights: the refresh runs as crm_admin, which may not create
--- tables in the schema or alter the parent.
-CREATE FUNCTION @extschema@.snapshot_create(snapshot_id bigint)
+-- tables in the schema or alter the parents.
+CREATE FUNCTION @extschema@.run_partition_create(parent text, run_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.refresh_runs AS r WHERE r.run_id = snapshot_create.snapshot_id) THEN
+	IF parent IS NULL OR parent NOT IN ('segment_snapshots', 'segment_history') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('refresh run %s does not exist', coalesce(snapshot_id::text, 'NULL')),
-			HINT = 'Snapshots are built by crm.refresh_segments; call that instead.';
+			MESSAGE = format('%s is not a per-run table of retail_crm', coalesce(parent, 'NULL')),
+			HINT = 'Partitions are made by crm.refresh_segments; call that instead.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.refresh_runs AS r WHERE r.run_id = run_partition_create.run_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('refresh run %s does not exist', coalesce(run_id::text, 'NULL')),
+			HINT = 'Partitions are made by crm.refresh_segments; call that instead.';
 	END IF;
 	-- LIKE and ATTACH rather than PARTITION OF: ATTACH locks the parent in a
 	-- mode that readers do not wait for.  The new partition is empty, so
-	-- attaching it scans nothing.  No autovacuum: the partition is written
-	-- once, analyzed when published and dropped by the next full run (an
-	-- incremental run rewrites a few rows), and an autovacuum worker on it
-	-- would keep that drop from getting its lock.
-	EXECUTE format('CREATE TABLE @extschema@.%I (LIKE @extschema@.segment_snapshots)
-					WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
-				   @extschema@.snapshot_partition(snapshot_id));
-	EXECUTE format('ALTER TABLE @extschema@.segment_snapshots ATTACH PARTITION @extschema@.%I FOR VALUES IN (%s)',
-				   @extschema@.snapshot_partition(snapshot_id), snapshot_id);
+	-- attaching it scans nothing.  A snapshot partition gets no autovacuum:
+	-- it is written once, analyzed when published and dropped by the next
+	-- full run (an incremental run rewrites a few rows), and an autovacuum
+	-- worker on it would keep that drop from getting its lock.
+	EXECUTE format('CREATE TABLE @extschema@.%I (LIKE @extschema@.%I) %s',
+				   @extschema@.run_partition(parent, run_id), parent,
+				   CASE WHEN parent = 'segment_snapshots'
+						THEN 'WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)' ELSE '' END);
+	EXECUTE format('ALTER TABLE @extschema@.%I ATTACH PARTITION @extschema@.%I FOR VALUES IN (%s)',
+				   parent, @extschema@.run_partition(parent, run_id), run_id);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.snapshot_create(bigint) IS
-	'Internal: creates the empty partition of crm.segment_snapshots for a refresh run''s snapshot.';
+COMMENT ON FUNCTION @extschema@.run_partition_create(text, bigint) IS
+	'Internal: creates and attaches the empty partition of crm.segment_snapshots or crm.segment_history for a refresh run.';
 
 -- Indexes are built after the rows are in: one sorted build each.
-CREATE FUNCTION @extschema@.snapshot_publish(snapshot_id bigint)
+-- Readers may already lock the partition (it was attached earlier): CREATE
+-- INDEX takes a lock they do not wait for, ADD PRIMARY KEY one they would.
+CREATE FUNCTION @extschema@.run_partition_index(parent text, run_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	partition_name text := @extschema@.snapshot_partition(snapshot_id);
+	partition_name text := @extschema@.run_partition(parent, run_id);
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_inherits AS i
-				   WHERE i.inhparent = '@extschema@.segment_snapshots'::regclass
-					 AND i.inhrelid = to_regclass('@extschema@.' || quote_ident(partition_name))) THEN
+	IF parent IS NULL OR parent NOT IN ('segment_snapshots', 'segment_history')
+	   OR NOT EXISTS (SELECT 1 FROM pg_inherits AS i
+					  WHERE i.inhparent = to_regclass('@extschema@.' || quote_ident(parent))
+						AND i.inhrelid = to_regclass('@extschema@.' || quote_ident(partition_name)))
+	   OR EXISTS (SELECT 1 FROM pg_index AS x
+				  WHERE x.indrelid = to_regclass('@extschema@.' || quote_ident(partition_name))) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('snapshot %s has no partition to publish', coalesce(snapshot_id::text, 'NULL')),
-			HINT = 'Snapshots are built by crm.refresh_segments; call that instead.';
+			MESSAGE = format('%s has no partition for run %s to index, or it is indexed already',
+							 coalesce(parent, 'NULL'), coalesce(run_id::text, 'NULL')),
+			HINT = 'Partitions are made by crm.refresh_segments; call that instead.';
 	END IF;
-	-- Readers may already lock the partition (it was attached earlier):
-	-- CREATE INDEX takes a lock they do not wait for, ADD PRIMARY KEY one
-	-- they would.
 	EXECUTE format('CREATE UNIQUE INDEX ON @extschema@.%I (customer_id)', partition_name);
-	EXECUTE format('CREATE INDEX ON @extschema@.%I (segment)', partition_name);
+	IF parent = 'segment_snapshots' THEN
+		EXECUTE format('CREATE INDEX ON @extschema@.%I (segment)', partition_name);
+	END IF;
 	-- Readers plan with statistics from the first query on.
 	EXECUTE format('ANALYZE @extschema@.%I', partition_name);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_partition_index(text, bigint) IS
+	'Internal: builds the indexes of a run''s partition of crm.segment_snapshots (unique customer, segment) or crm.segment_history (unique customer) once its rows are in, and analyzes it.';
+
+-- The publishing move itself; others see it at commit.
+CREATE FUNCTION @extschema@.snapshot_publish(snapshot_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM @extschema@.run_partition_index('segment_snapshots', snapshot_id);
 	INSERT INTO @extschema@.published_snapshot AS p (snapshot_id) VALUES (snapshot_publish.snapshot_id)
 	ON CONFLICT (singleton) DO UPDATE SET snapshot_id = excluded.snapshot_id, published_at = excluded.published_at;
 END
@@ -182,56 +226,81 @@ $$;
 COMMENT ON FUNCTION @extschema@.snapshot_publish(bigint) IS
 	'Internal: indexes and analyzes a snapshot''s partition and makes it the one crm.customer_segments shows (visible to others at commit).';
 
--- Dropping a partition locks its parent against readers.  The lock is
--- asked for with NOWAIT, so that no reader ever queues behind the drop:
--- five tries over half a second, then the partitions are left to the next
--- call.
-CREATE FUNCTION @extschema@.drop_old_snapshots()
+-- Partitions of one parent, unless being read.  Dropping a partition locks
+-- its parent against readers; the lock is asked for with NOWAIT, so that no
+-- reader ever queues behind the drop: five tries over half a second, then
+-- the partitions are left to the next call.
+CREATE FUNCTION @extschema@.drop_partitions(parent regclass, partitions regclass[])
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	attempt integer;
+BEGIN
+	IF cardinality(partitions) IS NOT DISTINCT FROM 0 OR partitions IS NULL THEN
+		RETURN 0;
+	END IF;
+	FOR attempt IN 1..5 LOOP
+		BEGIN
+			EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', parent);
+			EXECUTE format('DROP TABLE %s', array_to_string(partitions, ', '));
+			RETURN cardinality(partitions);
+		EXCEPTION WHEN lock_not_available THEN
+			PERFORM pg_sleep(0.1);
+		END;
+	END LOOP;
+	RAISE NOTICE 'retail_crm: % old partition(s) of % are still being read; the next refresh drops them',
+		cardinality(partitions), parent
+		USING HINT = 'Or call crm.drop_old_partitions() when the long reads have finished.';
+	RETURN 0;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.drop_partitions(regclass, regclass[]) IS
+	'Internal: drops partitions of a parent unless it is being read (NOWAIT, five tries over half a second); returns how many it dropped.';
+
+-- Partitions to keep: the published snapshot, the history of the last
+-- history_runs_kept full runs, and those of runs still running.
+CREATE FUNCTION @extschema@.drop_old_partitions()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	parent text;
 	old_partitions regclass[];
-	attempt integer;
+	dropped integer := 0;
 BEGIN
-	-- All but the published partition and those of runs still running.
-	SELECT array_agg(i.inhrelid::regclass ORDER BY i.inhrelid) INTO old_partitions
-	FROM pg_inherits AS i
-	WHERE i.inhparent = '@extschema@.segment_snapshots'::regclass
-	  AND NOT EXISTS (
-		  SELECT 1
-		  FROM (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p
-				UNION ALL
-				SELECT r.run_id FROM @extschema@.refresh_runs AS r WHERE r.status = 'running') AS kept (snapshot_id)
-		  WHERE i.inhrelid = to_regclass(format('@extschema@.%I', @extschema@.snapshot_partition(kept.snapshot_id))));
-	IF old_partitions IS NULL THEN
-		RETURN 0;
-	END IF;
-	FOR attempt IN 1..5 LOOP
-		BEGIN
-			LOCK TABLE @extschema@.segment_snapshots IN ACCESS EXCLUSIVE MODE NOWAIT;
-			EXECUTE format('DROP TABLE %s', array_to_string(old_partitions, ', '));
-			RETURN cardinality(old_partitions);
-		EXCEPTION WHEN lock_not_available THEN
-			PERFORM pg_sleep(0.1);
-		END;
+	FOREACH parent IN ARRAY ARRAY['segment_snapshots', 'segment_history'] LOOP
+		SELECT array_agg(i.inhrelid::regclass ORDER BY i.inhrelid) INTO old_partitions
+		FROM pg_inherits AS i
+		WHERE i.inhparent = to_regclass('@extschema@.' || quote_ident(parent))
+		  AND NOT EXISTS (
+			  SELECT 1
+			  FROM (SELECT r.run_id FROM @extschema@.refresh_runs AS r WHERE r.status = 'running'
+					UNION ALL
+					SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p WHERE parent = 'segment_snapshots'
+					UNION ALL
+					(SELECT r.run_id FROM @extschema@.refresh_runs AS r
+					 WHERE parent = 'segment_history' AND r.status = 'succeeded' AND r.mode IS DISTINCT FROM 'incremental'
+					 ORDER BY r.run_id DESC
+					 LIMIT (SELECT s.history_runs_kept FROM @extschema@.settings AS s))) AS kept (run_id)
+			  WHERE i.inhrelid = to_regclass('@extschema@.' || quote_ident(@extschema@.run_partition(parent, kept.run_id))));
+		dropped := dropped + @extschema@.drop_partitions(('@extschema@.' || quote_ident(parent))::regclass, old_partitions);
 	END LOOP;
-	RAISE NOTICE 'retail_crm: % old snapshot partition(s) are still being read; the next refresh drops them',
-		cardinality(old_partitions)
-		USING HINT = 'Or call crm.drop_old_snapshots() when the long reads of crm.customer_segments have finished.';
-	RETURN 0;
+	RETURN dropped;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.drop_old_snapshots() IS
-	'Drops the partitions of crm.segment_snapshots that are neither published nor being filled by a running refresh, unless they are being read (it tries five times over half a second and never makes a reader wait); returns how many it dropped. crm.refresh_segments calls it after each run.';
+COMMENT ON FUNCTION @extschema@.drop_old_partitions() IS
+	'Drops the partitions of crm.segment_snapshots no longer published and of crm.segment_history beyond the last crm.settings.history_runs_kept full runs (keeping those of running refreshes), unless they are being read: it tries five times over half a second and never makes a reader wait. Returns how many it dropped. crm.refresh_segments calls it after each run.';
 
-REVOKE EXECUTE ON FUNCTION @extschema@.snapshot_create(bigint), @extschema@.snapshot_publish(bigint),
-	@extschema@.drop_old_snapshots() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.snapshot_create(bigint), @extschema@.snapshot_publish(bigint),
-	@extschema@.drop_old_snapshots() TO crm_admin;
+REVOKE EXECUTE ON FUNCTION @extschema@.run_partition_create(text, bigint), @extschema@.run_partition_index(text, bigint),
+	@extschema@.snapshot_publish(bigint), @extschema@.drop_partitions(regclass, regclass[]),
+	@extschema@.drop_old_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.run_partition_create(text, bigint), @extschema@.run_partition_index(text, bigint),
+	@extschema@.snapshot_publish(bigint), @extschema@.drop_old_partitions() TO crm_admin;
 
--- Analysts (and admins, who are analysts too) read the view; the refresh
--- (crm_admin) writes through the parent.
+-- Analysts (and admins, who are analysts too) read the view and the
+-- history; the refresh (crm_admin) writes through the parents.
 GRANT SELECT ON @extschema@.customer_segments, @extschema@.published_snapshot TO crm_analyst;
 GRANT SELECT, INSERT, DELETE ON @extschema@.segment_snapshots TO crm_admin;

@@ -65,12 +65,11 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.models_model_id_seq', ''
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_calibration', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs_run_id_seq', '');
--- The snapshot partitions (83_snapshots.sql) are created by the refresh,
--- not by this script: pg_dump dumps them, rows and ATTACH, as it dumps any
--- table outside the extension.
+-- The partitions of the snapshot and the history (83_snapshots.sql) are
+-- created by the refresh, not by this script: pg_dump dumps them, rows and
+-- ATTACH, as it dumps any table outside the extension.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.published_snapshot', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_break_points', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_history', '');
 
 -- Product affinity and its run log.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.product_affinity', '');

@@ -1,16 +1,17 @@
 -- Changes to the objects of 1.0.  What 1.1 adds comes from its own parts,
 -- which the Makefile appends (see UPGRADE_1.0_1.1_PARTS).
 
--- crm.customer_segments becomes a view over one partition per full refresh
--- (83_snapshots.sql).  The 1.0 views are dropped and created again from
--- 90_views.sql (with their grants, 97_grants.sql, which also drops 1.0's
--- grant of every right on every view to crm_admin); the 1.0 snapshot is set
--- aside here and becomes the first partition at the end
--- (1.0--1.1-snapshot.sql).  Views of the user's reading these would follow
--- the table set aside, so the update refuses to run while there are any.
+-- crm.customer_segments becomes a view over one partition per full refresh,
+-- crm.segment_history a table partitioned by run (83_snapshots.sql).  The
+-- 1.0 views are dropped and created again from 90_views.sql (with their
+-- grants, 97_grants.sql, which also drops 1.0's grant of every right on
+-- every view to crm_admin); the 1.0 tables are set aside here and their
+-- rows move into partitions at the end (1.0--1.1-partitions.sql).  Views of
+-- the user's reading these would follow the tables set aside, so the update
+-- refuses to run while there are any.
 DO $upgrade$
 DECLARE
-	replaced regclass[] := ARRAY['@extschema@.customer_segments', '@extschema@.segment_summary',
+	replaced regclass[] := ARRAY['@extschema@.customer_segments', '@extschema@.segment_history', '@extschema@.segment_summary',
 		'@extschema@.rfm_grid', '@extschema@.lifecycle_summary', '@extschema@.segment_migration',
 		'@extschema@.customer_360', '@extschema@.rfm_breaks', '@extschema@.churn_watch_list',
 		'@extschema@.clv_by_segment', '@extschema@.model_diagnostics']::pg_catalog.regclass[];
@@ -28,7 +29,7 @@ BEGIN
 						AND e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND e.deptype = 'e');
 	IF dependents IS NOT NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist',
-			MESSAGE = pg_catalog.format('retail_crm 1.1 replaces crm.customer_segments and the views built on it, and these views read them: %s', dependents),
+			MESSAGE = pg_catalog.format('retail_crm 1.1 replaces crm.customer_segments, crm.segment_history and the views built on them, and these views read them: %s', dependents),
 			HINT = 'Save their definitions (SELECT pg_get_viewdef(''name''::regclass)), drop them, run ALTER EXTENSION retail_crm UPDATE again and create them again.';
 	END IF;
 END
@@ -38,6 +39,9 @@ DROP VIEW @extschema@.segment_summary, @extschema@.rfm_grid, @extschema@.lifecyc
 	@extschema@.churn_watch_list, @extschema@.clv_by_segment, @extschema@.model_diagnostics;
 ALTER EXTENSION retail_crm DROP TABLE @extschema@.customer_segments;
 ALTER TABLE @extschema@.customer_segments RENAME TO customer_segments_1_0;
+ALTER EXTENSION retail_crm DROP TABLE @extschema@.segment_history;
+ALTER TABLE @extschema@.segment_history RENAME TO segment_history_1_0;
+ALTER INDEX @extschema@.segment_history_pkey RENAME TO segment_history_1_0_pkey;
 
 -- The incremental refresh (82_incremental.sql, 81_refresh.sql).
 ALTER TABLE @extschema@.refresh_runs

@@ -119,18 +119,26 @@ CALL crm.refresh_segments('2024-03-01 00:00+00');
 RESET client_min_messages;
 
 -- Each full refresh publishes a partition of its own and drops the old one;
--- the view shows the published partition only.
+-- the view shows the published partition only.  The history keeps one
+-- partition per full run, as many as history_runs_kept.
 SELECT count(*) AS partitions,
-	   bool_and(i.inhrelid = format('crm.segment_snapshot_%s', p.snapshot_id)::regclass) AS only_the_published,
+	   bool_and(i.inhrelid = format('crm.segment_snapshots_%s', p.snapshot_id)::regclass) AS only_the_published,
 	   (SELECT max(r.run_id) FROM crm.refresh_runs AS r WHERE r.status = 'succeeded') = p.snapshot_id AS last_run_published
 FROM pg_inherits AS i CROSS JOIN crm.published_snapshot AS p
 WHERE i.inhparent = 'crm.segment_snapshots'::regclass
 GROUP BY p.snapshot_id;
 SELECT (SELECT count(*) FROM crm.customer_segments) = (SELECT count(*) FROM crm.segment_snapshots) AS view_shows_all_rows;
+SELECT count(*) AS history_partitions,
+	   count(*) = (SELECT count(DISTINCT h.run_id) FROM crm.segment_history AS h) AS one_per_run
+FROM pg_inherits AS i WHERE i.inhparent = 'crm.segment_history'::regclass;
 -- Nothing left to drop (a partition still being read: specs/refresh_atomic).
-SELECT crm.drop_old_snapshots() AS dropped_when_nothing_is_left;
--- The snapshot helpers refuse what the refresh never asks of them.
-SELECT crm.snapshot_create(NULL);
-SELECT crm.snapshot_create(-1);
+SELECT crm.drop_old_partitions() AS dropped_when_nothing_is_left;
+-- The partition helpers refuse what the refresh never asks of them.
+SELECT crm.run_partition_create('customers', 1);
+SELECT crm.run_partition_create(NULL, 1);
+SELECT crm.run_partition_create('segment_history', NULL);
+SELECT crm.run_partition_create('segment_history', -1);
+SELECT crm.run_partition_index('segment_history', -1);
+SELECT crm.run_partition_index('segment_snapshots', NULL);
 SELECT crm.snapshot_publish(NULL);
-SELECT crm.snapshot_publish(-1);
+SELECT crm.snapshot_publish((SELECT snapshot_id FROM crm.published_snapshot));
