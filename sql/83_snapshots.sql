@@ -80,13 +80,15 @@ COMMENT ON COLUMN @extschema@.segment_history.rfm_code IS 'RFM code at that run.
 CREATE TABLE @extschema@.published_snapshot (
 	singleton		boolean PRIMARY KEY DEFAULT true CONSTRAINT published_snapshot_one_row CHECK (singleton),
 	snapshot_id		bigint NOT NULL,
-	published_at	timestamptz NOT NULL DEFAULT clock_timestamp()
+	published_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	published_in	xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 COMMENT ON TABLE @extschema@.published_snapshot IS
 	'The snapshot crm.customer_segments shows: one row, moved by each full refresh in the transaction that publishes it.';
 COMMENT ON COLUMN @extschema@.published_snapshot.singleton IS 'Always true: keeps the table at one row.';
 COMMENT ON COLUMN @extschema@.published_snapshot.snapshot_id IS 'The published partition of crm.segment_snapshots.';
 COMMENT ON COLUMN @extschema@.published_snapshot.published_at IS 'When it was published.';
+COMMENT ON COLUMN @extschema@.published_snapshot.published_in IS 'Transaction that published it: the partitions it replaced are dropped only once no transaction whose snapshot predates this one remains.';
 
 -- The scalar subquery is evaluated once per query, before the scan, so
 -- the executor reads the published partition only.
@@ -220,7 +222,8 @@ AS $$
 BEGIN
 	PERFORM @extschema@.run_partition_index('segment_snapshots', snapshot_id);
 	INSERT INTO @extschema@.published_snapshot AS p (snapshot_id) VALUES (snapshot_publish.snapshot_id)
-	ON CONFLICT (singleton) DO UPDATE SET snapshot_id = excluded.snapshot_id, published_at = excluded.published_at;
+	ON CONFLICT (singleton) DO UPDATE
+	SET snapshot_id = excluded.snapshot_id, published_at = excluded.published_at, published_in = excluded.published_in;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.snapshot_publish(bigint) IS
@@ -270,7 +273,22 @@ DECLARE
 	parent text;
 	old_partitions regclass[];
 	dropped integer := 0;
+	older_reader integer;
 BEGIN
+	-- A transaction whose snapshot predates the last publish (REPEATABLE
+	-- READ, an open cursor) still sees the old pointer and the old history
+	-- runs, and may read them later: the partitions stay until it is gone.
+	SELECT a.pid INTO older_reader
+	FROM pg_stat_activity AS a CROSS JOIN @extschema@.published_snapshot AS p
+	WHERE a.pid <> pg_backend_pid() AND a.backend_xmin IS NOT NULL
+	  AND age(a.backend_xmin) >= age((p.published_in::text::numeric % 4294967296)::text::xid)
+	ORDER BY age(a.backend_xmin) DESC LIMIT 1;
+	IF older_reader IS NOT NULL THEN
+		RAISE NOTICE 'retail_crm: old partitions are kept while process % runs a transaction older than the last refresh; the next refresh drops them',
+			older_reader
+			USING HINT = 'Or call crm.drop_old_partitions() when it has finished.';
+		RETURN 0;
+	END IF;
 	FOREACH parent IN ARRAY ARRAY['segment_snapshots', 'segment_history'] LOOP
 		SELECT array_agg(i.inhrelid::regclass ORDER BY i.inhrelid) INTO old_partitions
 		FROM pg_inherits AS i
@@ -292,7 +310,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.drop_old_partitions() IS
-	'Drops the partitions of crm.segment_snapshots no longer published and of crm.segment_history beyond the last crm.settings.history_runs_kept full runs (keeping those of running refreshes), unless they are being read: it tries five times over half a second and never makes a reader wait. Returns how many it dropped. crm.refresh_segments calls it after each run.';
+	'Drops the partitions of crm.segment_snapshots no longer published and of crm.segment_history beyond the last crm.settings.history_runs_kept full runs (keeping those of running refreshes), unless they are being read or a transaction older than the last publish could still read them: it tries five times over half a second and never makes a reader wait. Returns how many it dropped. crm.refresh_segments calls it after each run.';
 
 REVOKE EXECUTE ON FUNCTION @extschema@.run_partition_create(text, bigint), @extschema@.run_partition_index(text, bigint),
 	@extschema@.snapshot_publish(bigint), @extschema@.drop_partitions(regclass, regclass[]),

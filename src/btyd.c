@@ -19,6 +19,46 @@
 
 #include "btyd.h"
 
+/* Most parameters of a model composite (BG/NBD: r, alpha, a, b). */
+#define MODEL_MAX_PARAMS	4
+/* Most model arguments of one function (crm.clv: BG/NBD and Gamma-Gamma). */
+#define MODEL_ARGS_CACHED	2
+
+/*
+ * The parameters last read from each model argument of a call site.  A
+ * query passes the same model to every row, and reading a composite's
+ * fields costs a type cache lookup each; comparing the argument's bytes
+ * with the last ones is cheaper.  Lives in fn_mcxt.
+ */
+typedef struct ModelArgCache
+{
+	int			argno[MODEL_ARGS_CACHED];	/* -1: slot unused */
+	HeapTupleHeader tuple[MODEL_ARGS_CACHED];	/* copy of the argument */
+	double		values[MODEL_ARGS_CACHED][MODEL_MAX_PARAMS];
+} ModelArgCache;
+
+/* The cache slot of argument argno at this call site, or NULL. */
+static ModelArgCache *
+GetModelArgCache(FunctionCallInfo fcinfo, int argno, int *slot)
+{
+	ModelArgCache *cache;
+
+	if (fcinfo->flinfo == NULL)
+		return NULL;
+	cache = (ModelArgCache *) fcinfo->flinfo->fn_extra;
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelArgCache));
+		for (*slot = 0; *slot < MODEL_ARGS_CACHED; (*slot)++)
+			cache->argno[*slot] = -1;
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	for (*slot = 0; *slot < MODEL_ARGS_CACHED; (*slot)++)
+		if (cache->argno[*slot] == argno || cache->argno[*slot] == -1)
+			return cache;
+	return NULL;
+}
+
 /*
  * Read the parameters of the model composite argument argno: each must be
  * non-null, finite and > 0.
@@ -28,7 +68,19 @@ GetModelParameters(FunctionCallInfo fcinfo, int argno, const ModelSpec *spec,
 				   double *values)
 {
 	HeapTupleHeader tuple = PG_GETARG_HEAPTUPLEHEADER(argno);
+	uint32		length = HeapTupleHeaderGetDatumLength(tuple);
+	int			slot = 0;
+	ModelArgCache *cache = GetModelArgCache(fcinfo, argno, &slot);
 	int			i;
+
+	Assert(spec->nparams <= MODEL_MAX_PARAMS);
+	if (cache != NULL && cache->argno[slot] == argno &&
+		HeapTupleHeaderGetDatumLength(cache->tuple[slot]) == length &&
+		memcmp(cache->tuple[slot], tuple, length) == 0)
+	{
+		memcpy(values, cache->values[slot], spec->nparams * sizeof(double));
+		return;
+	}
 
 	for (i = 0; i < spec->nparams; i++)
 	{
@@ -44,6 +96,17 @@ GetModelParameters(FunctionCallInfo fcinfo, int argno, const ModelSpec *spec,
 							 spec->name)));
 		values[i] = DatumGetFloat8(datum);
 		CheckGreaterThan(values[i], 0, spec->param_names[i], spec->hint);
+	}
+
+	/* Remembered only once valid. */
+	if (cache != NULL)
+	{
+		if (cache->argno[slot] == argno)
+			pfree(cache->tuple[slot]);
+		cache->tuple[slot] = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, length);
+		memcpy(cache->tuple[slot], tuple, length);
+		memcpy(cache->values[slot], values, spec->nparams * sizeof(double));
+		cache->argno[slot] = argno;
 	}
 }
 
