@@ -4,7 +4,8 @@
 # and works afterwards.  For each released version:
 #   * a database with the old version, the Online Retail sample and a
 #     refresh is updated; every column the old version had keeps its values,
-#     and a new refresh succeeds;
+#     and a new refresh succeeds (from 1.0: first refused while a view of
+#     the user's reads crm.customer_segments, which 1.1 replaces);
 #   * an empty database with the old version, once updated, has exactly the
 #     catalog (objects, labels, grants, comments, function bodies, config
 #     rows) of a fresh install: catalog_snapshot.sql, compared with diff.
@@ -59,7 +60,17 @@ check_data_survives() {
 	record_columns "${database}" "${WORK_DIR}/columns"
 	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/before"
 
+	if [ "${version}" = 1.0 ]; then
+		refuses_while_user_views_read_replaced_tables "${database}"
+	fi
 	sql "${database}" 'ALTER EXTENSION retail_crm UPDATE' || fail "ALTER EXTENSION UPDATE from ${version} failed"
+	if [ "${version}" = 1.0 ]; then
+		sql "${database}" "CREATE VIEW public.my_champions AS $(cat "${WORK_DIR}/my_champions.sql")" ||
+			fail "the saved view does not work on the updated crm.customer_segments"
+		[ "$(sql "${database}" 'SELECT count(*) > 0 FROM public.my_champions')" = t ] ||
+			fail "the recreated view reads no champions"
+		sql "${database}" 'DROP VIEW public.my_champions'
+	fi
 	new_version="$(sql "${database}" "SELECT extversion FROM pg_extension WHERE extname = 'retail_crm'")"
 	[ "${new_version}" = "${CURRENT_VERSION}" ] ||
 		fail "after the update from ${version} the version is ${new_version}, not ${CURRENT_VERSION}"
@@ -71,6 +82,26 @@ check_data_survives() {
 	[ "$(count_runs "${database}" succeeded)" = 2 ] || fail "the refresh after the update did not succeed"
 	[ "$(sql "${database}" 'SELECT count(*) > 4000 FROM crm.segment_summary, crm.customer_segments LIMIT 1')" = t ] ||
 		fail "no segments after the update from ${version}"
+}
+
+# 1.0 -> 1.1 turns crm.customer_segments into a view and crm.segment_history
+# into a partitioned table: a view of the user's reading them would stay on
+# the old tables, so the update refuses, naming it, and goes through once it
+# is dropped.  The view's definition is saved in WORK_DIR/my_champions.sql.
+refuses_while_user_views_read_replaced_tables() {
+	local database="$1" output
+	sql "${database}" "CREATE VIEW public.my_champions AS
+		SELECT customer_id, clv FROM crm.customer_segments WHERE segment = 'Champions'"
+	if output="$(sql "${database}" 'ALTER EXTENSION retail_crm UPDATE' 2>&1)"; then
+		fail "the update from 1.0 ran while a view of the user's read crm.customer_segments"
+	fi
+	grep -q 'my_champions' <<<"${output}" || fail "the refused update did not name the view: ${output}"
+	grep -q 'HINT:' <<<"${output}" || fail "the refused update gave no hint: ${output}"
+	[ "$(sql "${database}" "SELECT extversion FROM pg_extension WHERE extname = 'retail_crm'")" = 1.0 ] ||
+		fail "the refused update changed the version"
+	sql "${database}" "SELECT pg_get_viewdef('public.my_champions'::regclass)" >"${WORK_DIR}/my_champions.sql"
+	sql "${database}" 'DROP VIEW public.my_champions'
+	log "1.0 update refused while public.my_champions read crm.customer_segments: $(grep ERROR <<<"${output}")"
 }
 
 # An updated empty database equals a fresh install, fact by fact.
