@@ -134,7 +134,7 @@ DECLARE
 	changes_seen pg_snapshot;
 	bgnbd_id bigint;
 	gamma_gamma_id bigint;
-	snapshot bigint;
+	target_snapshot bigint;		-- the partition the rows go to
 	e_state text;
 	e_message text;
 	e_detail text;
@@ -284,14 +284,14 @@ BEGIN
 		-- rows in the published one, also visible at the commit.
 		current_stage := 'publish';
 		IF incremental THEN
-			snapshot := (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
+			target_snapshot := (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
 			DELETE FROM @extschema@.segment_snapshots AS cs
-			USING pg_temp.refresh_changed AS c WHERE cs.snapshot_id = snapshot AND cs.customer_id = c.customer_id;
+			USING pg_temp.refresh_changed AS c WHERE cs.snapshot_id = target_snapshot AND cs.customer_id = c.customer_id;
 		ELSE
-			snapshot := refresh_build.run_id;
+			target_snapshot := refresh_build.run_id;
 		END IF;
 		INSERT INTO @extschema@.segment_snapshots
-		SELECT snapshot, f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
+		SELECT target_snapshot, f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
 			   f.recency_days, f.orders, f.net_spend, f.returns,
 			   s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
 			   CASE WHEN f.orders > 0 THEN coalesce(map.segment, 'Unclassified') END,
@@ -317,7 +317,7 @@ BEGIN
 			FROM (SELECT CASE WHEN gamma_gamma.p * f.btyd_frequency + gamma_gamma.q > 1 THEN gamma_gamma END AS model) AS spend
 		) AS v
 		UNION ALL
-		SELECT snapshot, c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
+		SELECT target_snapshot, c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
 			   NULL, NULL, NULL, NULL, NULL, NULL,
 			   @extschema@.lifecycle_stage(0, NULL, NULL, NULL,
 										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
@@ -331,10 +331,10 @@ BEGIN
 
 		-- The history keeps whole snapshots: full runs only.
 		IF NOT incremental THEN
-			PERFORM @extschema@.snapshot_publish(snapshot);
+			PERFORM @extschema@.snapshot_publish(target_snapshot);
 			INSERT INTO @extschema@.segment_history
 			SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
-			FROM @extschema@.segment_snapshots AS cs WHERE cs.snapshot_id = snapshot;
+			FROM @extschema@.segment_snapshots AS cs WHERE cs.snapshot_id = target_snapshot;
 			PERFORM @extschema@.run_partition_index('segment_history', refresh_build.run_id);
 		END IF;
 		DELETE FROM @extschema@.changed_customers AS q
