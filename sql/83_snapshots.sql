@@ -273,18 +273,24 @@ DECLARE
 	parent text;
 	old_partitions regclass[];
 	dropped integer := 0;
-	older_reader integer;
+	older_reader text;
 BEGIN
 	-- A transaction whose snapshot predates the last publish (REPEATABLE
-	-- READ, an open cursor) still sees the old pointer and the old history
-	-- runs, and may read them later: the partitions stay until it is gone.
-	SELECT a.pid INTO older_reader
-	FROM pg_stat_activity AS a CROSS JOIN @extschema@.published_snapshot AS p
-	WHERE a.pid <> pg_backend_pid() AND a.backend_xmin IS NOT NULL
-	  AND age(a.backend_xmin) >= age((p.published_in::text::numeric % 4294967296)::text::xid)
-	ORDER BY age(a.backend_xmin) DESC LIMIT 1;
+	-- READ, an open cursor; on a standby with hot_standby_feedback, through
+	-- its walsender or replication slot) still sees the old pointer and the
+	-- old history runs, and may read them later: the partitions stay until
+	-- it is gone.
+	SELECT o.holder INTO older_reader
+	FROM (SELECT format('process %s', a.pid) AS holder, a.backend_xmin AS snapshot_xmin
+		  FROM pg_stat_activity AS a WHERE a.pid <> pg_backend_pid()
+		  UNION ALL
+		  SELECT format('replication slot %s', r.slot_name), r.xmin FROM pg_replication_slots AS r) AS o
+	CROSS JOIN @extschema@.published_snapshot AS p
+	WHERE o.snapshot_xmin IS NOT NULL
+	  AND age(o.snapshot_xmin) >= age((p.published_in::text::numeric % 4294967296)::text::xid)
+	ORDER BY age(o.snapshot_xmin) DESC LIMIT 1;
 	IF older_reader IS NOT NULL THEN
-		RAISE NOTICE 'retail_crm: old partitions are kept while process % runs a transaction older than the last refresh; the next refresh drops them',
+		RAISE NOTICE 'retail_crm: old partitions are kept while % holds a snapshot older than the last refresh; the next refresh drops them',
 			older_reader
 			USING HINT = 'Or call crm.drop_old_partitions() when it has finished.';
 		RETURN 0;
