@@ -145,11 +145,10 @@ AS $$ SELECT parent || '_' || run_id $$;
 COMMENT ON FUNCTION @extschema@.run_partition(text, bigint) IS
 	'Internal: the name (in the extension''s schema) of the partition of a per-run table (segment_snapshots or segment_history) that holds a run''s rows.';
 
--- Owner's rights: the refresh runs as crm_admin, which may not create
--- tables in the schema or alter the parents.
-CREATE FUNCTION @extschema@.run_partition_create(parent text, run_id bigint)
-RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- One of the two per-run tables, or an error.
+CREATE FUNCTION @extschema@.per_run_table(parent text)
+RETURNS regclass
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -158,6 +157,22 @@ BEGIN
 			MESSAGE = format('%s is not a per-run table of retail_crm', coalesce(parent, 'NULL')),
 			HINT = 'Partitions are made by crm.refresh_segments; call that instead.';
 	END IF;
+	RETURN to_regclass('@extschema@.' || quote_ident(parent));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.per_run_table(text) IS
+	'Internal: crm.segment_snapshots or crm.segment_history by name; any other name is an error.';
+
+-- Owner's rights: the refresh runs as crm_admin, which may not create
+-- tables in the schema or alter the parents.
+CREATE FUNCTION @extschema@.run_partition_create(parent text, run_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	parent_table regclass := @extschema@.per_run_table(parent);
+BEGIN
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.refresh_runs AS r WHERE r.run_id = run_partition_create.run_id) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('refresh run %s does not exist', coalesce(run_id::text, 'NULL')),
@@ -169,12 +184,12 @@ BEGIN
 	-- it is written once, analyzed when published and dropped by the next
 	-- full run (an incremental run rewrites a few rows), and an autovacuum
 	-- worker on it would keep that drop from getting its lock.
-	EXECUTE format('CREATE TABLE @extschema@.%I (LIKE @extschema@.%I) %s',
-				   @extschema@.run_partition(parent, run_id), parent,
+	EXECUTE format('CREATE TABLE @extschema@.%I (LIKE %s) %s',
+				   @extschema@.run_partition(parent, run_id), parent_table,
 				   CASE WHEN parent = 'segment_snapshots'
 						THEN 'WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)' ELSE '' END);
-	EXECUTE format('ALTER TABLE @extschema@.%I ATTACH PARTITION @extschema@.%I FOR VALUES IN (%s)',
-				   parent, @extschema@.run_partition(parent, run_id), run_id);
+	EXECUTE format('ALTER TABLE %s ATTACH PARTITION @extschema@.%I FOR VALUES IN (%s)',
+				   parent_table, @extschema@.run_partition(parent, run_id), run_id);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.run_partition_create(text, bigint) IS
@@ -189,25 +204,22 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	partition_name text := @extschema@.run_partition(parent, run_id);
+	parent_table regclass := @extschema@.per_run_table(parent);
+	run_table regclass := to_regclass('@extschema@.' || quote_ident(@extschema@.run_partition(parent, run_id)));
 BEGIN
-	IF parent IS NULL OR parent NOT IN ('segment_snapshots', 'segment_history')
-	   OR NOT EXISTS (SELECT 1 FROM pg_inherits AS i
-					  WHERE i.inhparent = to_regclass('@extschema@.' || quote_ident(parent))
-						AND i.inhrelid = to_regclass('@extschema@.' || quote_ident(partition_name)))
-	   OR EXISTS (SELECT 1 FROM pg_index AS x
-				  WHERE x.indrelid = to_regclass('@extschema@.' || quote_ident(partition_name))) THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_inherits AS i WHERE i.inhparent = parent_table AND i.inhrelid = run_table)
+	   OR EXISTS (SELECT 1 FROM pg_index AS x WHERE x.indrelid = run_table) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('%s has no partition for run %s to index, or it is indexed already',
-							 coalesce(parent, 'NULL'), coalesce(run_id::text, 'NULL')),
+							 parent, coalesce(run_id::text, 'NULL')),
 			HINT = 'Partitions are made by crm.refresh_segments; call that instead.';
 	END IF;
-	EXECUTE format('CREATE UNIQUE INDEX ON @extschema@.%I (customer_id)', partition_name);
+	EXECUTE format('CREATE UNIQUE INDEX ON %s (customer_id)', run_table);
 	IF parent = 'segment_snapshots' THEN
-		EXECUTE format('CREATE INDEX ON @extschema@.%I (segment)', partition_name);
+		EXECUTE format('CREATE INDEX ON %s (segment)', run_table);
 	END IF;
 	-- Readers plan with statistics from the first query on.
-	EXECUTE format('ANALYZE @extschema@.%I', partition_name);
+	EXECUTE format('ANALYZE %s', run_table);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.run_partition_index(text, bigint) IS
@@ -241,7 +253,7 @@ AS $$
 DECLARE
 	attempt integer;
 BEGIN
-	IF cardinality(partitions) IS NOT DISTINCT FROM 0 OR partitions IS NULL THEN
+	IF coalesce(cardinality(partitions), 0) = 0 THEN
 		RETURN 0;
 	END IF;
 	FOR attempt IN 1..5 LOOP
@@ -298,7 +310,7 @@ BEGIN
 	FOREACH parent IN ARRAY ARRAY['segment_snapshots', 'segment_history'] LOOP
 		SELECT array_agg(i.inhrelid::regclass ORDER BY i.inhrelid) INTO old_partitions
 		FROM pg_inherits AS i
-		WHERE i.inhparent = to_regclass('@extschema@.' || quote_ident(parent))
+		WHERE i.inhparent = @extschema@.per_run_table(parent)
 		  AND NOT EXISTS (
 			  SELECT 1
 			  FROM (SELECT r.run_id FROM @extschema@.refresh_runs AS r WHERE r.status = 'running'
@@ -310,7 +322,7 @@ BEGIN
 					 ORDER BY r.run_id DESC
 					 LIMIT (SELECT s.history_runs_kept FROM @extschema@.settings AS s))) AS kept (run_id)
 			  WHERE i.inhrelid = to_regclass('@extschema@.' || quote_ident(@extschema@.run_partition(parent, kept.run_id))));
-		dropped := dropped + @extschema@.drop_partitions(('@extschema@.' || quote_ident(parent))::regclass, old_partitions);
+		dropped := dropped + @extschema@.drop_partitions(@extschema@.per_run_table(parent), old_partitions);
 	END LOOP;
 	RETURN dropped;
 END

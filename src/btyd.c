@@ -42,6 +42,7 @@ static ModelArgCache *
 GetModelArgCache(FunctionCallInfo fcinfo, int argno, int *slot)
 {
 	ModelArgCache *cache;
+	int			i;
 
 	if (fcinfo->flinfo == NULL)
 		return NULL;
@@ -49,8 +50,8 @@ GetModelArgCache(FunctionCallInfo fcinfo, int argno, int *slot)
 	if (cache == NULL)
 	{
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelArgCache));
-		for (*slot = 0; *slot < MODEL_ARGS_CACHED; (*slot)++)
-			cache->argno[*slot] = -1;
+		for (i = 0; i < MODEL_ARGS_CACHED; i++)
+			cache->argno[i] = -1;
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	for (*slot = 0; *slot < MODEL_ARGS_CACHED; (*slot)++)

@@ -5,22 +5,24 @@
 DO $upgrade$
 DECLARE
 	last_run bigint := (SELECT pg_catalog.max(s.run_id) FROM @extschema@.customer_segments_1_0 AS s);
+	history_runs bigint[] := ARRAY(SELECT DISTINCT h.run_id FROM @extschema@.segment_history_1_0 AS h ORDER BY 1);
 	history_run bigint;
+	part record;
 BEGIN
-	FOR history_run IN SELECT DISTINCT h.run_id FROM @extschema@.segment_history_1_0 AS h LOOP
-		PERFORM @extschema@.run_partition_create('segment_history', history_run);
+	FOR part IN SELECT 'segment_history' AS parent, r.run_id FROM pg_catalog.unnest(history_runs) AS r (run_id)
+				UNION ALL
+				SELECT 'segment_snapshots', last_run WHERE last_run IS NOT NULL
+	LOOP
+		PERFORM @extschema@.run_partition_create(part.parent, part.run_id);
 		EXECUTE pg_catalog.format('ALTER EXTENSION retail_crm DROP TABLE @extschema@.%I',
-								  @extschema@.run_partition('segment_history', history_run));
+								  @extschema@.run_partition(part.parent, part.run_id));
 	END LOOP;
 	INSERT INTO @extschema@.segment_history SELECT h.* FROM @extschema@.segment_history_1_0 AS h;
-	FOR history_run IN SELECT DISTINCT h.run_id FROM @extschema@.segment_history_1_0 AS h LOOP
+	INSERT INTO @extschema@.segment_snapshots SELECT last_run, s.* FROM @extschema@.customer_segments_1_0 AS s;
+	FOREACH history_run IN ARRAY history_runs LOOP
 		PERFORM @extschema@.run_partition_index('segment_history', history_run);
 	END LOOP;
 	IF last_run IS NOT NULL THEN
-		PERFORM @extschema@.run_partition_create('segment_snapshots', last_run);
-		EXECUTE pg_catalog.format('ALTER EXTENSION retail_crm DROP TABLE @extschema@.%I',
-								  @extschema@.run_partition('segment_snapshots', last_run));
-		INSERT INTO @extschema@.segment_snapshots SELECT last_run, s.* FROM @extschema@.customer_segments_1_0 AS s;
 		PERFORM @extschema@.snapshot_publish(last_run);
 	END IF;
 END
