@@ -14,6 +14,10 @@
 
 #include "fmgr.h"
 #include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 160000
+/* the varlena macros moved out of postgres.h into their own header in 16 */
+#include "varatt.h"
+#endif
 
 /* Scores run from 1 (worst) to 5 (best); a score band has four break points. */
 #define RFM_MIN_SCORE	1
