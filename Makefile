@@ -39,7 +39,7 @@ SQL_PARTS = \
 	sql/40_rfm.sql \
 	sql/50_lifecycle.sql \
 	sql/55_btyd_models.sql \
-	sql/57_simulate.sql \
+	sql/58_simulate.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/75_churn.sql \

@@ -49,6 +49,8 @@ KindDims(int kind)
 	switch (kind)
 	{
 		case GP_KIND_BGNBD:
+		case GP_KIND_MBGNBD:
+		case GP_KIND_PARETO_NBD:
 			return 3;
 		case GP_KIND_GAMMA_GAMMA:
 			return 2;
@@ -60,7 +62,16 @@ KindDims(int kind)
 static const char *
 KindName(int kind)
 {
-	return kind == GP_KIND_BGNBD ? "bgnbd_fit" : "gamma_gamma_fit";
+	switch (kind)
+	{
+		case GP_KIND_BGNBD:
+			return "bgnbd_fit";
+		case GP_KIND_MBGNBD:
+			return "mbgnbd_fit";
+		case GP_KIND_PARETO_NBD:
+			return "pareto_nbd_fit";
+	}
+	return "gamma_gamma_fit";
 }
 
 /*
@@ -81,7 +92,7 @@ PointIsValid(int kind, const GroupedPoint *point)
 		return false;
 	if (v[0] < 0 || v[0] != floor(v[0]) || v[0] > BTYD_MAX_FREQUENCY)
 		return false;
-	if (kind == GP_KIND_BGNBD)
+	if (KindDims(kind) == 3)
 		return v[1] >= 0 && v[1] <= v[2];
 	/* Gamma-Gamma stores repeat customers with a positive mean spend only */
 	return v[0] >= 1 && v[1] > 0 && v[2] == 0;

@@ -17,7 +17,9 @@
 typedef enum GroupedPointsKind
 {
 	GP_KIND_BGNBD = 1,			/* (x, t_x, T) */
-	GP_KIND_GAMMA_GAMMA = 2		/* (x, zbar) */
+	GP_KIND_GAMMA_GAMMA = 2,	/* (x, zbar) */
+	GP_KIND_MBGNBD = 3,			/* (x, t_x, T) */
+	GP_KIND_PARETO_NBD = 4		/* (x, t_x, T) */
 } GroupedPointsKind;
 
 #define GP_MAX_DIMS		3
