@@ -39,6 +39,7 @@ SQL_PARTS = \
 	sql/40_rfm.sql \
 	sql/50_lifecycle.sql \
 	sql/55_btyd_models.sql \
+	sql/56_mbgnbd.sql \
 	sql/58_simulate.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
@@ -72,6 +73,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
 	sql/15_consent.sql \
+	sql/56_mbgnbd.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/83_snapshots.sql \
@@ -101,6 +103,7 @@ REGRESS = \
 	rfm_score \
 	lifecycle \
 	bgnbd \
+	mbgnbd \
 	gamma_gamma \
 	clv \
 	simulate \

@@ -2,25 +2,36 @@
  *
  * bgnbd.c
  *	  The BG/NBD model (Fader, Hardie & Lee 2005, "Counting Your Customers
- *	  the Easy Way"): the crm.bgnbd_fit aggregate, the per-customer
- *	  log-likelihood and its gradient, P(alive), churn risk and conditional
+ *	  the Easy Way") and its modification MBG/NBD (Batislam, Denizel &
+ *	  Filiztekin 2007, "Empirical validation and comparison of models for
+ *	  customer base analysis"): the crm.bgnbd_fit and crm.mbgnbd_fit
+ *	  aggregates, the per-customer log-likelihood and its gradient, P(alive)
+ *	  now and at a future time, churn risk over a horizon and conditional
  *	  expected purchases.
  *
- * For one customer with summary (x, t_x, T), write
+ * Both models let a customer drop out, with probability p ~ Beta(a, b),
+ * right after a purchase: BG/NBD after each repeat purchase, MBG/NBD also
+ * right after the first one.  A customer with x repeat purchases has had
+ * x + d chances to drop out, d = 0 for BG/NBD and 1 for MBG/NBD (the
+ * "first-purchase dropout"), and everything below depends on the model only
+ * through d.  For one customer with summary (x, t_x, T), write
  *
- *	 lo = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x))
+ *	 lo = ln a - ln(b + x + d - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x))
  *
- * for x > 0 (the log-odds that the customer has dropped out) and lo = -Inf
- * for x = 0.  Then
+ * for x + d > 0 (the log-odds that the customer has dropped out) and
+ * lo = -Inf otherwise.  Then
  *
- *	 ln L = ln G(r+x) - ln G(r) + r ln alpha + ln B(a, b+x) - ln B(a, b)
+ *	 ln L = ln G(r+x) - ln G(r) + r ln alpha + ln B(a, b+x+d) - ln B(a, b)
  *			- (r + x) ln(alpha + T) + ln(1 + e^lo)
  *	 P(alive) = 1 / (1 + e^lo)
  *
- * which is the paper's sum of two terms written as a log-sum-exp: nothing
- * overflows for heavy buyers or long-lapsed customers.  x = 0 gives
- * P(alive) = 1 by construction of the model (a customer can only drop out
- * right after a purchase), which churn views should treat separately.
+ * which is each paper's sum of two terms written as a log-sum-exp: nothing
+ * overflows for heavy buyers or long-lapsed customers.  Under BG/NBD x = 0
+ * gives P(alive) = 1 by construction; under MBG/NBD one-time buyers get a
+ * real P(alive) < 1.  Given that the customer is alive at T, the purchase
+ * rate has the posterior Gamma(r+x, alpha+T) and the dropout probability
+ * Beta(a, b+x+d), independently: the horizon churn risk, P(alive) at a
+ * future time and the expected purchases below integrate over them.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,13 +58,32 @@ static const ModelSpec bgnbd_spec = {
 	"BG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.bgnbd_fit() or pass published ones to crm.bgnbd_model()."
 };
 
+static const ModelSpec mbgnbd_spec = {
+	"mbgnbd", BGNBD_NPARAMS, bgnbd_param_names, BGNBD_NATTS,
+	"MBG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.mbgnbd_fit() or pass published ones to crm.mbgnbd_model()."
+};
+
+/* One of the two models: its composite type, fit state and dropout chances. */
+typedef struct BgnbdVariant
+{
+	const ModelSpec *spec;
+	GroupedPointsKind kind;
+	const char *aggregate;		/* SQL name of the fit, for messages */
+	double		first_dropout;	/* d: 0 for BG/NBD, 1 for MBG/NBD */
+} BgnbdVariant;
+
+static const BgnbdVariant bgnbd_variant = {&bgnbd_spec, GP_KIND_BGNBD, "crm.bgnbd_fit", 0.0};
+static const BgnbdVariant mbgnbd_variant = {&mbgnbd_spec, GP_KIND_MBGNBD, "crm.mbgnbd_fit", 1.0};
+
 /* The parts of ln L and its gradient that depend on x only. */
 typedef struct BgnbdXTerms
 {
 	BgnbdParams params;			/* the parameters they were computed for */
 	double		x;
+	bool		can_drop;		/* x + d > 0: the dropout term is there */
+	double		b_x;			/* b + x + d - 1 */
 	double		base;			/* ln L without the terms in t_x and T */
-	double		log_ratio;		/* ln a - ln(b + x - 1), x > 0 */
+	double		log_ratio;		/* ln a - ln(b + x + d - 1), if can_drop */
 	double		dr;				/* d base / dr */
 	double		da;				/* d base / da */
 	double		db;				/* d base / db */
@@ -76,6 +106,7 @@ typedef struct BgnbdTimeTerms
 
 typedef struct BgnbdFitCache
 {
+	double		first_dropout;	/* d of the model fitted */
 	BgnbdXTerms xt;
 	double		table_alpha;	/* alpha of table[]; NaN before the first fill */
 	BgnbdTimeTerms table[BGNBD_DAY_TABLE];
@@ -92,22 +123,34 @@ GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params)
 	GetModelParameters(fcinfo, argno, &bgnbd_spec, (double *) params);
 }
 
-/* Fill the x-only terms for parameters p. */
-static void
-BgnbdXTermsFor(const BgnbdParams *p, double x, BgnbdXTerms *t)
+/* Read a crm.mbgnbd_model argument, by the same rules. */
+void
+GetMbgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params)
 {
-	double		psi_abx = Digamma(p->a + p->b + x);
+	GetModelParameters(fcinfo, argno, &mbgnbd_spec, (double *) params);
+}
+
+/*
+ * Fill the x-only terms for parameters p and d dropout chances beyond the
+ * repeat purchases.
+ */
+static void
+BgnbdXTermsFor(const BgnbdParams *p, double x, double d, BgnbdXTerms *t)
+{
+	double		bxd = p->b + x + d;
+	double		psi_abx = Digamma(p->a + bxd);
 	double		psi_ab = Digamma(p->a + p->b);
 
 	t->params = *p;
 	t->x = x;
+	t->can_drop = x + d > 0;
+	t->b_x = bxd - 1;
 	t->base = lgamma(p->r + x) - lgamma(p->r) + p->r * log(p->alpha) +
-		lgamma(p->b + x) - lgamma(p->a + p->b + x) - lgamma(p->b) +
-		lgamma(p->a + p->b);
-	t->log_ratio = x > 0 ? log(p->a) - log(p->b + x - 1) : 0.0;
+		lgamma(bxd) - lgamma(p->a + bxd) - lgamma(p->b) + lgamma(p->a + p->b);
+	t->log_ratio = t->can_drop ? log(p->a) - log(t->b_x) : 0.0;
 	t->dr = Digamma(p->r + x) - Digamma(p->r) + log(p->alpha);
 	t->da = psi_ab - psi_abx;
-	t->db = Digamma(p->b + x) - Digamma(p->b) + psi_ab - psi_abx;
+	t->db = Digamma(bxd) - Digamma(p->b) + psi_ab - psi_abx;
 }
 
 /*
@@ -136,7 +179,7 @@ BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt,
 	double		w = 0.0;
 	double		log_atx = 0.0;
 
-	if (xt->x > 0)
+	if (xt->can_drop)
 	{
 		double		lo;
 		double		e;
@@ -155,11 +198,11 @@ BgnbdPointLogLik(const BgnbdParams *p, const BgnbdXTerms *xt,
 		grad[1] = p->r / p->alpha - rx * at_T->inv;
 		grad[2] = xt->da;
 		grad[3] = xt->db;
-		if (xt->x > 0)
+		if (xt->can_drop)
 		{
 			grad[1] += w * rx * (at_T->inv - at_tx->inv);
 			grad[2] += w / p->a;
-			grad[3] -= w / (p->b + xt->x - 1);
+			grad[3] -= w / xt->b_x;
 		}
 	}
 	return ll;
@@ -197,54 +240,44 @@ BgnbdFitPointLogLik(const double *params, const GroupedPoint *point,
 		fc->table_alpha = p->alpha;
 	}
 	if (point->v[0] != fc->xt.x || memcmp(&fc->xt.params, p, sizeof(BgnbdParams)) != 0)
-		BgnbdXTermsFor(p, point->v[0], &fc->xt);
+		BgnbdXTermsFor(p, point->v[0], fc->first_dropout, &fc->xt);
 	at_tx = BgnbdFitTimeTerms(fc, p->alpha, point->v[1]);
 	at_T = BgnbdFitTimeTerms(fc, p->alpha, point->v[2]);
 	return BgnbdPointLogLik(p, &fc->xt, &at_tx, &at_T, grad);
 }
 
 /*
- * Transition function of bgnbd_fit: add one customer (x, t_x, T).  Not
- * strict: a NULL raises 22004, like customer_facts, rather than silently
- * dropping a customer from the fit.
+ * Transition function of a fit: add one customer (x, t_x, T).  Not strict:
+ * a NULL raises 22004, like customer_facts, rather than silently dropping
+ * a customer from the fit.
  */
-PG_FUNCTION_INFO_V1(bgnbd_fit_accum);
-Datum
-bgnbd_fit_accum(PG_FUNCTION_ARGS)
+static Datum
+BgnbdFamilyFitAccum(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 {
 	double		v[3];
 
 	/* validate the row before touching the state */
-	v[0] = GetDoubleArg(fcinfo, 1, "frequency", "crm.bgnbd_fit");
-	v[1] = GetDoubleArg(fcinfo, 2, "recency", "crm.bgnbd_fit");
-	v[2] = GetDoubleArg(fcinfo, 3, "t", "crm.bgnbd_fit");
+	v[0] = GetDoubleArg(fcinfo, 1, "frequency", variant->aggregate);
+	v[1] = GetDoubleArg(fcinfo, 2, "recency", variant->aggregate);
+	v[2] = GetDoubleArg(fcinfo, 3, "t", variant->aggregate);
 	CheckBtydSummary(v[0], v[1], v[2]);
 
-	PG_RETURN_BYTEA_P(GroupedPointsAdd(GroupedPointsForUpdate(fcinfo, GP_KIND_BGNBD), v));
-}
-
-/* Combine function of bgnbd_fit: merge two partial states. */
-PG_FUNCTION_INFO_V1(bgnbd_fit_combine);
-Datum
-bgnbd_fit_combine(PG_FUNCTION_ARGS)
-{
-	return GroupedPointsCombine(fcinfo, GP_KIND_BGNBD);
+	PG_RETURN_BYTEA_P(GroupedPointsAdd(GroupedPointsForUpdate(fcinfo, variant->kind), v));
 }
 
 /*
- * Final function of bgnbd_fit: the maximum likelihood model.  BFGS on the
+ * Final function of a fit: the maximum likelihood model.  BFGS on the
  * log-parameters from a start scaled to the data (r = 1, alpha = mean T /
  * mean x, a = b = 1), restarted from two other points if it does not
  * converge; the best finite point wins and converged says whether a
- * stopping rule held there.  Without any repeat purchase a and b do not
- * enter the likelihood and r, alpha run off to a boundary: the model is
- * returned with NULL parameters and converged = false.
+ * stopping rule held there.  Without any repeat purchase the purchase rate
+ * is not identified (r, alpha run off to a boundary): the model is returned
+ * with NULL parameters and converged = false.
  */
-PG_FUNCTION_INFO_V1(bgnbd_fit_final);
-Datum
-bgnbd_fit_final(PG_FUNCTION_ARGS)
+static Datum
+BgnbdFamilyFitFinal(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 {
-	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_BGNBD);
+	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, variant->kind);
 	BgnbdFitCache *cache = palloc(sizeof(BgnbdFitCache));
 	ModelFitData fit;
 	double		sum_x = 0.0;
@@ -253,11 +286,12 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	bool		nulls[BGNBD_NATTS];
 	int32		i;
 
-	fit.spec = &bgnbd_spec;
+	fit.spec = variant->spec;
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
 	fit.loglik = BgnbdFitPointLogLik;
 	fit.cache = cache;
+	cache->first_dropout = variant->first_dropout;
 	cache->xt.x = -1;			/* no x yet */
 	cache->table_alpha = get_float8_nan();	/* no table yet */
 	if (fit.npoints == 0)
@@ -292,7 +326,49 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 		values[7] = Int32GetDatum(0);
 		nulls[5] = nulls[6] = nulls[7] = false;
 	}
-	PG_RETURN_DATUM(ModelDatum(fcinfo, &bgnbd_spec, values, nulls));
+	PG_RETURN_DATUM(ModelDatum(fcinfo, variant->spec, values, nulls));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_accum);
+Datum
+bgnbd_fit_accum(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyFitAccum(fcinfo, &bgnbd_variant);
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_combine);
+Datum
+bgnbd_fit_combine(PG_FUNCTION_ARGS)
+{
+	return GroupedPointsCombine(fcinfo, GP_KIND_BGNBD);
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_final);
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyFitFinal(fcinfo, &bgnbd_variant);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_fit_accum);
+Datum
+mbgnbd_fit_accum(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyFitAccum(fcinfo, &mbgnbd_variant);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_fit_combine);
+Datum
+mbgnbd_fit_combine(PG_FUNCTION_ARGS)
+{
+	return GroupedPointsCombine(fcinfo, GP_KIND_MBGNBD);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_fit_final);
+Datum
+mbgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyFitFinal(fcinfo, &mbgnbd_variant);
 }
 
 /* crm.bgnbd_model(r, alpha, a, b): a model from known parameters. */
@@ -303,16 +379,24 @@ bgnbd_model(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ModelFromArguments(fcinfo, &bgnbd_spec));
 }
 
+/* crm.mbgnbd_model(r, alpha, a, b): a model from known parameters. */
+PG_FUNCTION_INFO_V1(mbgnbd_model);
+Datum
+mbgnbd_model(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(ModelFromArguments(fcinfo, &mbgnbd_spec));
+}
+
 /* Read (frequency, recency, t) at argno.. and the model after them. */
 static void
-GetCustomerAndModel(FunctionCallInfo fcinfo, int argno, double *x, double *t_x,
-					double *T, BgnbdParams *p)
+GetCustomerAndModel(FunctionCallInfo fcinfo, int argno, const BgnbdVariant *variant,
+					double *x, double *t_x, double *T, BgnbdParams *p)
 {
 	*x = PG_GETARG_FLOAT8(argno);
 	*t_x = PG_GETARG_FLOAT8(argno + 1);
 	*T = PG_GETARG_FLOAT8(argno + 2);
 	CheckBtydSummary(*x, *t_x, *T);
-	GetBgnbdModelArg(fcinfo, argno + 3, p);
+	GetModelParameters(fcinfo, argno + 3, variant->spec, (double *) p);
 }
 
 /*
@@ -320,7 +404,7 @@ GetCustomerAndModel(FunctionCallInfo fcinfo, int argno, double *x, double *t_x,
  * gradient in grad if grad is not NULL.
  */
 static double
-BgnbdArgumentsLogLik(FunctionCallInfo fcinfo, double *grad)
+BgnbdArgumentsLogLik(FunctionCallInfo fcinfo, const BgnbdVariant *variant, double *grad)
 {
 	double		x,
 				t_x,
@@ -330,8 +414,8 @@ BgnbdArgumentsLogLik(FunctionCallInfo fcinfo, double *grad)
 	BgnbdTimeTerms at_tx;
 	BgnbdTimeTerms at_T;
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
-	BgnbdXTermsFor(&p, x, &xt);
+	GetCustomerAndModel(fcinfo, 0, variant, &x, &t_x, &T, &p);
+	BgnbdXTermsFor(&p, x, variant->first_dropout, &xt);
 	at_tx = BgnbdTimeTermsOf(p.alpha, t_x);
 	at_T = BgnbdTimeTermsOf(p.alpha, T);
 	return BgnbdPointLogLik(&p, &xt, &at_tx, &at_T, grad);
@@ -342,13 +426,20 @@ PG_FUNCTION_INFO_V1(bgnbd_loglik);
 Datum
 bgnbd_loglik(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(BgnbdArgumentsLogLik(fcinfo, NULL));
+	PG_RETURN_FLOAT8(BgnbdArgumentsLogLik(fcinfo, &bgnbd_variant, NULL));
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_loglik);
+Datum
+mbgnbd_loglik(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(BgnbdArgumentsLogLik(fcinfo, &mbgnbd_variant, NULL));
 }
 
 /*
  * The analytic gradient of one customer's log-likelihood with respect to
  * (r, alpha, a, b): the one the fit uses, exposed so that a test can
- * compare it with finite differences of bgnbd_loglik.
+ * compare it with finite differences of the log-likelihood.
  */
 PG_FUNCTION_INFO_V1(bgnbd_loglik_gradient);
 Datum
@@ -356,46 +447,83 @@ bgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 {
 	double		grad[BGNBD_NPARAMS];
 
-	BgnbdArgumentsLogLik(fcinfo, grad);
+	BgnbdArgumentsLogLik(fcinfo, &bgnbd_variant, grad);
 	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
 }
 
-/* lo, the log-odds that a customer is dead; -Infinity for x = 0. */
-double
-BgnbdLogOddsDead(const BgnbdParams *p, double x, double t_x, double T)
+PG_FUNCTION_INFO_V1(mbgnbd_loglik_gradient);
+Datum
+mbgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 {
-	if (x == 0)
+	double		grad[BGNBD_NPARAMS];
+
+	BgnbdArgumentsLogLik(fcinfo, &mbgnbd_variant, grad);
+	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
+}
+
+/* lo, the log-odds that a customer is dead; -Infinity if x + d = 0. */
+static double
+BgnbdLogOddsDead(const BgnbdParams *p, double d, double x, double t_x, double T)
+{
+	if (x + d == 0)
 		return -INFINITY;
-	return log(p->a) - log(p->b + x - 1) +
+	return log(p->a) - log(p->b + x + d - 1) +
 		(p->r + x) * (log(p->alpha + T) - log(p->alpha + t_x));
 }
 
-/* P(alive) = 1 / (1 + e^lo); 1 for x = 0 by construction. */
+/* P(alive) = 1 / (1 + e^lo) */
+static Datum
+BgnbdFamilyPAlive(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
+{
+	double		x,
+				t_x,
+				T;
+	BgnbdParams p;
+
+	GetCustomerAndModel(fcinfo, 0, variant, &x, &t_x, &T, &p);
+	PG_RETURN_FLOAT8(Logistic(-BgnbdLogOddsDead(&p, variant->first_dropout, x, t_x, T)));
+}
+
+/* 1 - P(alive) = e^lo / (1 + e^lo), computed directly to keep small risks exact. */
+static Datum
+BgnbdFamilyChurnRisk(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
+{
+	double		x,
+				t_x,
+				T;
+	BgnbdParams p;
+
+	GetCustomerAndModel(fcinfo, 0, variant, &x, &t_x, &T, &p);
+	PG_RETURN_FLOAT8(Logistic(BgnbdLogOddsDead(&p, variant->first_dropout, x, t_x, T)));
+}
+
+/* P(alive); 1 for x = 0 by construction of BG/NBD. */
 PG_FUNCTION_INFO_V1(p_alive);
 Datum
 p_alive(PG_FUNCTION_ARGS)
 {
-	double		x,
-				t_x,
-				T;
-	BgnbdParams p;
-
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
-	PG_RETURN_FLOAT8(Logistic(-BgnbdLogOddsDead(&p, x, t_x, T)));
+	return BgnbdFamilyPAlive(fcinfo, &bgnbd_variant);
 }
 
-/* 1 - P(alive) = e^lo / (1 + e^lo), computed directly to keep small risks exact. */
+PG_FUNCTION_INFO_V1(mbgnbd_p_alive);
+Datum
+mbgnbd_p_alive(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyPAlive(fcinfo, &mbgnbd_variant);
+}
+
 PG_FUNCTION_INFO_V1(churn_risk);
 Datum
 churn_risk(PG_FUNCTION_ARGS)
 {
-	double		x,
-				t_x,
-				T;
-	BgnbdParams p;
+	return BgnbdFamilyChurnRisk(fcinfo, &bgnbd_variant);
+}
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
-	PG_RETURN_FLOAT8(Logistic(BgnbdLogOddsDead(&p, x, t_x, T)));
+PG_FUNCTION_INFO_V1(mbgnbd_churn_risk);
+Datum
+mbgnbd_churn_risk(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyChurnRisk(fcinfo, &mbgnbd_variant);
 }
 
 /* Check a horizon or other span of future time: finite and >= 0. */
@@ -767,23 +895,27 @@ BgnbdExpectedAliveSeriesMany(const BgnbdParams *p, const double *horizons, int n
 }
 
 /*
- * E[Y(horizons[i]) | x, t_x, T] into expected[i] for n horizons: the
- * series where it is quick, one quadrature grid shared by the others.
- * Cheaper than n calls of BgnbdExpectedPurchases when several horizons
- * need the quadrature, as in clv.
+ * E[Y(horizons[i]) | x, t_x, T] into expected[i] for n horizons, for a
+ * model with d dropout chances beyond the repeat purchases: the series
+ * where it is quick, one quadrature grid shared by the others.  Cheaper
+ * than a call per horizon when several need the quadrature, as in clv.
+ * The posterior dropout Beta(a, b + x + d) is that of BG/NBD with b + d,
+ * so both models share the series and the grid.
  */
-void
-BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
-						   double x, double t_x, double T, double *expected)
+static void
+BgnbdFamilyExpectedPurchasesMany(const BgnbdParams *p, double d, const double *horizons,
+								 int n, double x, double t_x, double T, double *expected)
 {
-	double		alive = Logistic(-BgnbdLogOddsDead(p, x, t_x, T));
+	double		alive = Logistic(-BgnbdLogOddsDead(p, d, x, t_x, T));
 	double		s = p->r + x;
 	double		kmax = 0.0;
+	BgnbdParams posterior = *p;
 	bool	   *by_series = palloc(n * sizeof(bool));
 	bool	   *quadrature = palloc(n * sizeof(bool));
 	int			i;
 
-	BgnbdExpectedAliveSeriesMany(p, horizons, n, x, T, BGNBD_SERIES_MAX_Z, expected, by_series);
+	posterior.b += d;
+	BgnbdExpectedAliveSeriesMany(&posterior, horizons, n, x, T, BGNBD_SERIES_MAX_Z, expected, by_series);
 	for (i = 0; i < n; i++)
 	{
 		double		h = horizons[i];
@@ -804,7 +936,7 @@ BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
 	{
 		BgnbdPosteriorGrid grid;
 
-		BgnbdPosteriorGridFor(p->a, p->b + x, s, kmax, &grid);
+		BgnbdPosteriorGridFor(p->a, posterior.b + x, s, kmax, &grid);
 		for (i = 0; i < n; i++)
 			if (quadrature[i])
 				expected[i] = alive * BgnbdPosteriorMean(&grid, s, horizons[i] / (p->alpha + T));
@@ -817,21 +949,26 @@ BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
 		expected[i] = Max(expected[i], 0.0);
 }
 
-/* E[Y(horizon) | x, t_x, T] for one horizon. */
-double
-BgnbdExpectedPurchases(const BgnbdParams *p, double horizon, double x,
-					   double t_x, double T)
+/* BG/NBD E[Y(horizons[i]) | x, t_x, T] for n horizons (clv). */
+void
+BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
+						   double x, double t_x, double T, double *expected)
 {
-	double		result;
+	BgnbdFamilyExpectedPurchasesMany(p, bgnbd_variant.first_dropout, horizons, n, x, t_x, T, expected);
+}
 
-	BgnbdExpectedPurchasesMany(p, &horizon, 1, x, t_x, T, &result);
-	return result;
+/* MBG/NBD E[Y(horizons[i]) | x, t_x, T] for n horizons (clv). */
+void
+MbgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons, int n,
+							double x, double t_x, double T, double *expected)
+{
+	BgnbdFamilyExpectedPurchasesMany(p, mbgnbd_variant.first_dropout, horizons, n, x, t_x, T, expected);
 }
 
 /*
- * The two evaluations of E[Y(horizon) | x, t_x, T] separately, method
- * 'series' or 'quadrature', so that a test can compare them where both
- * apply; the series raises an error where it has not converged.
+ * The two evaluations of the BG/NBD E[Y(horizon) | x, t_x, T] separately,
+ * method 'series' or 'quadrature', so that a test can compare them where
+ * both apply; the series raises an error where it has not converged.
  */
 PG_FUNCTION_INFO_V1(expected_purchases_method);
 Datum
@@ -847,10 +984,10 @@ expected_purchases_method(PG_FUNCTION_ARGS)
 	double		result;
 
 	CheckHorizon(horizon);
-	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p);
+	GetCustomerAndModel(fcinfo, 1, &bgnbd_variant, &x, &t_x, &T, &p);
 	if (horizon == 0)
 		PG_RETURN_FLOAT8(0.0);
-	alive = Logistic(-BgnbdLogOddsDead(&p, x, t_x, T));
+	alive = Logistic(-BgnbdLogOddsDead(&p, bgnbd_variant.first_dropout, x, t_x, T));
 	if (strcmp(method, "series") == 0)
 	{
 		bool		converged;
@@ -880,9 +1017,8 @@ expected_purchases_method(PG_FUNCTION_ARGS)
 }
 
 /* crm.expected_purchases(horizon, frequency, recency, t, model) */
-PG_FUNCTION_INFO_V1(expected_purchases);
-Datum
-expected_purchases(PG_FUNCTION_ARGS)
+static Datum
+BgnbdFamilyExpectedPurchases(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 {
 	double		horizon = PG_GETARG_FLOAT8(0);
 	double		x,
@@ -892,12 +1028,133 @@ expected_purchases(PG_FUNCTION_ARGS)
 	double		result;
 
 	CheckHorizon(horizon);
-	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p);
-	result = BgnbdExpectedPurchases(&p, horizon, x, t_x, T);
+	GetCustomerAndModel(fcinfo, 1, variant, &x, &t_x, &T, &p);
+	BgnbdFamilyExpectedPurchasesMany(&p, variant->first_dropout, &horizon, 1, x, t_x, T, &result);
 	if (isinf(result))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("expected purchases over a horizon of %g are out of range", horizon),
 				 errhint("Check horizon, t and the model parameters for unit errors.")));
 	PG_RETURN_FLOAT8(result);
+}
+
+PG_FUNCTION_INFO_V1(expected_purchases);
+Datum
+expected_purchases(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyExpectedPurchases(fcinfo, &bgnbd_variant);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_expected_purchases);
+Datum
+mbgnbd_expected_purchases(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyExpectedPurchases(fcinfo, &mbgnbd_variant);
+}
+
+/*
+ * crm.churn_risk(horizon, frequency, recency, t, model): the probability of
+ * no purchase in the next horizon time units.  A live customer who does not
+ * buy cannot drop out (dropout follows purchases), so that is dead now, or
+ * alive and no purchase: with lambda ~ Gamma(r+x, alpha+T),
+ *
+ *	 P(no purchase) = 1 - P(alive) + P(alive) ((alpha+T) / (alpha+T+horizon))^(r+x),
+ *
+ * a sum of two non-negative terms, exact however small either is: 1 for
+ * horizon 0, 1 - P(alive) as the horizon grows without bound.  Unlike
+ * 1 - P(alive) it grows with time since the last purchase even where the
+ * fitted dropout is negligible, and it is graded for one-time buyers.
+ */
+static Datum
+BgnbdFamilyHorizonChurnRisk(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
+{
+	double		horizon = PG_GETARG_FLOAT8(0);
+	double		x,
+				t_x,
+				T;
+	BgnbdParams p;
+	double		lo;
+
+	CheckHorizon(horizon);
+	GetCustomerAndModel(fcinfo, 1, variant, &x, &t_x, &T, &p);
+	lo = BgnbdLogOddsDead(&p, variant->first_dropout, x, t_x, T);
+	/* the two terms' rounding can exceed 1 by an ulp */
+	PG_RETURN_FLOAT8(Min(Logistic(lo) +
+						 Logistic(-lo) * exp(-(p.r + x) * log1p(horizon / (p.alpha + T))), 1.0));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_horizon_churn_risk);
+Datum
+bgnbd_horizon_churn_risk(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyHorizonChurnRisk(fcinfo, &bgnbd_variant);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_horizon_churn_risk);
+Datum
+mbgnbd_horizon_churn_risk(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyHorizonChurnRisk(fcinfo, &mbgnbd_variant);
+}
+
+/* E_p[(1 + p k)^-s] on the nodes of grid. */
+static double
+BgnbdPosteriorSurvival(const BgnbdPosteriorGrid *grid, double s, double k)
+{
+	double		sum = 0.0;
+	int			j;
+
+	for (j = 0; j < grid->n; j++)
+		sum += grid->w[j] * exp(-s * log1p(grid->p[j] * k));
+	return sum;
+}
+
+/*
+ * crm.p_alive(frequency, recency, t, model, future): the probability that
+ * the customer is still alive future time units after T, whatever they buy
+ * meanwhile.  A live customer survives a purchase with probability 1 - p,
+ * so given lambda and p the chance of no dropout in the next f units is
+ * e^(-lambda p f); over the posterior lambda ~ Gamma(r+x, alpha+T) that is
+ * (1 + p k)^-(r+x) with k = f / (alpha+T), whose mean over the posterior
+ * p ~ Beta(a, b+x+d) is taken on the expected purchases' quadrature grid.
+ */
+static Datum
+BgnbdFamilyPAliveFuture(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
+{
+	double		future = PG_GETARG_FLOAT8(4);
+	double		x,
+				t_x,
+				T;
+	BgnbdParams p;
+	double		alive;
+	double		k;
+	BgnbdPosteriorGrid grid;
+	double		survival;
+
+	CheckNonNegative(future, "future",
+					 "future is the time after t, in the time unit of t, at which to evaluate P(alive); 0 gives P(alive) at t.");
+	GetCustomerAndModel(fcinfo, 0, variant, &x, &t_x, &T, &p);
+	alive = Logistic(-BgnbdLogOddsDead(&p, variant->first_dropout, x, t_x, T));
+	if (future == 0)
+		PG_RETURN_FLOAT8(alive);
+	k = future / (p.alpha + T);
+	BgnbdPosteriorGridFor(p.a, p.b + x + variant->first_dropout, p.r + x, k, &grid);
+	survival = BgnbdPosteriorSurvival(&grid, p.r + x, k);
+	pfree(grid.p);
+	pfree(grid.w);
+	PG_RETURN_FLOAT8(alive * Min(survival, 1.0));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_p_alive_future);
+Datum
+bgnbd_p_alive_future(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyPAliveFuture(fcinfo, &bgnbd_variant);
+}
+
+PG_FUNCTION_INFO_V1(mbgnbd_p_alive_future);
+Datum
+mbgnbd_p_alive_future(PG_FUNCTION_ARGS)
+{
+	return BgnbdFamilyPAliveFuture(fcinfo, &mbgnbd_variant);
 }

@@ -25,7 +25,10 @@
 #include "optimize.h"
 #include "retail_crm.h"
 
-/* BG/NBD parameters: purchase rates ~ Gamma(r, alpha), dropout ~ Beta(a, b) */
+/*
+ * BG/NBD and MBG/NBD parameters: purchase rates ~ Gamma(r, alpha), dropout
+ * ~ Beta(a, b)
+ */
 typedef struct BgnbdParams
 {
 	double		r;
@@ -100,15 +103,16 @@ extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 
 /* model readers (bgnbd.c, gamma_gamma.c) */
 extern void GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
+extern void GetMbgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
 extern void GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params);
 
 /* scoring (bgnbd.c, gamma_gamma.c) */
-extern double BgnbdLogOddsDead(const BgnbdParams *p, double x, double t_x, double T);
-extern double BgnbdExpectedPurchases(const BgnbdParams *p, double horizon,
-									 double x, double t_x, double T);
 extern void BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
 									   int n, double x, double t_x, double T,
 									   double *expected);
+extern void MbgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
+										int n, double x, double t_x, double T,
+										double *expected);
 extern double GammaGammaExpectedSpend(const GammaGammaParams *p, double x, double zbar);
 extern bool GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg,
 						 double *x, double *zbar);
