@@ -16,6 +16,7 @@ OBJS = \
 	src/grouped_points.o \
 	src/optimize.o \
 	src/btyd.o \
+	src/nbd.o \
 	src/bgnbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
@@ -44,6 +45,7 @@ SQL_PARTS = \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/75_churn.sql \
+	sql/76_churn_models.sql \
 	sql/80_refresh_tables.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
@@ -74,6 +76,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/1.0--1.1.sql \
 	sql/15_consent.sql \
 	sql/56_mbgnbd.sql \
+	sql/76_churn_models.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/83_snapshots.sql \
@@ -158,5 +161,5 @@ sql/$(EXTENSION)--1.0--1.1.sql: $(UPGRADE_1.0_1.1_PARTS)
 # Header dependencies (PGXS tracks none without --enable-depend; a stale
 # object with an old struct layout breaks silently).
 $(OBJS): src/retail_crm.h
-src/btyd.o src/grouped_points.o src/optimize.o src/bgnbd.o src/gamma_gamma.o src/clv.o: \
+src/btyd.o src/grouped_points.o src/optimize.o src/nbd.o src/bgnbd.o src/gamma_gamma.o src/clv.o: \
 	src/btyd.h src/grouped_points.h src/optimize.h

@@ -17,9 +17,22 @@ CREATE EXTENSION retail_crm CASCADE;
 \i data/load_online_retail.sql
 
 \echo
+\echo '== Which purchase model predicts this shop best: fitted up to 2011-09-09, checked against the 91 days after =='
+\echo '   (churn AUC: how well the risk separates who did not buy again from who did, 0.5 = chance; Brier: lower is better)'
+SET client_min_messages = warning;
+SELECT count(*) AS models_fitted
+FROM crm.fit_models('2011-12-10 00:00 Europe/London', '2011-09-10 00:00 Europe/London');
+SELECT kind AS model, holdout_customers AS customers,
+	   actual_repeat_purchases AS "purchase days made", predicted_repeat_purchases AS predicted,
+	   churn_auc AS "churn AUC", brier_score AS brier, log_likelihood, aic, chosen
+FROM crm.model_validation_report
+WHERE latest
+ORDER BY brier_score;
+SELECT kind AS "refresh scores with", reason FROM crm.churn_model_choice();
+
+\echo
 \echo '== Refresh: segments as of 2011-12-10 (the day after the last sale in the data) =='
 -- The refresh reports each stage as a NOTICE; the run row below says it all.
-SET client_min_messages = warning;
 CALL crm.refresh_segments('2011-12-10 00:00 Europe/London');
 
 SELECT run_id, status, customers,
@@ -67,15 +80,23 @@ FROM crm.lifecycle_summary
 ORDER BY customers DESC;
 
 \echo
-\echo '== Churn and spend models the refresh fitted (BG/NBD in days; Gamma-Gamma in GBP) =='
+\echo '== Purchase and spend models the refresh fitted on all data (days; GBP), with standard errors =='
 SELECT kind, customers, converged,
-	   round(r::numeric, 3) AS r, round(alpha::numeric, 2) AS "alpha (days)",
-	   round(a::numeric, 3) AS a, round(b::numeric, 3) AS b,
+	   round(r::numeric, 3) AS r, round(r_se::numeric, 3) AS "r se",
+	   round(alpha::numeric, 2) AS "alpha (days)", round(alpha_se::numeric, 2) AS "alpha se",
+	   round(coalesce(a, s)::numeric, 4) AS "a or s", round(coalesce(a_se, s_se)::numeric, 4) AS "se",
+	   round(coalesce(b, beta)::numeric, 2) AS "b or beta", round(coalesce(b_se, beta_se)::numeric, 2) AS "se",
 	   round(p::numeric, 2) AS p, round(q::numeric, 2) AS q, round(v::numeric, 1) AS v,
 	   round(spend_frequency_corr::numeric, 2) AS "spend-frequency corr"
 FROM crm.model_diagnostics
-WHERE in_use
+WHERE in_use AND (scores_churn OR kind = 'gamma_gamma')
 ORDER BY kind;
+\echo 'How much the data say about dropout: the fit''s log-likelihood gain over the same customers without any dropout.'
+\echo 'Below 3 dropout is not identified: P(alive) near 100 % is then the model''s assumption, while the churn risk'
+\echo 'over the next 90 days (no purchase in them) still ranks customers by what the data show.'
+SELECT kind, dropout_log_likelihood_gain AS "log-likelihood gain", dropout_identified
+FROM crm.model_diagnostics
+WHERE scores_churn;
 
 \echo
 \echo '== Expected lifetime value per segment, next 12 months (GBP, 1 % monthly discount) =='
@@ -90,26 +111,16 @@ FROM crm.clv_by_segment
 ORDER BY clv DESC NULLS LAST;
 
 \echo
-\echo '== Churn watch list: valuable repeat customers likely lost, most value at stake first (top 10) =='
-SELECT count(*) AS watch_list_customers FROM crm.churn_watch_list
-\gset
-\if :watch_list_customers
-SELECT customer_id, segment, recency_days AS "days since last", frequency AS orders,
-	   round(monetary) AS spend, round(100 * churn_risk, 1) AS "churn risk %",
+\echo '== Churn watch list: valuable customers unlikely to buy in the next 90 days (risk >= 50 %), one-time buyers included =='
+SELECT count(*) AS customers, count(*) FILTER (WHERE frequency = 1) AS "of them one-time buyers",
+	   round(sum(monetary)) AS "their spend so far"
+FROM crm.churn_watch_list;
+\echo 'Top 10 by the value at stake, then the churn risk:'
+SELECT customer_id, segment, lifecycle_stage, recency_days AS "days since last", frequency AS orders,
+	   round(monetary) AS spend, round(100 * p_alive, 1) AS "P(alive) %", round(100 * churn_risk, 1) AS "churn risk %",
 	   round(clv) AS clv, round(clv_at_risk) AS "clv at risk"
 FROM crm.churn_watch_list
 LIMIT 10;
-\else
-\echo 'No valuable repeat customer reaches the churn-risk threshold (crm.settings.churn_risk_threshold):'
-\echo 'on one year of this shop the fitted dropout is tiny (a/(a+b) above). Highest churn risks instead:'
-SELECT customer_id, segment, recency_days AS "days since last", frequency AS orders,
-	   round(monetary) AS spend, round((100 * churn_risk)::numeric, 1) AS "churn risk %",
-	   round(clv::numeric) AS clv
-FROM crm.customer_360
-WHERE NOT one_time_buyer AND m_score >= 4
-ORDER BY churn_risk DESC, customer_id
-LIMIT 10;
-\endif
 
 \echo
 \echo '== Basket affinity: product pairs in at least 1 % of the sale baskets (baskets over 100 distinct products skipped) =='

@@ -31,11 +31,11 @@ COMMENT ON COLUMN @extschema@.settings.at_risk_days IS 'Lifecycle: more than thi
 COMMENT ON COLUMN @extschema@.settings.dormant_days IS 'Lifecycle: more than this many days since the last purchase makes a customer lost.';
 COMMENT ON COLUMN @extschema@.settings.history_runs_kept IS 'How many refresh runs keep their per-customer rows in crm.segment_history.';
 COMMENT ON COLUMN @extschema@.settings.model_refit IS
-	'every_refresh (default): each refresh fits new BG/NBD and Gamma-Gamma models; manual: the refresh scores with the latest models stored by crm.fit_models().';
-COMMENT ON COLUMN @extschema@.settings.churn_horizon_days IS 'Horizon in days of crm.customer_segments.expected_purchases.';
+	'every_refresh (default): each refresh fits a new purchase model (the one churn_model chooses) and Gamma-Gamma model; manual: the refresh scores with the latest models stored by crm.fit_models().';
+COMMENT ON COLUMN @extschema@.settings.churn_horizon_days IS 'Horizon in days of crm.customer_segments.churn_risk (no purchase within it) and expected_purchases.';
 COMMENT ON COLUMN @extschema@.settings.clv_months IS 'Horizon in months of crm.customer_segments.clv.';
 COMMENT ON COLUMN @extschema@.settings.monthly_discount IS 'Monthly discount rate of the CLV, e.g. 0.01 for 1 % a month.';
-COMMENT ON COLUMN @extschema@.settings.churn_risk_threshold IS 'Churn risk (1 - P(alive)) from which a valuable customer enters crm.churn_watch_list.';
+COMMENT ON COLUMN @extschema@.settings.churn_risk_threshold IS 'Churn risk (probability of no purchase in churn_horizon_days) from which a valuable customer enters crm.churn_watch_list and the churn:high audience.';
 COMMENT ON COLUMN @extschema@.settings.source_schema IS 'Schema of the sales table or view the refresh reads; NULL means crm.transactions. Set with crm.set_transaction_source().';
 COMMENT ON COLUMN @extschema@.settings.source_table IS 'Name of the sales table or view the refresh reads; NULL means crm.transactions.';
 

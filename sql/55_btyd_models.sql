@@ -11,7 +11,12 @@ CREATE TYPE @extschema@.bgnbd_model AS (
 	log_likelihood double precision,
 	customers bigint,
 	converged boolean,
-	iterations integer
+	iterations integer,
+	r_se double precision,
+	alpha_se double precision,
+	a_se double precision,
+	b_se double precision,
+	dropout_log_likelihood_gain double precision
 );
 
 COMMENT ON TYPE @extschema@.bgnbd_model IS
@@ -32,6 +37,16 @@ COMMENT ON COLUMN @extschema@.bgnbd_model.converged IS
 'Whether the optimizer met a convergence rule (gradient norm or relative change below tolerance) rather than a limit; false also when no customer has a repeat purchase (parameters NULL). NULL for a model built from parameters.';
 COMMENT ON COLUMN @extschema@.bgnbd_model.iterations IS
 'BFGS iterations of the run that produced the parameters; NULL for a model built from parameters.';
+COMMENT ON COLUMN @extschema@.bgnbd_model.r_se IS
+'Standard error of r from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.alpha_se IS
+'Standard error of alpha from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.a_se IS
+'Standard error of a from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.b_se IS
+'Standard error of b from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.dropout_log_likelihood_gain IS
+'Log-likelihood of the fit minus that of the NBD model (the same purchase process without any dropout) fitted on the same customers: how much the data say about dropout. Below 3 (twice it below the 5 % point of chi-square with 2 degrees of freedom) dropout is not identified and P(alive) reflects the model''s assumption rather than the data. NULL for a model built from parameters.';
 
 CREATE TYPE @extschema@.gamma_gamma_model AS (
 	p double precision,
@@ -40,7 +55,10 @@ CREATE TYPE @extschema@.gamma_gamma_model AS (
 	log_likelihood double precision,
 	customers bigint,
 	converged boolean,
-	spend_frequency_corr double precision
+	spend_frequency_corr double precision,
+	p_se double precision,
+	q_se double precision,
+	v_se double precision
 );
 
 COMMENT ON TYPE @extschema@.gamma_gamma_model IS
@@ -59,6 +77,12 @@ COMMENT ON COLUMN @extschema@.gamma_gamma_model.converged IS
 'Whether the optimizer met a convergence rule rather than a limit; NULL for a model built from parameters.';
 COMMENT ON COLUMN @extschema@.gamma_gamma_model.spend_frequency_corr IS
 'Pearson correlation of frequency and monetary_avg over the fitted customers; the model assumes they are independent, so a value far from 0 warns against using it. NULL when either does not vary, and for a model built from parameters.';
+COMMENT ON COLUMN @extschema@.gamma_gamma_model.p_se IS
+'Standard error of p from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.gamma_gamma_model.q_se IS
+'Standard error of q from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.gamma_gamma_model.v_se IS
+'Standard error of v from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
 
 CREATE FUNCTION @extschema@.bgnbd_model(r double precision, alpha double precision,
 										a double precision, b double precision)

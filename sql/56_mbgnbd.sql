@@ -11,7 +11,12 @@ CREATE TYPE @extschema@.mbgnbd_model AS (
 	log_likelihood double precision,
 	customers bigint,
 	converged boolean,
-	iterations integer
+	iterations integer,
+	r_se double precision,
+	alpha_se double precision,
+	a_se double precision,
+	b_se double precision,
+	dropout_log_likelihood_gain double precision
 );
 
 COMMENT ON TYPE @extschema@.mbgnbd_model IS
@@ -32,6 +37,16 @@ COMMENT ON COLUMN @extschema@.mbgnbd_model.converged IS
 'Whether the optimizer met a convergence rule rather than a limit; false also when no customer has a repeat purchase (parameters NULL). NULL for a model built from parameters.';
 COMMENT ON COLUMN @extschema@.mbgnbd_model.iterations IS
 'BFGS iterations of the run that produced the parameters; NULL for a model built from parameters.';
+COMMENT ON COLUMN @extschema@.mbgnbd_model.r_se IS
+'Standard error of r from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.mbgnbd_model.alpha_se IS
+'Standard error of alpha from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.mbgnbd_model.a_se IS
+'Standard error of a from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.mbgnbd_model.b_se IS
+'Standard error of b from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.mbgnbd_model.dropout_log_likelihood_gain IS
+'Log-likelihood of the fit minus that of the NBD model (the same purchase process without any dropout) fitted on the same customers: how much the data say about dropout. Below 3 (twice it below the 5 % point of chi-square with 2 degrees of freedom) dropout is not identified and P(alive) reflects the model''s assumption rather than the data. NULL for a model built from parameters.';
 
 CREATE FUNCTION @extschema@.mbgnbd_model(r double precision, alpha double precision,
 										 a double precision, b double precision)
@@ -164,3 +179,16 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.p_alive(double precision, double precision, double precision, @extschema@.mbgnbd_model, double precision) IS
 'MBG/NBD probability that a customer is still active future time units after t: P(alive) E[(1 + p future / (alpha + t))^-(r + frequency)] over p ~ Beta(a, b + frequency + 1). future >= 0; 0 gives p_alive.';
+
+CREATE FUNCTION @extschema@.clv(frequency double precision, recency double precision,
+								t double precision, monetary_avg double precision,
+								mbgnbd_model @extschema@.mbgnbd_model,
+								gg_model @extschema@.gamma_gamma_model,
+								months double precision, monthly_discount double precision,
+								periods_per_month double precision)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'mbgnbd_clv'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.clv(double precision, double precision, double precision, double precision, @extschema@.mbgnbd_model, @extschema@.gamma_gamma_model, double precision, double precision, double precision) IS
+'Customer lifetime value with an MBG/NBD purchase model: the sum and arguments of the BG/NBD clv, with the MBG/NBD expected purchases. Not strict only so that monetary_avg may be NULL when frequency = 0; any other NULL gives NULL.';

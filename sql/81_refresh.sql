@@ -126,13 +126,18 @@ DECLARE
 	f_breaks double precision[];
 	m_breaks double precision[];
 	score_inputs text;
+	choice record;
+	-- the purchase model scored with: one of the three is set, the others
+	-- NULL, so that the strict scoring functions skip them
 	bgnbd @extschema@.bgnbd_model;
+	mbgnbd @extschema@.mbgnbd_model;
+	pareto_nbd @extschema@.pareto_nbd_model;
 	gamma_gamma @extschema@.gamma_gamma_model;
 	base record;
 	full_reason text;
 	incremental boolean;
 	changes_seen pg_snapshot;
-	bgnbd_id bigint;
+	purchase_model_id bigint;
 	gamma_gamma_id bigint;
 	target_snapshot bigint;		-- the partition the rows go to
 	e_state text;
@@ -256,16 +261,29 @@ BEGIN
 			   (refresh_build.run_id, 'monetary', cfg.rfm_method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
 
+		-- A full run fits (or, with model_refit = manual, takes the latest
+		-- of) the purchase model crm.churn_model_choice() names; an
+		-- incremental run keeps the one its snapshot was scored with.
 		current_stage := 'models';
-		IF cfg.model_refit = 'every_refresh' AND NOT incremental THEN
-			PERFORM @extschema@.fit_models_from_facts(run.as_of, source_relation::text);
+		IF incremental THEN
+			purchase_model_id := (SELECT cs.bgnbd_model_id FROM @extschema@.customer_segments AS cs
+								  WHERE cs.bgnbd_model_id IS NOT NULL LIMIT 1);
+		ELSE
+			choice := @extschema@.churn_model_choice();
+			IF cfg.model_refit = 'every_refresh' THEN
+				PERFORM @extschema@.fit_models_from_facts(run.as_of, source_relation::text, ARRAY[choice.kind]);
+			END IF;
+			purchase_model_id := @extschema@.current_model_id(choice.kind);
 		END IF;
-		bgnbd_id := @extschema@.current_model_id('bgnbd');
 		gamma_gamma_id := @extschema@.current_model_id('gamma_gamma');
 		-- Assigned whole, so that no model gives a NULL model (which the
 		-- strict scoring functions turn into NULL scores), not a model of NULLs.
 		bgnbd := (SELECT @extschema@.bgnbd_model(m.r, m.alpha, m.a, m.b)
-				  FROM @extschema@.models AS m WHERE m.model_id = bgnbd_id);
+				  FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'bgnbd');
+		mbgnbd := (SELECT @extschema@.mbgnbd_model(m.r, m.alpha, m.a, m.b)
+				   FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'mbgnbd');
+		pareto_nbd := (SELECT @extschema@.pareto_nbd_model(m.r, m.alpha, m.s, m.beta)
+					   FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'pareto_nbd');
 		gamma_gamma := (SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v)
 						FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id);
 		-- A customer's expected spend is finite only where p * x + q > 1; a
@@ -299,21 +317,32 @@ BEGIN
 										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
 			   f.tenure_days, f.purchase_days, f.btyd_frequency, f.btyd_recency, f.btyd_t,
 			   f.avg_repeat_spend, f.last_gap_days, f.median_gap_days,
-			   f.btyd_frequency = 0, v.p_alive, 1 - v.p_alive, v.expected_purchases, v.expected_spend, v.clv,
-			   bgnbd_id, gamma_gamma_id
+			   f.btyd_frequency = 0, v.p_alive, v.churn_risk, v.expected_purchases, v.expected_spend, v.clv,
+			   purchase_model_id, gamma_gamma_id
 		FROM pg_temp.refresh_facts AS f
 		JOIN pg_temp.refresh_scored AS s USING (customer_id)
 		LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
 		-- Customers without a purchase have NULL BTYD facts: the strict
 		-- model functions give NULL.  One-time buyers have no mean repeat
-		-- spend: 0 makes Gamma-Gamma return the population mean.
+		-- spend: 0 makes Gamma-Gamma return the population mean.  Of each
+		-- coalesce only the call with the model in use does any work.
 		CROSS JOIN LATERAL (
-			SELECT @extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd) AS p_alive,
-				   @extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency,
-												  f.btyd_t, bgnbd) AS expected_purchases,
+			SELECT coalesce(@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd),
+							@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, mbgnbd),
+							@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, pareto_nbd)) AS p_alive,
+				   coalesce(@extschema@.churn_risk(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd),
+							@extschema@.churn_risk(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, mbgnbd),
+							@extschema@.churn_risk(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, pareto_nbd)) AS churn_risk,
+				   coalesce(@extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd),
+							@extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, mbgnbd),
+							@extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, pareto_nbd)) AS expected_purchases,
 				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), spend.model) AS expected_spend,
-				   @extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
-								   bgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12) AS clv
+				   coalesce(@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+											bgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12),
+							@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+											mbgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12),
+							@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+											pareto_nbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12)) AS clv
 			FROM (SELECT CASE WHEN gamma_gamma.p * f.btyd_frequency + gamma_gamma.q > 1 THEN gamma_gamma END AS model) AS spend
 		) AS v
 		UNION ALL

@@ -127,13 +127,13 @@ COMMENT ON COLUMN @extschema@.customer_segments.btyd_t IS 'BG/NBD T in days: fro
 COMMENT ON COLUMN @extschema@.customer_segments.avg_repeat_spend IS 'Mean purchase value of the repeat purchase days (Gamma-Gamma input); NULL when there is none.';
 COMMENT ON COLUMN @extschema@.customer_segments.last_gap_days IS 'Days between the two latest purchase days.';
 COMMENT ON COLUMN @extschema@.customer_segments.median_gap_days IS 'Median days between consecutive purchase days.';
-COMMENT ON COLUMN @extschema@.customer_segments.one_time_buyer IS 'True when the customer bought on one day only (BG/NBD x = 0): their P(alive) = 1 is a property of the model, not a prediction.';
-COMMENT ON COLUMN @extschema@.customer_segments.p_alive IS 'BG/NBD probability that the customer is still active; NULL without a purchase or a converged model.';
-COMMENT ON COLUMN @extschema@.customer_segments.churn_risk IS '1 - p_alive.';
-COMMENT ON COLUMN @extschema@.customer_segments.expected_purchases IS 'Purchase days the BG/NBD model expects in the next crm.settings.churn_horizon_days days.';
+COMMENT ON COLUMN @extschema@.customer_segments.one_time_buyer IS 'True when the customer bought on one day only (x = 0); under BG/NBD their P(alive) = 1 is a property of the model, not a prediction (MBG/NBD and Pareto/NBD model it), while their churn_risk is graded under every model.';
+COMMENT ON COLUMN @extschema@.customer_segments.p_alive IS 'Probability that the customer is still active at as_of, under the purchase model used (bgnbd_model_id); NULL without a purchase or a converged model.';
+COMMENT ON COLUMN @extschema@.customer_segments.churn_risk IS 'Probability of no purchase in the next crm.settings.churn_horizon_days days (dropped out, or active and not buying), under the purchase model used. Until 1.0 this column was 1 - p_alive.';
+COMMENT ON COLUMN @extschema@.customer_segments.expected_purchases IS 'Purchase days the purchase model expects in the next crm.settings.churn_horizon_days days.';
 COMMENT ON COLUMN @extschema@.customer_segments.expected_spend IS 'Gamma-Gamma expected spend per purchase day (the population mean for one-time buyers).';
 COMMENT ON COLUMN @extschema@.customer_segments.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted monthly by crm.settings.monthly_discount.';
-COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'BG/NBD model used (crm.models).';
+COMMENT ON COLUMN @extschema@.customer_segments.bgnbd_model_id IS 'Purchase model used (crm.models; its kind is bgnbd, mbgnbd or pareto_nbd, see crm.settings.churn_model). The name is kept from 1.0, when BG/NBD was the only one.';
 COMMENT ON COLUMN @extschema@.customer_segments.gamma_gamma_model_id IS 'Gamma-Gamma model used (crm.models).';
 
 -- The partition of segment_snapshots or segment_history holding a run's rows.

@@ -52,7 +52,7 @@ COMMENT ON COLUMN @extschema@.customers_to_call.lifecycle_stage IS 'Lifecycle st
 COMMENT ON COLUMN @extschema@.customers_to_call.home_store IS 'Store the customer is attached to, the one to call from.';
 COMMENT ON COLUMN @extschema@.customers_to_call.monetary IS 'Net spend.';
 COMMENT ON COLUMN @extschema@.customers_to_call.clv IS 'Customer lifetime value.';
-COMMENT ON COLUMN @extschema@.customers_to_call.churn_risk IS '1 - P(alive).';
+COMMENT ON COLUMN @extschema@.customers_to_call.churn_risk IS 'Probability of no purchase in the next crm.settings.churn_horizon_days days.';
 COMMENT ON COLUMN @extschema@.customers_to_call.previous_index IS 'Satisfaction index in the previous window.';
 COMMENT ON COLUMN @extschema@.customers_to_call.current_index IS 'Satisfaction index in the current window.';
 COMMENT ON COLUMN @extschema@.customers_to_call.index_change IS 'current_index - previous_index.';

@@ -164,9 +164,9 @@ COMMENT ON COLUMN @extschema@.customer_360.btyd_t IS 'BG/NBD T in days.';
 COMMENT ON COLUMN @extschema@.customer_360.avg_repeat_spend IS 'Mean purchase value of repeat purchase days.';
 COMMENT ON COLUMN @extschema@.customer_360.last_gap_days IS 'Days between the two latest purchase days.';
 COMMENT ON COLUMN @extschema@.customer_360.median_gap_days IS 'Median days between purchase days.';
-COMMENT ON COLUMN @extschema@.customer_360.one_time_buyer IS 'Bought on one day only: P(alive) = 1 by the model''s construction, not a prediction.';
+COMMENT ON COLUMN @extschema@.customer_360.one_time_buyer IS 'Bought on one day only; under BG/NBD P(alive) = 1 by the model''s construction, not a prediction; churn_risk is graded under every model.';
 COMMENT ON COLUMN @extschema@.customer_360.p_alive IS 'BG/NBD probability that the customer is still active.';
-COMMENT ON COLUMN @extschema@.customer_360.churn_risk IS '1 - p_alive.';
+COMMENT ON COLUMN @extschema@.customer_360.churn_risk IS 'Probability of no purchase in the next crm.settings.churn_horizon_days days.';
 COMMENT ON COLUMN @extschema@.customer_360.expected_purchases IS 'Purchase days expected in the next crm.settings.churn_horizon_days days.';
 COMMENT ON COLUMN @extschema@.customer_360.expected_spend IS 'Expected spend per purchase day (Gamma-Gamma).';
 COMMENT ON COLUMN @extschema@.customer_360.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted.';
@@ -188,9 +188,9 @@ COMMENT ON COLUMN @extschema@.rfm_breaks.break_4 IS 'Upper bound (inclusive) of 
 COMMENT ON COLUMN @extschema@.rfm_breaks.run_id IS 'Refresh run.';
 COMMENT ON COLUMN @extschema@.rfm_breaks.as_of IS 'Analysis date of that run.';
 
--- Valuable repeat customers the churn model thinks are slipping away,
--- most value at stake first.  One-time buyers are left out: for them
--- P(alive) = 1 by the model's construction, so the model cannot warn.
+-- Valuable customers the purchase model thinks will not come back in the
+-- churn horizon, most value at stake first; one-time buyers included, since
+-- the horizon risk is graded for them under every model.
 CREATE VIEW @extschema@.churn_watch_list AS
 SELECT cs.customer_id, cs.segment, cs.lifecycle_stage,
 	   cs.recency_days, cs.frequency, cs.monetary,
@@ -198,16 +198,15 @@ SELECT cs.customer_id, cs.segment, cs.lifecycle_stage,
 	   round(cs.churn_risk::numeric, 4) AS churn_risk,
 	   round(cs.expected_purchases::numeric, 3) AS expected_purchases,
 	   round(cs.clv::numeric, 2) AS clv,
-	   round((cs.clv * cs.churn_risk / cs.p_alive)::numeric, 2) AS clv_at_risk,
+	   round((cs.clv * (1 - cs.p_alive) / cs.p_alive)::numeric, 2) AS clv_at_risk,
 	   cs.as_of
 FROM @extschema@.customer_segments AS cs
-WHERE NOT cs.one_time_buyer
-  AND cs.m_score >= 4
+WHERE cs.m_score >= 4
   AND cs.p_alive > 0
   AND cs.churn_risk >= (SELECT s.churn_risk_threshold FROM @extschema@.settings AS s)
-ORDER BY clv_at_risk DESC, cs.customer_id;
+ORDER BY clv_at_risk DESC, churn_risk DESC, cs.customer_id;
 COMMENT ON VIEW @extschema@.churn_watch_list IS
-	'Repeat customers in the top two monetary scores whose churn risk is at least crm.settings.churn_risk_threshold, ordered by the CLV at risk. One-time buyers are not listed: the BG/NBD model gives them P(alive) = 1 by construction (see crm.customer_360.one_time_buyer).';
+	'Customers in the top two monetary scores, one-time buyers included, whose churn risk (no purchase in the next crm.settings.churn_horizon_days days) is at least crm.settings.churn_risk_threshold, ordered by the CLV at risk, then the churn risk.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.customer_id IS 'Customer key.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.segment IS 'RFM segment.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.lifecycle_stage IS 'Lifecycle stage.';
@@ -215,10 +214,10 @@ COMMENT ON COLUMN @extschema@.churn_watch_list.recency_days IS 'Days since the l
 COMMENT ON COLUMN @extschema@.churn_watch_list.frequency IS 'Orders.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.monetary IS 'Net spend so far.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.p_alive IS 'Probability the customer is still active.';
-COMMENT ON COLUMN @extschema@.churn_watch_list.churn_risk IS '1 - p_alive.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.churn_risk IS 'Probability of no purchase in the churn horizon.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.expected_purchases IS 'Purchase days expected in the churn horizon.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.clv IS 'Expected lifetime value over the CLV horizon.';
-COMMENT ON COLUMN @extschema@.churn_watch_list.clv_at_risk IS 'Value lost if the customer has churned: the CLV they would have if surely active minus their CLV, clv * churn_risk / p_alive.';
+COMMENT ON COLUMN @extschema@.churn_watch_list.clv_at_risk IS 'Value lost if the customer has dropped out: the CLV they would have if surely active minus their CLV, clv * (1 - p_alive) / p_alive.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.as_of IS 'Analysis date of the refresh.';
 
 CREATE VIEW @extschema@.clv_by_segment AS
@@ -251,19 +250,29 @@ SELECT m.model_id, m.kind, m.fitted_at, m.as_of, m.time_unit,
 	   m.r, m.alpha, m.a, m.b, m.p, m.q, m.v,
 	   m.log_likelihood, m.customers, m.converged, m.iterations, m.spend_frequency_corr,
 	   m.holdout_end,
-	   m.model_id = @extschema@.current_model_id(m.kind) AS in_use
-FROM @extschema@.models AS m;
+	   m.model_id = @extschema@.current_model_id(m.kind) AS in_use,
+	   m.s, m.beta,
+	   round(v.churn_auc::numeric, 4) AS holdout_churn_auc,
+	   round(v.brier_score::numeric, 4) AS holdout_brier_score,
+	   m.kind = c.kind AND m.model_id = @extschema@.current_model_id(m.kind) AS scores_churn,
+	   CASE WHEN m.kind = c.kind THEN c.reason END AS churn_model_choice,
+	   m.r_se, m.alpha_se, m.a_se, m.b_se, m.s_se, m.beta_se, m.p_se, m.q_se, m.v_se, 
+	   round(m.dropout_log_likelihood_gain::numeric, 3) AS dropout_log_likelihood_gain,
+	   m.dropout_log_likelihood_gain >= 3 AS dropout_identified
+FROM @extschema@.models AS m
+LEFT JOIN @extschema@.model_validation AS v USING (model_id)
+CROSS JOIN @extschema@.churn_model_choice() AS c;
 COMMENT ON VIEW @extschema@.model_diagnostics IS
-	'Every fitted model with its parameters and fit diagnostics; in_use marks the ones the next refresh scores with (when crm.settings.model_refit = manual) or the refresh used last.';
+	'Every fitted model with its parameters and fit diagnostics; in_use marks the latest converged model of each kind, scores_churn the purchase model the next refresh scores with (when crm.settings.model_refit = manual; otherwise it fits a new one of that kind), churn_model_choice says why.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.model_id IS 'Model number.';
-COMMENT ON COLUMN @extschema@.model_diagnostics.kind IS 'bgnbd or gamma_gamma.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.kind IS 'bgnbd, mbgnbd, pareto_nbd or gamma_gamma.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.fitted_at IS 'When it was fitted.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.as_of IS 'End of the data it was fitted on.';
-COMMENT ON COLUMN @extschema@.model_diagnostics.time_unit IS 'Time unit of the BG/NBD parameters: day.';
-COMMENT ON COLUMN @extschema@.model_diagnostics.r IS 'BG/NBD r.';
-COMMENT ON COLUMN @extschema@.model_diagnostics.alpha IS 'BG/NBD alpha (days).';
-COMMENT ON COLUMN @extschema@.model_diagnostics.a IS 'BG/NBD a.';
-COMMENT ON COLUMN @extschema@.model_diagnostics.b IS 'BG/NBD b.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.time_unit IS 'Time unit of the purchase model parameters: day.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.r IS 'Purchase models: r.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.alpha IS 'Purchase models: alpha (days).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.a IS 'BG/NBD and MBG/NBD: a.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.b IS 'BG/NBD and MBG/NBD: b.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.p IS 'Gamma-Gamma p.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.q IS 'Gamma-Gamma q.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.v IS 'Gamma-Gamma v (gamma).';
@@ -274,3 +283,20 @@ COMMENT ON COLUMN @extschema@.model_diagnostics.iterations IS 'Optimiser iterati
 COMMENT ON COLUMN @extschema@.model_diagnostics.spend_frequency_corr IS 'Gamma-Gamma: correlation of spend and frequency (should be near 0).';
 COMMENT ON COLUMN @extschema@.model_diagnostics.holdout_end IS 'End of the holdout period of a calibrated model.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.in_use IS 'The latest converged model of its kind.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.s IS 'Pareto/NBD s.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.beta IS 'Pareto/NBD beta (days).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.holdout_churn_auc IS 'Calibrated purchase models: area under the ROC curve of the churn risk in the holdout (crm.model_validation).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.holdout_brier_score IS 'Calibrated purchase models: Brier score of the churn risk in the holdout; the auto choice takes the lowest of the last validation.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.scores_churn IS 'The purchase model of the kind crm.settings.churn_model chooses, latest converged: the refresh scores churn, expected purchases and CLV with this kind.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.churn_model_choice IS 'For the models of the chosen kind: why it was chosen (crm.churn_model_choice()).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.r_se IS 'Standard error of r from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.alpha_se IS 'Standard error of alpha from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.a_se IS 'Standard error of a from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.b_se IS 'Standard error of b from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.s_se IS 'Standard error of s from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.beta_se IS 'Standard error of beta from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.p_se IS 'Standard error of p from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.q_se IS 'Standard error of q from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.v_se IS 'Standard error of v from the observed information; NULL where the data cannot identify the parameter.';
+COMMENT ON COLUMN @extschema@.model_diagnostics.dropout_log_likelihood_gain IS 'Purchase models: log-likelihood gain over the same customers fitted without any dropout (NBD).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.dropout_identified IS 'Purchase models: whether the data identify dropout at all (the gain is at least 3, twice it the 5 % point of chi-square with 2 degrees of freedom). When false, P(alive) near 1 is the model''s assumption, not a finding; the churn risk over the horizon still ranks customers.';

@@ -58,7 +58,7 @@ BEGIN
 	IF rule_kind = 'churn' AND rule_value NOT IN ('high', 'low') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('unknown churn band %L', rule_value),
-			HINT = 'churn:high is repeat customers whose churn risk reaches crm.settings.churn_risk_threshold, churn:low the other repeat customers.';
+			HINT = 'churn:high is the scored customers whose churn risk reaches crm.settings.churn_risk_threshold, churn:low the others.';
 	END IF;
 	IF rule_kind = 'tier'
 	   AND NOT EXISTS (SELECT 1 FROM @extschema@.loyalty_tiers AS t WHERE t.tier_name = rule_value) THEN
@@ -88,8 +88,7 @@ BEGIN
 										 ON t.program_id = m.program_id AND t.tier_rank = m.tier_rank
 									 WHERE m.customer_id = cs.customer_id AND t.tier_name = rule_value)
 			-- One-time buyers have no modelled risk (P(alive) = 1 by construction).
-			WHEN 'churn' THEN cs.btyd_frequency > 0
-							  AND (cs.churn_risk >= risk_threshold) = (rule_value = 'high')
+			WHEN 'churn' THEN (cs.churn_risk >= risk_threshold) = (rule_value = 'high')
 			WHEN 'churn_watch_list' THEN cs.customer_id IN (SELECT w.customer_id FROM @extschema@.churn_watch_list AS w)
 			ELSE true END
 	ORDER BY cs.clv DESC NULLS LAST, cs.customer_id;
@@ -100,7 +99,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.audience(text, text) IS
-	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, tier:<loyalty tier>, churn:high or churn:low for repeat customers at or above / below crm.settings.churn_risk_threshold, churn_watch_list, all) who consent to marketing on the channel (email, sms, phone, app) and have a contact for it, highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown channel or audience.';
+	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, tier:<loyalty tier>, churn:high or churn:low for scored customers, one-time buyers included, whose churn risk over crm.settings.churn_horizon_days is at or above / below crm.settings.churn_risk_threshold, churn_watch_list, all) who consent to marketing on the channel (email, sms, phone, app) and have a contact for it, highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown channel or audience.';
 
 REVOKE EXECUTE ON FUNCTION @extschema@.audience(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audience(text, text) TO crm_marketer;

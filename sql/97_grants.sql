@@ -32,7 +32,6 @@ BEGIN
 		'@extschema@.set_transaction_source(regclass)',
 		'@extschema@.reset_transaction_source()',
 		'@extschema@.fit_models(timestamptz, timestamptz)',
-		'@extschema@.fit_models_from_facts(timestamptz, text)',
 		'@extschema@.schedule_refresh(text)',
 		'@extschema@.unschedule_refresh()']::pg_catalog.regprocedure[]
 	LOOP

@@ -47,20 +47,29 @@
 #include "btyd.h"
 #include "grouped_points.h"
 
-/* Columns of crm.bgnbd_model, in order. */
-#define BGNBD_NATTS			8
+/*
+ * Columns of crm.bgnbd_model and crm.mbgnbd_model, in order: the
+ * parameters, log_likelihood, customers, converged, iterations, the
+ * parameters' standard errors, dropout_log_likelihood_gain.
+ */
+#define BGNBD_NATTS			13
 #define BGNBD_NPARAMS		4
+#define BGNBD_COL_ITERATIONS	7
+#define BGNBD_COL_SE		8
+#define BGNBD_COL_DROPOUT_GAIN	12
 
 static const char *const bgnbd_param_names[BGNBD_NPARAMS] = {"r", "alpha", "a", "b"};
 
 static const ModelSpec bgnbd_spec = {
 	"bgnbd", BGNBD_NPARAMS, bgnbd_param_names, BGNBD_NATTS,
-	"BG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.bgnbd_fit() or pass published ones to crm.bgnbd_model()."
+	"BG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.bgnbd_fit() or pass published ones to crm.bgnbd_model().",
+	BGNBD_COL_SE
 };
 
 static const ModelSpec mbgnbd_spec = {
 	"mbgnbd", BGNBD_NPARAMS, bgnbd_param_names, BGNBD_NATTS,
-	"MBG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.mbgnbd_fit() or pass published ones to crm.mbgnbd_model()."
+	"MBG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.mbgnbd_fit() or pass published ones to crm.mbgnbd_model().",
+	BGNBD_COL_SE
 };
 
 /* One of the two models: its composite type, fit state and dropout chances. */
@@ -315,16 +324,27 @@ BgnbdFamilyFitFinal(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 
 		FitModel(&fit, &starts[0][0], lengthof(starts), state->rows,
 				 values, nulls, &result);
-		values[7] = Int32GetDatum(result.iterations);
-		nulls[7] = false;
+		values[BGNBD_COL_ITERATIONS] = Int32GetDatum(result.iterations);
+		nulls[BGNBD_COL_ITERATIONS] = false;
+		if (!nulls[MODEL_COL_LOG_LIKELIHOOD(variant->spec)])
+		{
+			double		nbd = NbdMaxLogLikelihood(fit.points, fit.npoints, fit.weight,
+												  sum_x, sum_T);
+
+			values[BGNBD_COL_DROPOUT_GAIN] =
+				Float8GetDatum(DatumGetFloat8(values[MODEL_COL_LOG_LIKELIHOOD(variant->spec)]) - nbd);
+			nulls[BGNBD_COL_DROPOUT_GAIN] = isnan(nbd);
+		}
 	}
 	else
 	{
 		/* not identified: parameters NULL, no iterations */
-		values[5] = Int64GetDatum(state->rows);
-		values[6] = BoolGetDatum(false);
-		values[7] = Int32GetDatum(0);
-		nulls[5] = nulls[6] = nulls[7] = false;
+		values[MODEL_COL_CUSTOMERS(variant->spec)] = Int64GetDatum(state->rows);
+		values[MODEL_COL_CONVERGED(variant->spec)] = BoolGetDatum(false);
+		values[BGNBD_COL_ITERATIONS] = Int32GetDatum(0);
+		nulls[MODEL_COL_CUSTOMERS(variant->spec)] = false;
+		nulls[MODEL_COL_CONVERGED(variant->spec)] = false;
+		nulls[BGNBD_COL_ITERATIONS] = false;
 	}
 	PG_RETURN_DATUM(ModelDatum(fcinfo, variant->spec, values, nulls));
 }

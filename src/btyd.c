@@ -15,7 +15,9 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/float.h"
 
 #include "btyd.h"
 
@@ -165,6 +167,8 @@ ModelObjective(const double *theta, double *grad, void *arg)
 	int32		i;
 	int			k;
 
+	/* a fit over millions of distinct rows must answer a cancel */
+	CHECK_FOR_INTERRUPTS();
 	for (k = 0; k < n; k++)
 	{
 		params[k] = exp(theta[k]);
@@ -184,11 +188,110 @@ ModelObjective(const double *theta, double *grad, void *arg)
 	return -sum / fit->weight;
 }
 
+/* Relative step of the finite differences of the gradient, in ln(parameter). */
+#define HESSIAN_STEP		1e-5
+
+/*
+ * Standard errors of the fitted parameters from the observed information:
+ * the Hessian of -ln L in theta = ln(parameters), by central differences
+ * of the analytic gradient, inverted through its Cholesky factor; then
+ * SE(p_i) = p_i SE(theta_i) (delta method).  False when the Hessian is not
+ * positive definite, which is what a parameter at a limit the data cannot
+ * identify gives: its uncertainty is unbounded, not small.
+ */
+static bool
+ModelStandardErrors(const ModelFitData *fit, const double *theta, double *se)
+{
+	int			n = fit->spec->nparams;
+	double		hessian[OPTIMIZE_MAX_DIM][OPTIMIZE_MAX_DIM];
+	double		chol[OPTIMIZE_MAX_DIM][OPTIMIZE_MAX_DIM];
+	double		inverse[OPTIMIZE_MAX_DIM][OPTIMIZE_MAX_DIM];
+	double		point[OPTIMIZE_MAX_DIM];
+	double		up[OPTIMIZE_MAX_DIM];
+	double		down[OPTIMIZE_MAX_DIM];
+	int			i,
+				j,
+				k;
+
+	for (j = 0; j < n; j++)
+	{
+		double		fu,
+					fd;
+
+		memcpy(point, theta, n * sizeof(double));
+		point[j] = theta[j] + HESSIAN_STEP;
+		fu = ModelObjective(point, up, (void *) fit);
+		point[j] = theta[j] - HESSIAN_STEP;
+		fd = ModelObjective(point, down, (void *) fit);
+		if (!isfinite(fu) || !isfinite(fd))
+			return false;
+		/* the objective is the mean: the information of ln L is weight times it */
+		for (i = 0; i < n; i++)
+			hessian[i][j] = (up[i] - down[i]) / (2 * HESSIAN_STEP) * fit->weight;
+	}
+	/* Cholesky factor of the symmetrized Hessian, lower triangular */
+	for (i = 0; i < n; i++)
+		for (j = 0; j <= i; j++)
+		{
+			double		sum = (hessian[i][j] + hessian[j][i]) / 2;
+
+			for (k = 0; k < j; k++)
+				sum -= chol[i][k] * chol[j][k];
+			if (i == j)
+			{
+				if (!(sum > 0) || !isfinite(sum))
+					return false;
+				chol[i][i] = sqrt(sum);
+			}
+			else
+				chol[i][j] = sum / chol[j][j];
+		}
+	/* inverse of the factor, lower triangular, by forward substitution */
+	for (j = 0; j < n; j++)
+		for (i = 0; i < n; i++)
+		{
+			double		sum = (i == j) ? 1.0 : 0.0;
+
+			if (i < j)
+			{
+				inverse[i][j] = 0.0;
+				continue;
+			}
+			for (k = j; k < i; k++)
+				sum -= chol[i][k] * inverse[k][j];
+			inverse[i][j] = sum / chol[i][i];
+		}
+	/* diag(H^-1) = column sums of squares of the inverse factor */
+	for (j = 0; j < n; j++)
+	{
+		double		variance = 0.0;
+
+		for (i = j; i < n; i++)
+			variance += inverse[i][j] * inverse[i][j];
+		se[j] = exp(theta[j]) * sqrt(variance);
+		if (!isfinite(se[j]))
+			return false;
+	}
+	return true;
+}
+
+/* The maximised log-likelihood of a fit from the given starts; NaN if none is finite. */
+double
+MaximumLogLikelihood(const ModelFitData *fit, const double *starts, int nstarts,
+					 OptimizeResult *result)
+{
+	double		theta[OPTIMIZE_MAX_DIM];
+
+	OptimizeFromStarts(ModelObjective, (void *) fit, fit->spec->nparams, nstarts,
+					   starts, theta, result);
+	return result->finite ? -result->f * fit->weight : get_float8_nan();
+}
+
 /*
  * Fit a model by maximum likelihood from the given starts (on
- * log-parameters), and fill the parameter, log_likelihood, customers and
- * converged columns.  Without a finite start the parameters and the
- * log-likelihood stay NULL.
+ * log-parameters), and fill the parameter, log_likelihood, customers,
+ * converged and standard error columns.  Without a finite start the
+ * parameters and the log-likelihood stay NULL.
  */
 void
 FitModel(const ModelFitData *fit, const double *starts, int nstarts,
@@ -196,16 +299,21 @@ FitModel(const ModelFitData *fit, const double *starts, int nstarts,
 {
 	const ModelSpec *spec = fit->spec;
 	double		theta[OPTIMIZE_MAX_DIM];
+	double		se[OPTIMIZE_MAX_DIM];
 	int			i;
 
 	OptimizeFromStarts(ModelObjective, (void *) fit, spec->nparams, nstarts,
 					   starts, theta, result);
 	if (result->finite)
 	{
+		bool		have_se = ModelStandardErrors(fit, theta, se);
+
 		for (i = 0; i < spec->nparams; i++)
 		{
 			values[i] = Float8GetDatum(exp(theta[i]));
 			nulls[i] = false;
+			values[spec->se_column + i] = Float8GetDatum(have_se ? se[i] : 0.0);
+			nulls[spec->se_column + i] = !have_se;
 		}
 		values[MODEL_COL_LOG_LIKELIHOOD(spec)] = Float8GetDatum(-result->f * fit->weight);
 		nulls[MODEL_COL_LOG_LIKELIHOOD(spec)] = false;

@@ -54,7 +54,8 @@ typedef struct GammaGammaParams
 
 /*
  * A model composite type.  Its columns are the nparams parameters, then
- * log_likelihood, customers, converged and any model-specific ones.
+ * log_likelihood, customers, converged and any model-specific ones, among
+ * them the nparams standard errors of the parameters from se_column on.
  */
 typedef struct ModelSpec
 {
@@ -63,6 +64,7 @@ typedef struct ModelSpec
 	const char *const *param_names;
 	int			natts;			/* columns of the composite type */
 	const char *hint;			/* how to get a valid model */
+	int			se_column;		/* column of the first standard error */
 } ModelSpec;
 
 /* Column positions shared by every model composite, after the parameters. */
@@ -97,6 +99,12 @@ extern Datum ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec);
 extern void FitModel(const ModelFitData *fit, const double *starts, int nstarts,
 					 int64 customers, Datum *values, bool *nulls,
 					 OptimizeResult *result);
+extern double MaximumLogLikelihood(const ModelFitData *fit, const double *starts,
+								   int nstarts, OptimizeResult *result);
+
+/* the no-dropout baseline of the purchase models (nbd.c) */
+extern double NbdMaxLogLikelihood(const GroupedPoint *points, int32 npoints,
+								  double weight, double sum_x, double sum_T);
 extern Datum Float8ArrayDatum(const double *values, int n);
 extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 						   const char *aggregate);

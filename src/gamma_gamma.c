@@ -27,15 +27,21 @@
 #include "btyd.h"
 #include "grouped_points.h"
 
-/* Columns of crm.gamma_gamma_model, in order. */
-#define GG_NATTS			7
+/*
+ * Columns of crm.gamma_gamma_model, in order: the parameters,
+ * log_likelihood, customers, converged, spend_frequency_corr, the
+ * parameters' standard errors.
+ */
+#define GG_NATTS			10
 #define GG_NPARAMS			3
+#define GG_COL_SE			7
 
 static const char *const gg_param_names[GG_NPARAMS] = {"p", "q", "v"};
 
 static const ModelSpec gg_spec = {
 	"gamma_gamma", GG_NPARAMS, gg_param_names, GG_NATTS,
-	"Gamma-Gamma parameters p, q and v must all be greater than 0; fit them with crm.gamma_gamma_fit() or pass published ones to crm.gamma_gamma_model()."
+	"Gamma-Gamma parameters p, q and v must all be greater than 0; fit them with crm.gamma_gamma_fit() or pass published ones to crm.gamma_gamma_model().",
+	GG_COL_SE
 };
 
 /* Model arguments and the fit read GammaGammaParams as an array of parameters. */

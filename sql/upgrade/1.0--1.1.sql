@@ -59,3 +59,76 @@ DROP FUNCTION @extschema@.build_facts(timestamptz, regclass);
 -- to them, and the one-job require_pg_cron(text) gives way to
 -- require_pg_cron(job_name, ...).
 DROP FUNCTION @extschema@.require_pg_cron(text);
+
+-- Three purchase models, validated and chosen (56_mbgnbd.sql,
+-- 57_pareto_nbd.sql, 76_churn_models.sql): crm.models takes the kinds and
+-- the Pareto/NBD dropout parameters; the fit of the facts takes the kinds
+-- to fit.
+ALTER TABLE @extschema@.models
+	DROP CONSTRAINT models_kind_known,
+	ADD CONSTRAINT models_kind_known CHECK (kind IN ('bgnbd', 'gamma_gamma', 'mbgnbd', 'pareto_nbd')),
+	ADD COLUMN s double precision,
+	ADD COLUMN beta double precision,
+	ADD COLUMN r_se double precision,
+	ADD COLUMN alpha_se double precision,
+	ADD COLUMN a_se double precision,
+	ADD COLUMN b_se double precision,
+	ADD COLUMN s_se double precision,
+	ADD COLUMN beta_se double precision,
+	ADD COLUMN p_se double precision,
+	ADD COLUMN q_se double precision,
+	ADD COLUMN v_se double precision,
+	ADD COLUMN dropout_log_likelihood_gain double precision;
+COMMENT ON TABLE @extschema@.models IS
+	'Every fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD) and spend model (Gamma-Gamma) with its diagnostics. Time is in days: frequency = repeat purchase days, recency and T in days.';
+COMMENT ON COLUMN @extschema@.models.kind IS 'bgnbd, mbgnbd or pareto_nbd (purchase and dropout process), or gamma_gamma (spend per purchase).';
+COMMENT ON COLUMN @extschema@.models.r IS 'Purchase models: shape of the purchase-rate gamma distribution.';
+COMMENT ON COLUMN @extschema@.models.alpha IS 'Purchase models: scale of the purchase-rate gamma distribution, in days.';
+COMMENT ON COLUMN @extschema@.models.a IS 'BG/NBD and MBG/NBD: first shape of the dropout-probability beta distribution.';
+COMMENT ON COLUMN @extschema@.models.b IS 'BG/NBD and MBG/NBD: second shape of the dropout-probability beta distribution.';
+COMMENT ON COLUMN @extschema@.models.holdout_end IS 'End of the holdout period when the model was calibrated; see crm.model_calibration and crm.model_validation.';
+COMMENT ON COLUMN @extschema@.models.s IS 'Pareto/NBD: shape of the dropout-rate gamma distribution.';
+COMMENT ON COLUMN @extschema@.models.beta IS 'Pareto/NBD: scale of the dropout-rate gamma distribution, in days.';
+COMMENT ON COLUMN @extschema@.models.r_se IS 'Standard error of r (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.alpha_se IS 'Standard error of alpha (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.a_se IS 'Standard error of a (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.b_se IS 'Standard error of b (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.s_se IS 'Standard error of s (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.beta_se IS 'Standard error of beta (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.p_se IS 'Standard error of p (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.q_se IS 'Standard error of q (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.v_se IS 'Standard error of v (observed information); NULL where not identified.';
+COMMENT ON COLUMN @extschema@.models.dropout_log_likelihood_gain IS 'Purchase models: log-likelihood gain over the NBD fit without dropout; below 3 the data do not identify dropout.';
+COMMENT ON TABLE @extschema@.model_calibration IS
+	'Holdout check of a calibrated purchase model: per number of repeat purchase days in the calibration period, the mean repeat purchase days actually made in the holdout period and the mean the model predicted.';
+COMMENT ON COLUMN @extschema@.model_calibration.model_id IS 'Purchase model (crm.models).';
+DROP FUNCTION @extschema@.fit_models_from_facts(timestamptz, text);
+
+-- Standard errors of every fit and, for the purchase models, the gain over
+-- a fit without dropout (55_btyd_models.sql).
+ALTER TYPE @extschema@.bgnbd_model
+	ADD ATTRIBUTE r_se double precision,
+	ADD ATTRIBUTE alpha_se double precision,
+	ADD ATTRIBUTE a_se double precision,
+	ADD ATTRIBUTE b_se double precision,
+	ADD ATTRIBUTE dropout_log_likelihood_gain double precision;
+COMMENT ON COLUMN @extschema@.bgnbd_model.r_se IS
+'Standard error of r from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.alpha_se IS
+'Standard error of alpha from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.a_se IS
+'Standard error of a from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.b_se IS
+'Standard error of b from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.bgnbd_model.dropout_log_likelihood_gain IS
+'Log-likelihood of the fit minus that of the NBD model (the same purchase process without any dropout) fitted on the same customers: how much the data say about dropout. Below 3 (twice it below the 5 % point of chi-square with 2 degrees of freedom) dropout is not identified and P(alive) reflects the model''s assumption rather than the data. NULL for a model built from parameters.';
+ALTER TYPE @extschema@.gamma_gamma_model
+	ADD ATTRIBUTE p_se double precision,
+	ADD ATTRIBUTE q_se double precision,
+	ADD ATTRIBUTE v_se double precision;
+COMMENT ON COLUMN @extschema@.gamma_gamma_model.p_se IS
+'Standard error of p from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.gamma_gamma_model.q_se IS
+'Standard error of q from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+COMMENT ON COLUMN @extschema@.gamma_gamma_model.v_se IS
+'Standard error of v from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';

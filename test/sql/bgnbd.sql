@@ -112,8 +112,8 @@ SELECT * FROM error_of($$SELECT crm.bgnbd_model(1, 1, 'NaN', 1)$$);
 SELECT * FROM error_of($$SELECT crm.bgnbd_model(1, 1, 1, 'Infinity')$$);
 SELECT crm.bgnbd_model(NULL, 1, 1, 1) IS NULL AS null_parameter_gives_null;
 -- A model with a NULL parameter (an unidentified fit) cannot score.
-SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, ROW(NULL, 1, 1, 1, NULL, NULL, NULL, NULL)::crm.bgnbd_model)$$);
-SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, ROW(1, 1, 0, 1, NULL, NULL, NULL, NULL)::crm.bgnbd_model)$$);
+SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, ROW(NULL, 1, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::crm.bgnbd_model)$$);
+SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, ROW(1, 1, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::crm.bgnbd_model)$$);
 
 -- Scoring: NULL in, NULL out; bad customers raise 22023 with a hint.
 SELECT crm.p_alive(NULL, 1, 2, crm.bgnbd_model(1, 1, 1, 1)) IS NULL AS null_frequency,

@@ -91,7 +91,7 @@ SELECT round(crm.expected_spend(1, 10, crm.gamma_gamma_model(1, 0.5, 3))::numeri
 SELECT crm.gamma_gamma_model(6.25, 3.74, 15.44);
 SELECT * FROM error_of($$SELECT crm.gamma_gamma_model(0, 1, 1)$$);
 SELECT * FROM error_of($$SELECT crm.gamma_gamma_model(1, 'Infinity', 1)$$);
-SELECT * FROM error_of($$SELECT crm.expected_spend(1, 1, ROW(1, 1, NULL, NULL, NULL, NULL, NULL)::crm.gamma_gamma_model)$$);
+SELECT * FROM error_of($$SELECT crm.expected_spend(1, 1, ROW(1, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::crm.gamma_gamma_model)$$);
 -- The per-customer log-likelihood is for repeat customers only.
 SELECT * FROM error_of($$SELECT crm.gamma_gamma_loglik(0, 10, crm.gamma_gamma_model(1, 2, 3))$$);
 
