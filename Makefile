@@ -17,6 +17,7 @@ OBJS = \
 	src/optimize.o \
 	src/btyd.o \
 	src/bgnbd.o \
+	src/pareto_nbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
 	src/simulate.o \
@@ -39,6 +40,7 @@ SQL_PARTS = \
 	sql/40_rfm.sql \
 	sql/50_lifecycle.sql \
 	sql/55_btyd_models.sql \
+	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
@@ -72,6 +74,8 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
 	sql/15_consent.sql \
+	sql/57_pareto_nbd.sql \
+	sql/58_simulate.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/83_snapshots.sql \
@@ -102,6 +106,7 @@ REGRESS = \
 	lifecycle \
 	bgnbd \
 	gamma_gamma \
+	pareto_nbd \
 	clv \
 	simulate \
 	segment_rules \
@@ -155,5 +160,5 @@ sql/$(EXTENSION)--1.0--1.1.sql: $(UPGRADE_1.0_1.1_PARTS)
 # Header dependencies (PGXS tracks none without --enable-depend; a stale
 # object with an old struct layout breaks silently).
 $(OBJS): src/retail_crm.h
-src/btyd.o src/grouped_points.o src/optimize.o src/bgnbd.o src/gamma_gamma.o src/clv.o: \
+src/btyd.o src/grouped_points.o src/optimize.o src/bgnbd.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
 	src/btyd.h src/grouped_points.h src/optimize.h

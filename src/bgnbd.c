@@ -398,14 +398,6 @@ churn_risk(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(Logistic(BgnbdLogOddsDead(&p, x, t_x, T)));
 }
 
-/* Check a horizon or other span of future time: finite and >= 0. */
-static inline void
-CheckHorizon(double horizon)
-{
-	CheckNonNegative(horizon, "horizon",
-					 "horizon is the length of the future period, in the time unit of t.");
-}
-
 /*
  * E[Y(t) | x, t_x, T], the expected purchases in the next t time units, is
  * P(alive) times the expectation for a customer known to be alive.  Given

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * btyd.h
- *	  Shared math of the "buy till you die" models: the BG/NBD purchase and
- *	  dropout model and the Gamma-Gamma spend model, their parameters, the
- *	  checks of a customer's (x, t_x, T) summary and the special functions
- *	  both likelihoods need.
+ *	  Shared math of the "buy till you die" models: the BG/NBD and
+ *	  Pareto/NBD purchase and dropout models and the Gamma-Gamma spend
+ *	  model, their parameters, the checks of a customer's (x, t_x, T)
+ *	  summary and the special functions the likelihoods need.
  *
  * Time is in one unit chosen by the caller (weeks, days): x is the number
  * of repeat purchases, t_x the time from the first to the last purchase and
@@ -33,6 +33,19 @@ typedef struct BgnbdParams
 	double		a;
 	double		b;
 } BgnbdParams;
+
+/*
+ * Pareto/NBD parameters: purchase rates ~ Gamma(r, alpha), dropout rates
+ * ~ Gamma(s, beta).  Exported for clv, which scores with either purchase
+ * model.
+ */
+typedef struct ParetoNbdParams
+{
+	double		r;
+	double		alpha;
+	double		s;
+	double		beta;
+} ParetoNbdParams;
 
 /* Gamma-Gamma parameters: spend ~ Gamma(p, nu), nu ~ Gamma(q, v) */
 typedef struct GammaGammaParams
@@ -98,17 +111,21 @@ extern Datum Float8ArrayDatum(const double *values, int n);
 extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 						   const char *aggregate);
 
-/* model readers (bgnbd.c, gamma_gamma.c) */
+/* model readers (bgnbd.c, pareto_nbd.c, gamma_gamma.c) */
 extern void GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
+extern void GetParetoNbdModelArg(FunctionCallInfo fcinfo, int argno, ParetoNbdParams *params);
 extern void GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params);
 
-/* scoring (bgnbd.c, gamma_gamma.c) */
+/* scoring (bgnbd.c, pareto_nbd.c, gamma_gamma.c) */
 extern double BgnbdLogOddsDead(const BgnbdParams *p, double x, double t_x, double T);
 extern double BgnbdExpectedPurchases(const BgnbdParams *p, double horizon,
 									 double x, double t_x, double T);
 extern void BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
 									   int n, double x, double t_x, double T,
 									   double *expected);
+extern void ParetoNbdExpectedPurchasesMany(const ParetoNbdParams *p, const double *horizons,
+										   int n, double x, double t_x, double T,
+										   double *expected);
 extern double GammaGammaExpectedSpend(const GammaGammaParams *p, double x, double zbar);
 extern bool GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg,
 						 double *x, double *zbar);
@@ -163,6 +180,14 @@ CheckBtydSummary(double x, double t_x, double T)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("recency %g must not exceed t %g", t_x, T),
 				 errhint("recency is the time from the first to the last purchase and t the time from the first purchase to the analysis date, both in the same unit; BTYD recency is not RFM recency.")));
+}
+
+/* Check a horizon or other span of future time: finite and >= 0. */
+static inline void
+CheckHorizon(double horizon)
+{
+	CheckNonNegative(horizon, "horizon",
+					 "horizon is the length of the future period, in the time unit of t.");
 }
 
 /*

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * clv.c
- *	  Customer lifetime value from a BG/NBD and a Gamma-Gamma model:
+ *	  Customer lifetime value from a purchase model (BG/NBD or Pareto/NBD)
+ *	  and a Gamma-Gamma model:
  *
  *	  CLV = sum_{k=1..H} E[spend] (E[Y(k m)] - E[Y((k-1) m)]) / (1 + d)^k
  *
@@ -50,14 +51,27 @@ CheckPeriodsPerMonth(double m)
 }
 
 /*
- * crm.clv(frequency, recency, t, monetary_avg, bgnbd_model, gg_model,
- * months, monthly_discount, periods_per_month).  Not strict only so that
- * monetary_avg may be NULL for a customer without repeat purchases (the
- * population mean spend is used); any other NULL gives NULL.
+ * A purchase model as clv sees it: read its composite argument into
+ * params (at most four doubles), and fill expected[i] = E[Y(horizons[i])]
+ * for n horizons at once (the long ones may share work, as BG/NBD's
+ * quadrature grid does).
  */
-PG_FUNCTION_INFO_V1(clv);
-Datum
-clv(PG_FUNCTION_ARGS)
+typedef struct ClvPurchaseModel
+{
+	void		(*read) (FunctionCallInfo fcinfo, int argno, void *params);
+	void		(*expected_many) (const void *params, const double *horizons, int n,
+								  double x, double t_x, double T, double *expected);
+} ClvPurchaseModel;
+
+/*
+ * crm.clv(frequency, recency, t, monetary_avg, purchase_model, gg_model,
+ * months, monthly_discount, periods_per_month) for either purchase model.
+ * Not strict only so that monetary_avg may be NULL for a customer without
+ * repeat purchases (the population mean spend is used); any other NULL
+ * gives NULL.
+ */
+static Datum
+ClvOf(FunctionCallInfo fcinfo, const ClvPurchaseModel *model)
 {
 	double		x,
 				zbar,
@@ -66,7 +80,7 @@ clv(PG_FUNCTION_ARGS)
 	double		months,
 				discount,
 				m;
-	BgnbdParams bg;
+	double		params[4];
 	GammaGammaParams gg;
 	double		spend;
 	double	   *horizons;
@@ -85,7 +99,7 @@ clv(PG_FUNCTION_ARGS)
 	t_x = PG_GETARG_FLOAT8(1);
 	T = PG_GETARG_FLOAT8(2);
 	CheckBtydSummary(x, t_x, T);
-	GetBgnbdModelArg(fcinfo, 4, &bg);
+	model->read(fcinfo, 4, params);
 	GetGammaGammaModelArg(fcinfo, 5, &gg);
 	months = PG_GETARG_FLOAT8(6);
 	discount = PG_GETARG_FLOAT8(7);
@@ -105,7 +119,7 @@ clv(PG_FUNCTION_ARGS)
 	expected = palloc((Max((int) months, 1)) * sizeof(double));
 	for (k = 1; k <= (int) months; k++)
 		horizons[k - 1] = k * m;
-	BgnbdExpectedPurchasesMany(&bg, horizons, (int) months, x, t_x, T, expected);
+	model->expected_many(params, horizons, (int) months, x, t_x, T, expected);
 	for (k = 1; k <= (int) months; k++)
 	{
 		total += (expected[k - 1] - previous) * exp(-k * log_growth);
@@ -120,4 +134,56 @@ clv(PG_FUNCTION_ARGS)
 				 errmsg("clv is out of range"),
 				 errhint("Check monetary_avg, monthly_discount and the model parameters for unit errors.")));
 	PG_RETURN_FLOAT8(total);
+}
+
+/* The BG/NBD and Pareto/NBD sides of ClvPurchaseModel. */
+StaticAssertDecl(sizeof(BgnbdParams) <= 4 * sizeof(double) &&
+				 sizeof(ParetoNbdParams) <= 4 * sizeof(double),
+				 "clv reads a purchase model into four doubles");
+
+static void
+ClvReadBgnbd(FunctionCallInfo fcinfo, int argno, void *params)
+{
+	GetBgnbdModelArg(fcinfo, argno, (BgnbdParams *) params);
+}
+
+static void
+ClvBgnbdExpected(const void *params, const double *horizons, int n,
+				 double x, double t_x, double T, double *expected)
+{
+	BgnbdExpectedPurchasesMany((const BgnbdParams *) params, horizons, n, x, t_x, T, expected);
+}
+
+static void
+ClvReadParetoNbd(FunctionCallInfo fcinfo, int argno, void *params)
+{
+	GetParetoNbdModelArg(fcinfo, argno, (ParetoNbdParams *) params);
+}
+
+static void
+ClvParetoNbdExpected(const void *params, const double *horizons, int n,
+					 double x, double t_x, double T, double *expected)
+{
+	ParetoNbdExpectedPurchasesMany((const ParetoNbdParams *) params, horizons, n,
+								   x, t_x, T, expected);
+}
+
+/* crm.clv(..., bgnbd_model crm.bgnbd_model, gg_model, ...) */
+PG_FUNCTION_INFO_V1(clv);
+Datum
+clv(PG_FUNCTION_ARGS)
+{
+	static const ClvPurchaseModel bgnbd = {ClvReadBgnbd, ClvBgnbdExpected};
+
+	return ClvOf(fcinfo, &bgnbd);
+}
+
+/* crm.clv(..., pareto_nbd_model crm.pareto_nbd_model, gg_model, ...) */
+PG_FUNCTION_INFO_V1(pareto_nbd_clv);
+Datum
+pareto_nbd_clv(PG_FUNCTION_ARGS)
+{
+	static const ClvPurchaseModel pareto_nbd = {ClvReadParetoNbd, ClvParetoNbdExpected};
+
+	return ClvOf(fcinfo, &pareto_nbd);
 }

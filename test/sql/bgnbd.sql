@@ -120,7 +120,7 @@ SELECT crm.p_alive(NULL, 1, 2, crm.bgnbd_model(1, 1, 1, 1)) IS NULL AS null_freq
 	   crm.churn_risk(1, NULL, 2, crm.bgnbd_model(1, 1, 1, 1)) IS NULL AS null_recency,
 	   crm.expected_purchases(1, 1, 1, NULL, crm.bgnbd_model(1, 1, 1, 1)) IS NULL AS null_t,
 	   crm.expected_purchases(NULL, 1, 1, 2, crm.bgnbd_model(1, 1, 1, 1)) IS NULL AS null_horizon,
-	   crm.p_alive(1, 1, 2, NULL) IS NULL AS null_model;
+	   crm.p_alive(1, 1, 2, NULL::crm.bgnbd_model) IS NULL AS null_model;
 SELECT * FROM error_of($$SELECT crm.p_alive('NaN', 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 'Infinity', crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(-1, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
