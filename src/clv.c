@@ -112,8 +112,8 @@ ClvOf(FunctionCallInfo fcinfo, const ClvPurchaseModel *model)
 	log_growth = log1p(discount);
 
 	/*
-	 * All horizons at once: the long ones share one quadrature grid instead
-	 * of building one per month.
+	 * All horizons at once: a model may share work between them (BG/NBD's
+	 * long horizons share one quadrature grid instead of one per month).
 	 */
 	horizons = palloc((Max((int) months, 1)) * sizeof(double));
 	expected = palloc((Max((int) months, 1)) * sizeof(double));

@@ -298,21 +298,23 @@ ParetoTailQuadrature(double P, double Q, double lambda, double a, double b,
 	 */
 	lo = Min(log_a, log_b) - 1;
 	hi = Max(log_a, log_b) + 1;
-	for (i = 0; i < 2100; i++)
+	for (i = 0; i < 1000; i++)
 	{
 		ParetoLogIntegrand(P, Q, lambda, log_a, log_b, lo, terms);
 		if (-lambda + P * terms[2] + Q * terms[3] > 0)
 			break;
-		lo -= (double) (2 << Min(i, 60));
+		lo -= ldexp(2.0, Min(i, 60));
 	}
-	for (i = 0; i < 2100; i++)
+	for (i = 0; i < 1000; i++)
 	{
 		ParetoLogIntegrand(P, Q, lambda, log_a, log_b, hi, terms);
 		if (-lambda + P * terms[2] + Q * terms[3] < 0)
 			break;
-		hi += (double) (2 << Min(i, 60)) * Max(1.0, 1 / lambda);
+		/* the root lies near ln((P a + Q b) / lambda) when lambda is small */
+		hi += ldexp(2.0, Min(i, 60)) * Max(1.0, 1 / lambda);
 	}
-	for (i = 0; i < 200 && hi - lo > 1e-3 * Max(1.0, fabs(lo)) * 1e-3; i++)
+	/* to 1e-6 of |v|: the mode only places the nodes */
+	for (i = 0; i < 200 && hi - lo > 1e-6 * Max(1.0, fabs(lo)); i++)
 	{
 		double		mid = (lo + hi) / 2;
 
