@@ -18,6 +18,7 @@ OBJS = \
 	src/btyd.o \
 	src/nbd.o \
 	src/bgnbd.o \
+	src/pareto_nbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
 	src/simulate.o \
@@ -41,6 +42,7 @@ SQL_PARTS = \
 	sql/50_lifecycle.sql \
 	sql/55_btyd_models.sql \
 	sql/56_mbgnbd.sql \
+	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
@@ -76,6 +78,8 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/1.0--1.1.sql \
 	sql/15_consent.sql \
 	sql/56_mbgnbd.sql \
+	sql/57_pareto_nbd.sql \
+	sql/58_simulate.sql \
 	sql/76_churn_models.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
@@ -108,6 +112,7 @@ REGRESS = \
 	bgnbd \
 	mbgnbd \
 	gamma_gamma \
+	pareto_nbd \
 	clv \
 	simulate \
 	segment_rules \
@@ -161,5 +166,5 @@ sql/$(EXTENSION)--1.0--1.1.sql: $(UPGRADE_1.0_1.1_PARTS)
 # Header dependencies (PGXS tracks none without --enable-depend; a stale
 # object with an old struct layout breaks silently).
 $(OBJS): src/retail_crm.h
-src/btyd.o src/grouped_points.o src/optimize.o src/nbd.o src/bgnbd.o src/gamma_gamma.o src/clv.o: \
+src/btyd.o src/grouped_points.o src/optimize.o src/nbd.o src/bgnbd.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
 	src/btyd.h src/grouped_points.h src/optimize.h

@@ -1,11 +1,14 @@
--- Simulators: seeded BG/NBD customers and purchase histories, to try the product on realistic data and to test model fits
+-- Simulators: seeded BG/NBD, MBG/NBD and Pareto/NBD customers and purchase
+-- histories, to try the product on realistic data and to test model fits.
+-- Functions only, created with CREATE OR REPLACE: the 1.0 -> 1.1 update runs
+-- this part again to add the simulators 1.1 brings.
 
--- Both simulators are IMMUTABLE: their rows are a function of the arguments
+-- The simulators are IMMUTABLE: their rows are a function of the arguments
 -- alone (their own seeded random streams, dates read as UTC midnights, no
 -- table, setting or clock is read), and PostgreSQL never pre-evaluates a
 -- set-returning function, so the label cannot freeze a 10M-row result into a
 -- plan.  PARALLEL SAFE: each call keeps its random state in its own memory.
-CREATE FUNCTION @extschema@.bgnbd_simulate(
+CREATE OR REPLACE FUNCTION @extschema@.bgnbd_simulate(
 	customers bigint,
 	t double precision,
 	r double precision,
@@ -22,7 +25,41 @@ ROWS 1000;
 COMMENT ON FUNCTION @extschema@.bgnbd_simulate(bigint, double precision, double precision, double precision, double precision, double precision, bigint, double precision) IS
 'Simulates customers 1..customers of the BG/NBD model (Fader, Hardie & Lee 2005) and returns their BTYD summary: purchase rate lambda ~ Gamma(shape r, rate alpha), dropout probability p ~ Beta(a, b); a first purchase at time 0, then a Poisson process of rate lambda, and after each repeat purchase a dropout with probability p; observed up to t. frequency = repeat purchases in (0, t], recency = time of the last purchase (0 if none), t = the observation period. Time is in the unit alpha is in (lambda is per unit). t_spread > 0 gives each customer its own period, uniform in [t - t_spread, t] (cohorts of different ages). Same arguments, same rows on every platform; customer i''s row does not depend on customers. customers 0..1e9 (more: 54000); t >= 0, 0 <= t_spread <= t; r, alpha, a, b in [1e-12, 1e12] (else 22023).';
 
-CREATE FUNCTION @extschema@.simulate_transactions(
+CREATE OR REPLACE FUNCTION @extschema@.mbgnbd_simulate(
+	customers bigint,
+	t double precision,
+	r double precision,
+	alpha double precision,
+	a double precision,
+	b double precision,
+	seed bigint,
+	t_spread double precision DEFAULT 0)
+RETURNS TABLE (customer_id bigint, frequency integer, recency double precision, t double precision)
+AS 'MODULE_PATHNAME', 'mbgnbd_simulate'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.mbgnbd_simulate(bigint, double precision, double precision, double precision, double precision, double precision, bigint, double precision) IS
+'Simulates customers 1..customers of the MBG/NBD model (Batislam, Denizel & Filiztekin 2007) and returns their BTYD summary: as bgnbd_simulate, except that a customer may also drop out, with probability p, right after the first purchase at time 0 (so some customers with frequency 0 are already dead). Purchase rate lambda ~ Gamma(shape r, rate alpha), p ~ Beta(a, b); observed up to t. frequency = repeat purchases in (0, t], recency = time of the last purchase (0 if none), t = the observation period, in the unit alpha is in; t_spread > 0 gives each customer its own period, uniform in [t - t_spread, t]. Same arguments, same rows on every platform; customer i''s row does not depend on customers. customers 0..1e9 (more: 54000); t >= 0, 0 <= t_spread <= t; r, alpha, a, b in [1e-12, 1e12] (else 22023).';
+
+CREATE OR REPLACE FUNCTION @extschema@.pareto_nbd_simulate(
+	customers bigint,
+	t double precision,
+	r double precision,
+	alpha double precision,
+	s double precision,
+	beta double precision,
+	seed bigint,
+	t_spread double precision DEFAULT 0)
+RETURNS TABLE (customer_id bigint, frequency integer, recency double precision, t double precision)
+AS 'MODULE_PATHNAME', 'pareto_nbd_simulate'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_simulate(bigint, double precision, double precision, double precision, double precision, double precision, bigint, double precision) IS
+'Simulates customers 1..customers of the Pareto/NBD model (Schmittlein, Morrison & Colombo 1987) and returns their BTYD summary: purchase rate lambda ~ Gamma(shape r, rate alpha), dropout rate mu ~ Gamma(shape s, rate beta); a first purchase at time 0, then a Poisson process of rate lambda until the customer dies, an Exp(mu) time after the first purchase; observed up to t. frequency = repeat purchases in (0, t], recency = time of the last purchase (0 if none), t = the observation period, in the unit alpha and beta are in; t_spread > 0 gives each customer its own period, uniform in [t - t_spread, t]. Same arguments, same rows on every platform; customer i''s row does not depend on customers. customers 0..1e9 (more: 54000); t >= 0, 0 <= t_spread <= t; r, alpha, s, beta in [1e-12, 1e12] (else 22023); a customer expecting more than 1e8 purchases in its lifetime raises 22003.';
+
+CREATE OR REPLACE FUNCTION @extschema@.simulate_transactions(
 	customers bigint,
 	first_day date,
 	last_day date,

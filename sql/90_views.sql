@@ -255,7 +255,7 @@ SELECT m.model_id, m.kind, m.fitted_at, m.as_of, m.time_unit,
 	   round(v.churn_auc::numeric, 4) AS holdout_churn_auc,
 	   round(v.brier_score::numeric, 4) AS holdout_brier_score,
 	   m.kind = c.kind AND m.model_id = @extschema@.current_model_id(m.kind) AS scores_churn,
-	   CASE WHEN m.kind = c.kind THEN c.reason END AS churn_model_choice,
+	   CASE WHEN m.kind = c.kind AND m.model_id = @extschema@.current_model_id(m.kind) THEN c.reason END AS churn_model_choice,
 	   m.r_se, m.alpha_se, m.a_se, m.b_se, m.s_se, m.beta_se, m.p_se, m.q_se, m.v_se, 
 	   round(m.dropout_log_likelihood_gain::numeric, 3) AS dropout_log_likelihood_gain,
 	   m.dropout_log_likelihood_gain >= 3 AS dropout_identified
@@ -288,7 +288,7 @@ COMMENT ON COLUMN @extschema@.model_diagnostics.beta IS 'Pareto/NBD beta (days).
 COMMENT ON COLUMN @extschema@.model_diagnostics.holdout_churn_auc IS 'Calibrated purchase models: area under the ROC curve of the churn risk in the holdout (crm.model_validation).';
 COMMENT ON COLUMN @extschema@.model_diagnostics.holdout_brier_score IS 'Calibrated purchase models: Brier score of the churn risk in the holdout; the auto choice takes the lowest of the last validation.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.scores_churn IS 'The purchase model of the kind crm.settings.churn_model chooses, latest converged: the refresh scores churn, expected purchases and CLV with this kind.';
-COMMENT ON COLUMN @extschema@.model_diagnostics.churn_model_choice IS 'For the models of the chosen kind: why it was chosen (crm.churn_model_choice()).';
+COMMENT ON COLUMN @extschema@.model_diagnostics.churn_model_choice IS 'On the scores_churn row: why its kind was chosen (crm.churn_model_choice()).';
 COMMENT ON COLUMN @extschema@.model_diagnostics.r_se IS 'Standard error of r from the observed information; NULL where the data cannot identify the parameter.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.alpha_se IS 'Standard error of alpha from the observed information; NULL where the data cannot identify the parameter.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.a_se IS 'Standard error of a from the observed information; NULL where the data cannot identify the parameter.';

@@ -47,29 +47,21 @@
 #include "btyd.h"
 #include "grouped_points.h"
 
-/*
- * Columns of crm.bgnbd_model and crm.mbgnbd_model, in order: the
- * parameters, log_likelihood, customers, converged, iterations, the
- * parameters' standard errors, dropout_log_likelihood_gain.
- */
-#define BGNBD_NATTS			13
+/* crm.bgnbd_model and crm.mbgnbd_model have the purchase model columns. */
 #define BGNBD_NPARAMS		4
-#define BGNBD_COL_ITERATIONS	7
-#define BGNBD_COL_SE		8
-#define BGNBD_COL_DROPOUT_GAIN	12
 
 static const char *const bgnbd_param_names[BGNBD_NPARAMS] = {"r", "alpha", "a", "b"};
 
 static const ModelSpec bgnbd_spec = {
-	"bgnbd", BGNBD_NPARAMS, bgnbd_param_names, BGNBD_NATTS,
+	"bgnbd", BGNBD_NPARAMS, bgnbd_param_names, PURCHASE_NATTS,
 	"BG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.bgnbd_fit() or pass published ones to crm.bgnbd_model().",
-	BGNBD_COL_SE
+	PURCHASE_COL_SE
 };
 
 static const ModelSpec mbgnbd_spec = {
-	"mbgnbd", BGNBD_NPARAMS, bgnbd_param_names, BGNBD_NATTS,
+	"mbgnbd", BGNBD_NPARAMS, bgnbd_param_names, PURCHASE_NATTS,
 	"MBG/NBD parameters r, alpha, a and b must all be greater than 0; fit them with crm.mbgnbd_fit() or pass published ones to crm.mbgnbd_model().",
-	BGNBD_COL_SE
+	PURCHASE_COL_SE
 };
 
 /* One of the two models: its composite type, fit state and dropout chances. */
@@ -274,26 +266,13 @@ BgnbdFamilyFitAccum(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 	PG_RETURN_BYTEA_P(GroupedPointsAdd(GroupedPointsForUpdate(fcinfo, variant->kind), v));
 }
 
-/*
- * Final function of a fit: the maximum likelihood model.  BFGS on the
- * log-parameters from a start scaled to the data (r = 1, alpha = mean T /
- * mean x, a = b = 1), restarted from two other points if it does not
- * converge; the best finite point wins and converged says whether a
- * stopping rule held there.  Without any repeat purchase the purchase rate
- * is not identified (r, alpha run off to a boundary): the model is returned
- * with NULL parameters and converged = false.
- */
+/* Final function of a fit: see PurchaseModelFitFinal. */
 static Datum
 BgnbdFamilyFitFinal(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, variant->kind);
 	BgnbdFitCache *cache = palloc(sizeof(BgnbdFitCache));
 	ModelFitData fit;
-	double		sum_x = 0.0;
-	double		sum_T = 0.0;
-	Datum		values[BGNBD_NATTS];
-	bool		nulls[BGNBD_NATTS];
-	int32		i;
 
 	fit.spec = variant->spec;
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
@@ -305,48 +284,7 @@ BgnbdFamilyFitFinal(FunctionCallInfo fcinfo, const BgnbdVariant *variant)
 	cache->table_alpha = get_float8_nan();	/* no table yet */
 	if (fit.npoints == 0)
 		PG_RETURN_NULL();
-	for (i = 0; i < fit.npoints; i++)
-	{
-		sum_x += fit.points[i].v[0] * (double) fit.points[i].count;
-		sum_T += fit.points[i].v[2] * (double) fit.points[i].count;
-	}
-
-	memset(nulls, true, sizeof(nulls));
-	if (sum_x > 0)
-	{
-		double		mean_T = Max(sum_T / fit.weight, 1e-6);
-		double		starts[3][BGNBD_NPARAMS] = {
-			{0.0, log(mean_T * fit.weight / sum_x), 0.0, 0.0},
-			{0.0, 0.0, 0.0, 0.0},
-			{log(0.25), log(mean_T), log(0.5), log(3.0)},
-		};
-		OptimizeResult result;
-
-		FitModel(&fit, &starts[0][0], lengthof(starts), state->rows,
-				 values, nulls, &result);
-		values[BGNBD_COL_ITERATIONS] = Int32GetDatum(result.iterations);
-		nulls[BGNBD_COL_ITERATIONS] = false;
-		if (!nulls[MODEL_COL_LOG_LIKELIHOOD(variant->spec)])
-		{
-			double		nbd = NbdMaxLogLikelihood(fit.points, fit.npoints, fit.weight,
-												  sum_x, sum_T);
-
-			values[BGNBD_COL_DROPOUT_GAIN] =
-				Float8GetDatum(DatumGetFloat8(values[MODEL_COL_LOG_LIKELIHOOD(variant->spec)]) - nbd);
-			nulls[BGNBD_COL_DROPOUT_GAIN] = isnan(nbd);
-		}
-	}
-	else
-	{
-		/* not identified: parameters NULL, no iterations */
-		values[MODEL_COL_CUSTOMERS(variant->spec)] = Int64GetDatum(state->rows);
-		values[MODEL_COL_CONVERGED(variant->spec)] = BoolGetDatum(false);
-		values[BGNBD_COL_ITERATIONS] = Int32GetDatum(0);
-		nulls[MODEL_COL_CUSTOMERS(variant->spec)] = false;
-		nulls[MODEL_COL_CONVERGED(variant->spec)] = false;
-		nulls[BGNBD_COL_ITERATIONS] = false;
-	}
-	PG_RETURN_DATUM(ModelDatum(fcinfo, variant->spec, values, nulls));
+	PG_RETURN_DATUM(PurchaseModelFitFinal(fcinfo, &fit, false));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_fit_accum);
@@ -544,14 +482,6 @@ Datum
 mbgnbd_churn_risk(PG_FUNCTION_ARGS)
 {
 	return BgnbdFamilyChurnRisk(fcinfo, &mbgnbd_variant);
-}
-
-/* Check a horizon or other span of future time: finite and >= 0. */
-static inline void
-CheckHorizon(double horizon)
-{
-	CheckNonNegative(horizon, "horizon",
-					 "horizon is the length of the future period, in the time unit of t.");
 }
 
 /*

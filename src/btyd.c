@@ -324,6 +324,75 @@ FitModel(const ModelFitData *fit, const double *starts, int nstarts,
 	nulls[MODEL_COL_CONVERGED(spec)] = false;
 }
 
+/*
+ * The final function of a purchase model fit (BG/NBD, MBG/NBD,
+ * Pareto/NBD) on its distinct (x, t_x, T) points: the maximum likelihood
+ * model and its gain over the NBD fit without dropout.  BFGS on the
+ * log-parameters from a start scaled to the data (r = 1, alpha = mean T /
+ * mean x, the dropout parameters 1, the second of them mean T when it is a
+ * time scale, as Pareto/NBD's beta is), restarted from two other points if
+ * it does not converge; the best finite point wins and converged says
+ * whether a stopping rule held there.  Without any repeat purchase the
+ * purchase rate is not identified (r, alpha run off to a boundary): the
+ * model is returned with NULL parameters and converged = false.
+ */
+Datum
+PurchaseModelFitFinal(FunctionCallInfo fcinfo, const ModelFitData *fit,
+					  bool dropout_scale_is_time)
+{
+	const ModelSpec *spec = fit->spec;
+	double		sum_x = 0.0;
+	double		sum_T = 0.0;
+	Datum		values[PURCHASE_NATTS];
+	bool		nulls[PURCHASE_NATTS];
+	int32		i;
+
+	Assert(spec->natts == PURCHASE_NATTS && spec->se_column == PURCHASE_COL_SE);
+	for (i = 0; i < fit->npoints; i++)
+	{
+		sum_x += fit->points[i].v[0] * (double) fit->points[i].count;
+		sum_T += fit->points[i].v[2] * (double) fit->points[i].count;
+	}
+	memset(nulls, true, sizeof(nulls));
+	if (sum_x > 0)
+	{
+		double		mean_T = Max(sum_T / fit->weight, 1e-6);
+		double		scale = dropout_scale_is_time ? log(mean_T) : 0.0;
+		double		starts[3][4] = {
+			{0.0, log(mean_T * fit->weight / sum_x), 0.0, scale},
+			{0.0, 0.0, 0.0, 0.0},
+			{log(0.25), log(mean_T), log(0.5), log(3.0) + scale},
+		};
+		OptimizeResult result;
+
+		Assert(spec->nparams == 4);
+		FitModel(fit, &starts[0][0], lengthof(starts), (int64) fit->weight,
+				 values, nulls, &result);
+		values[PURCHASE_COL_ITERATIONS] = Int32GetDatum(result.iterations);
+		nulls[PURCHASE_COL_ITERATIONS] = false;
+		if (!nulls[MODEL_COL_LOG_LIKELIHOOD(spec)])
+		{
+			double		nbd = NbdMaxLogLikelihood(fit->points, fit->npoints, fit->weight,
+												  sum_x, sum_T);
+
+			values[PURCHASE_COL_DROPOUT_GAIN] =
+				Float8GetDatum(DatumGetFloat8(values[MODEL_COL_LOG_LIKELIHOOD(spec)]) - nbd);
+			nulls[PURCHASE_COL_DROPOUT_GAIN] = isnan(nbd);
+		}
+	}
+	else
+	{
+		/* not identified: parameters NULL, no iterations */
+		values[MODEL_COL_CUSTOMERS(spec)] = Int64GetDatum((int64) fit->weight);
+		values[MODEL_COL_CONVERGED(spec)] = BoolGetDatum(false);
+		values[PURCHASE_COL_ITERATIONS] = Int32GetDatum(0);
+		nulls[MODEL_COL_CUSTOMERS(spec)] = false;
+		nulls[MODEL_COL_CONVERGED(spec)] = false;
+		nulls[PURCHASE_COL_ITERATIONS] = false;
+	}
+	return ModelDatum(fcinfo, spec, values, nulls);
+}
+
 /* A double precision[] of n values. */
 Datum
 Float8ArrayDatum(const double *values, int n)

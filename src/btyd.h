@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * btyd.h
- *	  Shared math of the "buy till you die" models: the BG/NBD purchase and
- *	  dropout model and the Gamma-Gamma spend model, their parameters, the
- *	  checks of a customer's (x, t_x, T) summary and the special functions
- *	  both likelihoods need.
+ *	  Shared math of the "buy till you die" models: the BG/NBD and
+ *	  Pareto/NBD purchase and dropout models and the Gamma-Gamma spend
+ *	  model, their parameters, the checks of a customer's (x, t_x, T)
+ *	  summary and the special functions the likelihoods need.
  *
  * Time is in one unit chosen by the caller (weeks, days): x is the number
  * of repeat purchases, t_x the time from the first to the last purchase and
@@ -37,6 +37,19 @@ typedef struct BgnbdParams
 	double		b;
 } BgnbdParams;
 
+/*
+ * Pareto/NBD parameters: purchase rates ~ Gamma(r, alpha), dropout rates
+ * ~ Gamma(s, beta).  Exported for clv, which scores with either purchase
+ * model.
+ */
+typedef struct ParetoNbdParams
+{
+	double		r;
+	double		alpha;
+	double		s;
+	double		beta;
+} ParetoNbdParams;
+
 /* Gamma-Gamma parameters: spend ~ Gamma(p, nu), nu ~ Gamma(q, v) */
 typedef struct GammaGammaParams
 {
@@ -66,6 +79,17 @@ typedef struct ModelSpec
 	const char *hint;			/* how to get a valid model */
 	int			se_column;		/* column of the first standard error */
 } ModelSpec;
+
+/*
+ * Columns of the purchase model composites (crm.bgnbd_model,
+ * crm.mbgnbd_model, crm.pareto_nbd_model): the four parameters,
+ * log_likelihood, customers, converged, iterations, the parameters'
+ * standard errors, dropout_log_likelihood_gain.
+ */
+#define PURCHASE_NATTS				13
+#define PURCHASE_COL_ITERATIONS		7
+#define PURCHASE_COL_SE				8
+#define PURCHASE_COL_DROPOUT_GAIN	12
 
 /* Column positions shared by every model composite, after the parameters. */
 #define MODEL_COL_LOG_LIKELIHOOD(spec)	((spec)->nparams)
@@ -99,6 +123,8 @@ extern Datum ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec);
 extern void FitModel(const ModelFitData *fit, const double *starts, int nstarts,
 					 int64 customers, Datum *values, bool *nulls,
 					 OptimizeResult *result);
+extern Datum PurchaseModelFitFinal(FunctionCallInfo fcinfo, const ModelFitData *fit,
+								   bool dropout_scale_is_time);
 extern double MaximumLogLikelihood(const ModelFitData *fit, const double *starts,
 								   int nstarts, OptimizeResult *result);
 
@@ -109,18 +135,22 @@ extern Datum Float8ArrayDatum(const double *values, int n);
 extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 						   const char *aggregate);
 
-/* model readers (bgnbd.c, gamma_gamma.c) */
+/* model readers (bgnbd.c, pareto_nbd.c, gamma_gamma.c) */
 extern void GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
 extern void GetMbgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
+extern void GetParetoNbdModelArg(FunctionCallInfo fcinfo, int argno, ParetoNbdParams *params);
 extern void GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params);
 
-/* scoring (bgnbd.c, gamma_gamma.c) */
+/* scoring (bgnbd.c, pareto_nbd.c, gamma_gamma.c) */
 extern void BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
 									   int n, double x, double t_x, double T,
 									   double *expected);
 extern void MbgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
 										int n, double x, double t_x, double T,
 										double *expected);
+extern void ParetoNbdExpectedPurchasesMany(const ParetoNbdParams *p, const double *horizons,
+										   int n, double x, double t_x, double T,
+										   double *expected);
 extern double GammaGammaExpectedSpend(const GammaGammaParams *p, double x, double zbar);
 extern bool GetSpendArgs(FunctionCallInfo fcinfo, int xarg, int zarg,
 						 double *x, double *zbar);
@@ -175,6 +205,14 @@ CheckBtydSummary(double x, double t_x, double T)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("recency %g must not exceed t %g", t_x, T),
 				 errhint("recency is the time from the first to the last purchase and t the time from the first purchase to the analysis date, both in the same unit; BTYD recency is not RFM recency.")));
+}
+
+/* Check a horizon or other span of future time: finite and >= 0. */
+static inline void
+CheckHorizon(double horizon)
+{
+	CheckNonNegative(horizon, "horizon",
+					 "horizon is the length of the future period, in the time unit of t.");
 }
 
 /*

@@ -112,8 +112,8 @@ ClvOf(FunctionCallInfo fcinfo, const ClvPurchaseModel *model)
 	log_growth = log1p(discount);
 
 	/*
-	 * All horizons at once: the long ones share one quadrature grid instead
-	 * of building one per month.
+	 * All horizons at once: a model may share work between them (BG/NBD's
+	 * long horizons share one quadrature grid instead of one per month).
 	 */
 	horizons = palloc((Max((int) months, 1)) * sizeof(double));
 	expected = palloc((Max((int) months, 1)) * sizeof(double));
@@ -137,7 +137,8 @@ ClvOf(FunctionCallInfo fcinfo, const ClvPurchaseModel *model)
 }
 
 /* The purchase models' sides of ClvPurchaseModel. */
-StaticAssertDecl(sizeof(BgnbdParams) <= 4 * sizeof(double),
+StaticAssertDecl(sizeof(BgnbdParams) <= 4 * sizeof(double) &&
+				 sizeof(ParetoNbdParams) <= 4 * sizeof(double),
 				 "clv reads a purchase model into four doubles");
 
 static void
@@ -166,6 +167,20 @@ ClvMbgnbdExpected(const void *params, const double *horizons, int n,
 	MbgnbdExpectedPurchasesMany((const BgnbdParams *) params, horizons, n, x, t_x, T, expected);
 }
 
+static void
+ClvReadParetoNbd(FunctionCallInfo fcinfo, int argno, void *params)
+{
+	GetParetoNbdModelArg(fcinfo, argno, (ParetoNbdParams *) params);
+}
+
+static void
+ClvParetoNbdExpected(const void *params, const double *horizons, int n,
+					 double x, double t_x, double T, double *expected)
+{
+	ParetoNbdExpectedPurchasesMany((const ParetoNbdParams *) params, horizons, n,
+								   x, t_x, T, expected);
+}
+
 /* crm.clv(..., bgnbd_model crm.bgnbd_model, gg_model, ...) */
 PG_FUNCTION_INFO_V1(clv);
 Datum
@@ -184,4 +199,14 @@ mbgnbd_clv(PG_FUNCTION_ARGS)
 	static const ClvPurchaseModel mbgnbd = {ClvReadMbgnbd, ClvMbgnbdExpected};
 
 	return ClvOf(fcinfo, &mbgnbd);
+}
+
+/* crm.clv(..., pareto_nbd_model crm.pareto_nbd_model, gg_model, ...) */
+PG_FUNCTION_INFO_V1(pareto_nbd_clv);
+Datum
+pareto_nbd_clv(PG_FUNCTION_ARGS)
+{
+	static const ClvPurchaseModel pareto_nbd = {ClvReadParetoNbd, ClvParetoNbdExpected};
+
+	return ClvOf(fcinfo, &pareto_nbd);
 }

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * simulate.c
- *	  Seeded purchase-history simulators: crm.bgnbd_simulate (BTYD summary
- *	  rows of the BG/NBD process) and crm.simulate_transactions (rows shaped
- *	  for crm.transactions).
+ *	  Seeded purchase-history simulators: crm.bgnbd_simulate,
+ *	  crm.mbgnbd_simulate and crm.pareto_nbd_simulate (BTYD summary rows of
+ *	  the BG/NBD, MBG/NBD and Pareto/NBD processes) and
+ *	  crm.simulate_transactions (rows shaped for crm.transactions).
  *
  * Both are value-per-call set-returning functions that generate customer by
  * customer, so their own memory stays constant however many rows they make.
@@ -31,6 +32,12 @@
  * Hardie & Lee 2005, "RFM and CLV"): nu ~ Gamma(shape q, rate v) per
  * customer, each purchase ~ Gamma(shape p, rate nu), population mean
  * p v / (q - 1).
+ *
+ * MBG/NBD (Batislam, Denizel & Filiztekin 2007) differs only in that the
+ * dropout may also come right after the first purchase, at time 0.
+ * Pareto/NBD (Schmittlein, Morrison & Colombo 1987) replaces the dropout
+ * after purchases by a lifetime ~ Exp(mu) from the first purchase, with
+ * mu ~ Gamma(shape s, rate beta).
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +69,13 @@
  */
 #define SIM_MIN_PARAM		1e-12
 #define SIM_MAX_PARAM		1e12
+
+/*
+ * Most expected purchases of one Pareto/NBD customer: it buys until its
+ * lifetime or t ends, with no dropout draw to stop it earlier, so a huge
+ * lambda * t would loop for minutes before the frequency overflows.
+ */
+#define SIM_MAX_EXPECTED_PURCHASES	1e8
 
 /* Channel names, most frequent first; channel k is drawn with weight 1/(k+1). */
 static const char *const SimChannelNames[] = {
@@ -106,14 +120,25 @@ typedef struct SimModel
 	double		log_spend_v;	/* log of the rate of the customer's nu */
 } SimModel;
 
-/* Cross-call state of bgnbd_simulate. */
-typedef struct BgnbdSimState
+/* How a simulated customer drops out. */
+typedef enum SimDropout
+{
+	SIM_DROPOUT_BGNBD,			/* with probability p after each repeat purchase */
+	SIM_DROPOUT_MBGNBD,			/* ... and right after the first purchase */
+	SIM_DROPOUT_PARETO_NBD		/* after an Exp(mu) lifetime */
+} SimDropout;
+
+/* Cross-call state of the BTYD summary simulators. */
+typedef struct BtydSimState
 {
 	SimModel	model;
+	SimDropout	dropout;
+	double		s;				/* Pareto/NBD: shape of the dropout rate */
+	double		log_beta;		/* Pareto/NBD: log of its rate */
 	int64		customers;		/* customers to simulate */
 	double		t;				/* longest observation period */
 	double		t_spread;		/* observation periods spread over [t - t_spread, t] */
-} BgnbdSimState;
+} BtydSimState;
 
 /* Cross-call state of simulate_transactions. */
 typedef struct SimTxState
@@ -335,15 +360,22 @@ SimBeta(SimRandom *rnd, double a, double b)
 	return 1.0 / (1.0 + exp(log_y - log_x));
 }
 
-/* Read and check the five BG/NBD arguments shared by both functions. */
+/* Read and check the purchase rate arguments shared by every simulator. */
 static void
-GetSimModel(SimModel *model, double r, double alpha, double a, double b, int64 seed)
+GetSimPurchaseRate(SimModel *model, double r, double alpha, int64 seed)
 {
 	model->seed = seed;
 	model->r = CheckModelParameter(r, "r",
 								   "r is the shape of the Gamma distribution of purchase rates.");
 	model->log_alpha = log(CheckModelParameter(alpha, "alpha",
 											   "alpha is the rate (inverse scale) of the Gamma distribution of purchase rates, in the time unit of the simulation."));
+}
+
+/* Read and check the five BG/NBD arguments. */
+static void
+GetSimModel(SimModel *model, double r, double alpha, double a, double b, int64 seed)
+{
+	GetSimPurchaseRate(model, r, alpha, seed);
 	model->a = CheckModelParameter(a, "a",
 								   "a and b are the parameters of the Beta distribution of dropout probabilities.");
 	model->b = CheckModelParameter(b, "b",
@@ -361,19 +393,25 @@ SimCustomerProcess(SimRandom *rnd, const SimModel *model, double *lambda, double
 	*p = SimBeta(rnd, model->a, model->b);
 }
 
-PG_FUNCTION_INFO_V1(bgnbd_simulate);
-
-/* BTYD summary (frequency, recency, T) of simulated BG/NBD customers. */
-Datum
-bgnbd_simulate(PG_FUNCTION_ARGS)
+/*
+ * BTYD summary (frequency, recency, T) of simulated customers: the shared
+ * body of bgnbd_simulate, mbgnbd_simulate and pareto_nbd_simulate, whose
+ * arguments are (customers, t, r, alpha, two dropout parameters, seed,
+ * t_spread).  A customer's stream gives, in order: lambda, the dropout
+ * parameter (p, or mu), the observation period, then per purchase a wait
+ * and (BG/NBD, MBG/NBD) a dropout draw.
+ */
+static Datum
+BtydSimulate(FunctionCallInfo fcinfo, SimDropout dropout)
 {
 	FuncCallContext *funcctx;
-	BgnbdSimState *st;
+	BtydSimState *st;
 	SimRandom	rnd;
 	int64		customer;
 	double		lambda;
-	double		p;
+	double		p = 0.0;
 	double		t;
+	double		end;
 	double		now = 0.0;
 	double		last = 0.0;
 	int32		frequency = 0;
@@ -388,13 +426,24 @@ bgnbd_simulate(PG_FUNCTION_ARGS)
 		funcctx = SRF_FIRSTCALL_INIT();
 		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 
-		st = palloc0(sizeof(BgnbdSimState));
+		st = palloc0(sizeof(BtydSimState));
+		st->dropout = dropout;
 		st->customers = CheckCustomers(PG_GETARG_INT64(0));
 		st->t = PG_GETARG_FLOAT8(1);
 		CheckNonNegative(st->t, "t",
 						 "t is the observation period after each customer's first purchase, in the time unit of alpha.");
-		GetSimModel(&st->model, PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3),
-					PG_GETARG_FLOAT8(4), PG_GETARG_FLOAT8(5), PG_GETARG_INT64(6));
+		if (dropout == SIM_DROPOUT_PARETO_NBD)
+		{
+			GetSimPurchaseRate(&st->model, PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3),
+							   PG_GETARG_INT64(6));
+			st->s = CheckModelParameter(PG_GETARG_FLOAT8(4), "s",
+										"s is the shape of the Gamma distribution of dropout rates.");
+			st->log_beta = log(CheckModelParameter(PG_GETARG_FLOAT8(5), "beta",
+												   "beta is the rate (inverse scale) of the Gamma distribution of dropout rates, in the time unit of the simulation."));
+		}
+		else
+			GetSimModel(&st->model, PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3),
+						PG_GETARG_FLOAT8(4), PG_GETARG_FLOAT8(5), PG_GETARG_INT64(6));
 		st->t_spread = PG_GETARG_FLOAT8(7);
 		CheckNonNegative(st->t_spread, "t_spread",
 						 "t_spread spreads the observation periods over [t - t_spread, t]; 0 gives every customer the period t.");
@@ -405,7 +454,7 @@ bgnbd_simulate(PG_FUNCTION_ARGS)
 					 errhint("Observation periods lie in [t - t_spread, t] and cannot be negative.")));
 
 		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "bgnbd_simulate must return a composite type");
+			elog(ERROR, "BTYD simulators must return a composite type");
 		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
 		funcctx->max_calls = (uint64) st->customers;
 		funcctx->user_fctx = st;
@@ -413,22 +462,47 @@ bgnbd_simulate(PG_FUNCTION_ARGS)
 	}
 
 	funcctx = SRF_PERCALL_SETUP();
-	st = (BgnbdSimState *) funcctx->user_fctx;
+	st = (BtydSimState *) funcctx->user_fctx;
 	if (funcctx->call_cntr >= funcctx->max_calls)
 		SRF_RETURN_DONE(funcctx);
 
 	customer = (int64) funcctx->call_cntr + 1;
 	SimSeedCustomer(&rnd, st->model.seed, customer);
-	SimCustomerProcess(&rnd, &st->model, &lambda, &p);
-	/* drawn even when t_spread = 0, so t_spread does not shift the stream */
-	t = st->t - st->t_spread * SimUniform(&rnd);
+	if (st->dropout == SIM_DROPOUT_PARETO_NBD)
+	{
+		double		log_mu;
+		double		lifetime;
+
+		lambda = exp(SimLogGamma(&rnd, st->model.r) - st->model.log_alpha);
+		log_mu = SimLogGamma(&rnd, st->s) - st->log_beta;
+		/* drawn even when t_spread = 0, so t_spread does not shift the stream */
+		t = st->t - st->t_spread * SimUniform(&rnd);
+		/* mu = 0 (underflow) makes the lifetime infinite */
+		lifetime = SimExponential(&rnd) * exp(-log_mu);
+		end = Min(t, lifetime);
+		if (lambda * end > SIM_MAX_EXPECTED_PURCHASES)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("simulated customer " INT64_FORMAT " expects %g purchases, more than %g",
+							customer, lambda * end, SIM_MAX_EXPECTED_PURCHASES),
+					 errhint("Lower r/alpha or t: the mean number of purchases is at most r/alpha*t.")));
+	}
+	else
+	{
+		SimCustomerProcess(&rnd, &st->model, &lambda, &p);
+		t = st->t - st->t_spread * SimUniform(&rnd);
+		end = t;
+		/* MBG/NBD: a dropout may follow the first purchase too */
+		if (st->dropout == SIM_DROPOUT_MBGNBD && SimUniform(&rnd) < p)
+			end = 0.0;
+	}
 
 	/* lambda = 0 (underflow) makes the wait infinite: no repeat purchase */
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
 		now += SimExponential(&rnd) / lambda;
-		if (!(now <= t))
+		if (!(now <= end))
 			break;
 		if (frequency == PG_INT32_MAX)
 			ereport(ERROR,
@@ -437,7 +511,7 @@ bgnbd_simulate(PG_FUNCTION_ARGS)
 					 errhint("Lower r/alpha or t: the mean number of purchases is about r/alpha*t.")));
 		frequency++;
 		last = now;
-		if (SimUniform(&rnd) < p)
+		if (st->dropout != SIM_DROPOUT_PARETO_NBD && SimUniform(&rnd) < p)
 			break;
 	}
 
@@ -447,6 +521,30 @@ bgnbd_simulate(PG_FUNCTION_ARGS)
 	values[3] = Float8GetDatum(t);
 	SRF_RETURN_NEXT(funcctx,
 					HeapTupleGetDatum(heap_form_tuple(funcctx->tuple_desc, values, nulls)));
+}
+
+/* BTYD summary of simulated BG/NBD customers. */
+PG_FUNCTION_INFO_V1(bgnbd_simulate);
+Datum
+bgnbd_simulate(PG_FUNCTION_ARGS)
+{
+	return BtydSimulate(fcinfo, SIM_DROPOUT_BGNBD);
+}
+
+/* BTYD summary of simulated MBG/NBD customers. */
+PG_FUNCTION_INFO_V1(mbgnbd_simulate);
+Datum
+mbgnbd_simulate(PG_FUNCTION_ARGS)
+{
+	return BtydSimulate(fcinfo, SIM_DROPOUT_MBGNBD);
+}
+
+/* BTYD summary of simulated Pareto/NBD customers. */
+PG_FUNCTION_INFO_V1(pareto_nbd_simulate);
+Datum
+pareto_nbd_simulate(PG_FUNCTION_ARGS)
+{
+	return BtydSimulate(fcinfo, SIM_DROPOUT_PARETO_NBD);
 }
 
 /*

@@ -73,7 +73,7 @@ SELECT v.kind, h.customer_id, h.churned,
 FROM crm.model_validation AS v JOIN crm.models AS m USING (model_id), holdout AS h;
 SELECT r.kind, count(*) AS customers,
 	   abs((SELECT avg(CASE WHEN c.risk > b.risk THEN 1 WHEN c.risk = b.risk THEN 0.5 ELSE 0 END)
-			FROM holdout_risk AS c JOIN holdout_risk AS b ON b.kind = c.kind AND b.churned
+			FROM holdout_risk AS c JOIN holdout_risk AS b ON b.kind = c.kind AND NOT b.churned
 			WHERE c.kind = r.kind AND c.churned) - min(v.churn_auc)) < 1e-9 AS auc_agrees,
 	   abs(avg((r.risk - r.churned::int) ^ 2) - min(v.brier_score)) < 1e-12 AS brier_agrees
 FROM holdout_risk AS r JOIN crm.model_validation AS v USING (kind)
@@ -82,7 +82,9 @@ GROUP BY r.kind ORDER BY r.kind;
 -- auto scores with the lowest holdout Brier score of the last validation.
 SELECT kind, reason FROM crm.churn_model_choice();
 SELECT kind, in_use, scores_churn, churn_model_choice IS NOT NULL AS says_why
-FROM crm.model_diagnostics WHERE kind <> 'gamma_gamma' ORDER BY kind;
+FROM crm.model_diagnostics
+WHERE model_id IN (SELECT max(model_id) FROM crm.models WHERE kind <> 'gamma_gamma' GROUP BY kind)
+ORDER BY kind;
 
 -- The refresh at the end of the calibration period fits the chosen model
 -- on all data to then and scores every customer with it: P(alive), and

@@ -183,3 +183,53 @@ SELECT channel, abs(count(*)::double precision / sum(count(*)) OVER () -
 		   CASE channel WHEN 'store' THEN 6 / 11.0 WHEN 'online' THEN 3 / 11.0 ELSE 2 / 11.0 END) < 0.02 AS share_matches
 FROM crm.simulate_transactions(3000, '2023-01-01', '2025-01-01', 25)
 WHERE amount > 0 GROUP BY channel ORDER BY channel;
+
+-- mbgnbd_simulate and pareto_nbd_simulate share bgnbd_simulate's body:
+-- pinned rows, same seed same rows, a customer's row independent of how
+-- many were asked for, the same argument checks.
+SELECT * FROM crm.mbgnbd_simulate(5, 52, 0.25, 4, 0.8, 2.5, 42);
+SELECT * FROM crm.pareto_nbd_simulate(5, 52, 0.55, 10.5, 0.6, 12, 42);
+SELECT (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.mbgnbd_simulate(2000, 52, 0.25, 4, 0.8, 2.5, 1) AS s) =
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.mbgnbd_simulate(2000, 52, 0.25, 4, 0.8, 2.5, 1) AS s) AS mbgnbd_same_seed_same_rows,
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.pareto_nbd_simulate(2000, 52, 0.55, 10.5, 0.6, 12, 1) AS s) =
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.pareto_nbd_simulate(2000, 52, 0.55, 10.5, 0.6, 12, 1) AS s) AS pareto_same_seed_same_rows,
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.pareto_nbd_simulate(2000, 52, 0.55, 10.5, 0.6, 12, 1) AS s) <>
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.pareto_nbd_simulate(2000, 52, 0.55, 10.5, 0.6, 12, 2) AS s) AS pareto_other_seed_other_rows,
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.pareto_nbd_simulate(3000, 52, 0.55, 10.5, 0.6, 12, 9, 20) AS s WHERE customer_id <= 100) =
+	   (SELECT md5(string_agg(s::text, ',' ORDER BY customer_id)) FROM crm.pareto_nbd_simulate(100, 52, 0.55, 10.5, 0.6, 12, 9, 20) AS s) AS pareto_prefix_stable;
+SELECT e.* FROM (VALUES
+	('SELECT * FROM crm.mbgnbd_simulate(-1, 52, 0.25, 4, 0.8, 2.5, 1)'),
+	('SELECT * FROM crm.mbgnbd_simulate(10, 52, 0.25, 4, 0, 2.5, 1)'),
+	('SELECT * FROM crm.mbgnbd_simulate(10, 52, 0.25, 4, 0.8, 2.5, 1, 53)'),
+	('SELECT * FROM crm.pareto_nbd_simulate(1000000001, 52, 0.55, 10.5, 0.6, 12, 1)'),
+	('SELECT * FROM crm.pareto_nbd_simulate(10, ''NaN'', 0.55, 10.5, 0.6, 12, 1)'),
+	('SELECT * FROM crm.pareto_nbd_simulate(10, 52, 0.55, 10.5, -0.6, 12, 1)'),
+	('SELECT * FROM crm.pareto_nbd_simulate(10, 52, 0.55, 10.5, 0.6, 1e13, 1)'),
+	('SELECT * FROM crm.pareto_nbd_simulate(10, 52, 0.55, 10.5, 0.6, ''Infinity'', 1)'),
+	('SELECT * FROM crm.pareto_nbd_simulate(10, 52, 0.55, 10.5, 0.6, 12, 1, -1)')
+) AS c (statement), LATERAL public.error_of(c.statement) AS e;
+SELECT bool_and(frequency >= 0 AND recency >= 0 AND recency <= t AND (frequency = 0) = (recency = 0)) AS well_formed,
+	   bool_and(t >= 30 AND t <= 52) AS t_within_spread
+FROM crm.pareto_nbd_simulate(3000, 52, 0.55, 10.5, 0.6, 12, 5, 22);
+
+-- MBG/NBD: a dropout may follow the first purchase, so more customers have
+-- no repeat purchase than under BG/NBD with the same seed and parameters;
+-- P(X(t) = 0) = p0 + (1 - p0) (alpha/(alpha+t))^r with p0 = E[p] = a/(a+b)
+-- averaged jointly: E[p] + E[1 - p] (alpha/(alpha+t))^r.
+SELECT avg((m.frequency = 0)::int) > avg((b.frequency = 0)::int) AS more_zeros_than_bgnbd,
+	   abs(avg((m.frequency = 0)::int) - (0.8 / 3.3 + 2.5 / 3.3 * (4 / 56.0) ^ 0.25))
+		 < 4 * sqrt(0.6 * 0.4 / count(*)) AS p_zero_matches
+FROM crm.mbgnbd_simulate(4000, 52, 0.25, 4, 0.8, 2.5, 12) AS m
+JOIN crm.bgnbd_simulate(4000, 52, 0.25, 4, 0.8, 2.5, 12) AS b USING (customer_id);
+
+-- Pareto/NBD without dropout (beta huge): X(t) is Poisson given lambda,
+-- E[X(t)] = r/alpha*t; with dropout, P(X(t) = 0) is the closed form
+-- (alpha/(alpha+t))^r [s/(r+s) (beta/(beta+t))^s ... ] checked through the
+-- model itself: the likelihood of (0, 0, t) integrates exactly that, so
+-- the share of zeros matches exp(pareto_nbd_loglik(0, 0, t)).
+SELECT abs(avg(frequency) - 2.0 / 4 * 20) < 4 * stddev(frequency) / sqrt(count(*)) AS mean_is_r_over_alpha_t
+FROM crm.pareto_nbd_simulate(4000, 20, 2, 4, 1, 1e12, 11);
+SELECT abs(avg((frequency = 0)::int) - p0) < 4 * sqrt(p0 * (1 - p0) / count(*)) AS p_zero_matches_likelihood
+FROM crm.pareto_nbd_simulate(4000, 52, 0.55, 10.5, 0.6, 12, 13),
+	 LATERAL (SELECT exp(crm.pareto_nbd_loglik(0, 0, 52, crm.pareto_nbd_model(0.55, 10.5, 0.6, 12))) AS p0) AS l
+GROUP BY p0;
