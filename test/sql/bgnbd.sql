@@ -24,6 +24,35 @@ FROM cdnow_fit;
 SELECT round((sum(crm.bgnbd_loglik(x, t_x, "T", f.m)) - min((f.m).log_likelihood))::numeric, 9) AS difference
 FROM cdnow, cdnow_fit AS f;
 
+-- Standard errors from the observed information, against lifetimes'
+-- summary on this data: r 0.012557, alpha 0.378221, a 0.185719,
+-- b 0.705345 (to 0.2 %).
+SELECT round((m).r_se::numeric, 4) AS r_se, round((m).alpha_se::numeric, 3) AS alpha_se,
+	   round((m).a_se::numeric, 3) AS a_se, round((m).b_se::numeric, 3) AS b_se,
+	   abs((m).r_se / 0.012557 - 1) < 0.002 AND abs((m).alpha_se / 0.378221 - 1) < 0.002 AND
+	   abs((m).a_se / 0.185719 - 1) < 0.002 AND abs((m).b_se / 0.705345 - 1) < 0.002 AS match_lifetimes
+FROM cdnow_fit;
+
+-- The gain over the NBD fit without dropout: large on CDNOW (dropout is
+-- identified), and never more than the gain over the NBD likelihood at any
+-- one (r, alpha): the NBD is BG/NBD's limit a -> 0, where the dropout
+-- probability vanishes, so Sigma bgnbd_loglik(.., bgnbd_model(r, alpha,
+-- 1e-12, 1)) is the NBD likelihood there, in plain SQL terms.
+SELECT round((m).dropout_log_likelihood_gain::numeric, 1) AS dropout_gain,
+	   (m).dropout_log_likelihood_gain >= 3 AS dropout_identified
+FROM cdnow_fit;
+SELECT bool_and(min_ll - gain >= nbd_ll - 1e-6) AS nbd_fit_is_a_maximum, count(*) AS probes
+FROM (SELECT min((f.m).log_likelihood) AS min_ll, min((f.m).dropout_log_likelihood_gain) AS gain,
+			 sum(crm.bgnbd_loglik(c.x, c.t_x, c.t_big, crm.bgnbd_model(pr.r, pr.alpha, 1e-12, 1))) AS nbd_ll
+	  FROM (SELECT x, t_x, "T" AS t_big FROM cdnow) AS c, cdnow_fit AS f,
+		   (VALUES (0.243, 4.414), (0.385, 12.07), (0.3, 8), (0.5, 15), (0.2, 5)) AS pr(r, alpha)
+	  GROUP BY pr.r, pr.alpha) AS s;
+-- Customers simulated without dropout (p ~ Beta(1e-6, 1), essentially 0):
+-- the gain is a fraction of a unit, dropout not identified.
+SELECT (m).dropout_log_likelihood_gain < 1 AS small_gain, (m).dropout_log_likelihood_gain >= 3 AS dropout_identified
+FROM (SELECT crm.bgnbd_fit(frequency, recency, t) AS m
+	  FROM crm.bgnbd_simulate(5000, 52, 0.8, 10, 1e-6, 1, 7, 40)) AS s;
+
 -- A true maximum: moving any parameter by 1 % either way lowers the
 -- log-likelihood.
 CREATE FUNCTION pg_temp.cdnow_ll(p float8[]) RETURNS float8 LANGUAGE sql AS $$
