@@ -122,7 +122,12 @@ ModelDatum(FunctionCallInfo fcinfo, const ModelSpec *spec, Datum *values,
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (tupdesc->natts != spec->natts)
+	/*
+	 * A database not yet updated from 1.0 has the model types without the
+	 * standard errors and what follows them: those columns were appended,
+	 * so the old type is a prefix of this one and gets the first columns.
+	 */
+	if (tupdesc->natts != spec->natts && tupdesc->natts != spec->se_column)
 		elog(ERROR, "%s model type has %d columns, expected %d",
 			 spec->name, tupdesc->natts, spec->natts);
 	tupdesc = BlessTupleDesc(tupdesc);

@@ -132,3 +132,10 @@ COMMENT ON COLUMN @extschema@.gamma_gamma_model.q_se IS
 'Standard error of q from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
 COMMENT ON COLUMN @extschema@.gamma_gamma_model.v_se IS
 'Standard error of v from the observed information (the inverse Hessian of the log-likelihood at the fit); NULL for a model built from parameters, or where the Hessian is not positive definite (a parameter the data cannot identify).';
+
+-- The settings the churn risk over a horizon changed the meaning of
+-- (20_settings.sql; churn_model itself comes from 76_churn_models.sql).
+COMMENT ON COLUMN @extschema@.settings.churn_horizon_days IS 'Horizon in days of crm.customer_segments.churn_risk (no purchase within it) and expected_purchases.';
+COMMENT ON COLUMN @extschema@.settings.churn_risk_threshold IS 'Churn risk (probability of no purchase in churn_horizon_days) from which a valuable customer enters crm.churn_watch_list and the churn:high audience.';
+COMMENT ON COLUMN @extschema@.settings.model_refit IS
+	'every_refresh (default): each refresh fits a new purchase model (the one churn_model chooses) and Gamma-Gamma model; manual: the refresh scores with the latest models stored by crm.fit_models().';
