@@ -20,8 +20,9 @@ CREATE EXTENSION retail_crm CASCADE;
 \echo '== Which purchase model predicts this shop best: fitted up to 2011-09-09, checked against the 91 days after =='
 \echo '   (churn AUC: how well the risk separates who did not buy again from who did, 0.5 = chance; Brier: lower is better)'
 SET client_min_messages = warning;
-SELECT count(*) AS models_fitted
-FROM crm.fit_models('2011-12-10 00:00 Europe/London', '2011-09-10 00:00 Europe/London');
+\o /dev/null
+SELECT * FROM crm.fit_models('2011-12-10 00:00 Europe/London', '2011-09-10 00:00 Europe/London');
+\o
 SELECT kind AS model, holdout_customers AS customers,
 	   actual_repeat_purchases AS "purchase days made", predicted_repeat_purchases AS predicted,
 	   churn_auc AS "churn AUC", brier_score AS brier, log_likelihood, aic, chosen

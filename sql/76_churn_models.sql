@@ -282,7 +282,7 @@ BEGIN
 	END IF;
 	SELECT v.kind, format('auto: lowest holdout Brier score (%s) of validation %s, holdout %s to %s',
 						  round(v.brier_score::numeric, 4), v.validation_id,
-						  v.calibration_end::date, v.holdout_end::date),
+						  v.calibration_end, v.holdout_end),
 		   v.validation_id
 	INTO kind, reason, validation_id
 	FROM @extschema@.model_validation AS v

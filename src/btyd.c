@@ -172,8 +172,6 @@ ModelObjective(const double *theta, double *grad, void *arg)
 	int32		i;
 	int			k;
 
-	/* a fit over millions of distinct rows must answer a cancel */
-	CHECK_FOR_INTERRUPTS();
 	for (k = 0; k < n; k++)
 	{
 		params[k] = exp(theta[k]);
@@ -183,6 +181,10 @@ ModelObjective(const double *theta, double *grad, void *arg)
 	{
 		double		w = (double) fit->points[i].count;
 		double		g[OPTIMIZE_MAX_DIM];
+
+		/* a fit over millions of distinct rows must answer a cancel */
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		sum += w * fit->loglik(params, &fit->points[i], g, fit->cache);
 		for (k = 0; k < n; k++)
