@@ -13,16 +13,21 @@
 #                        table: the floor of any per-customer pass
 #        plain SQL RFM   GROUP BY customer + NTILE(5) + CASE, into a temp table
 #        customer_facts  the C aggregate GROUP BY customer, into a temp table
-#        refresh         CALL crm.refresh_segments(as_of)
+#        refresh         CALL crm.refresh_segments(as_of), churn_model bgnbd
+#        refresh_auto    the same with churn_model auto, after a validation
+#                        of the three purchase models (timed once)
 #        write_snapshot  a copy of the snapshot written into a new table and
 #                        indexed: what the refresh's publish costs alone
 #      as ratios to count(*) and to plain SQL, with the peak private memory
 #      (RssAnon, sampled every 10 ms from /proc) of the backend in one extra
 #      run each;
-#   4. generates order lines for those transactions with a seeded SQL
+#   4. fits BG/NBD, MBG/NBD and Pareto/NBD on <customers> simulated BTYD
+#      summaries and scores every customer with each, next to plain-SQL
+#      P(alive);
+#   5. generates order lines for those transactions with a seeded SQL
 #      generator (themed baskets, skewed product popularity) and times
 #      crm.refresh_affinity next to the plain-SQL pair count;
-#   5. prints the refresh's facts step under EXPLAIN ANALYZE.
+#   6. prints the refresh's facts step under EXPLAIN ANALYZE.
 # Prints a Markdown table for bench/README.md.  No assertion on time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,11 +92,17 @@ peak_memory_kb() {
 }
 
 # The measured steps: name, then SQL.  Each leaves the database as it found it.
-declare -a STEP_NAMES=(count group_by plain_sql customer_facts refresh write_snapshot incremental)
+declare -a STEP_NAMES=(count group_by plain_sql customer_facts refresh refresh_auto write_snapshot incremental)
 declare -A STEP_SQL
 # Untimed SQL run before a step's timed SQL.
 declare -A STEP_PREPARE
 STEP_SQL[count]="SELECT count(*) FROM crm.transactions;"
+# The refresh as 1.0 did it, re-fitting BG/NBD, and with churn_model =
+# auto after the validation setup_validation ran: it re-fits only the
+# model that validation chose.
+STEP_PREPARE[refresh]="UPDATE crm.settings SET churn_model = 'bgnbd';"
+STEP_PREPARE[refresh_auto]="UPDATE crm.settings SET churn_model = 'auto';"
+STEP_SQL[refresh_auto]="CALL crm.refresh_segments(:'as_of'::timestamptz);"
 # The least any per-customer pass costs: group the rows by customer, count
 # them, write one row per customer.
 STEP_SQL[group_by]="
@@ -170,8 +181,11 @@ STEP_SQL[incremental]="CALL crm.refresh_segments(:'as_of'::timestamptz, incremen
 # customer, next to the plain-SQL P(alive) (the closed form through logs;
 # expected purchases and CLV need the hypergeometric function, which plain
 # SQL does not have).
-declare -a MODEL_STEP_NAMES=(p_alive_sql bgnbd_fit bgnbd_fit_grouped p_alive expected_purchases clv)
+declare -a MODEL_STEP_NAMES=(p_alive_sql bgnbd_fit mbgnbd_fit pareto_nbd_fit bgnbd_fit_grouped p_alive expected_purchases clv
+	churn_risk p_alive_mbgnbd churn_risk_mbgnbd p_alive_pareto_nbd churn_risk_pareto_nbd expected_purchases_pareto_nbd)
 STEP_SQL[bgnbd_fit]="SELECT (crm.bgnbd_fit(b.frequency, b.recency, b.t)).converged FROM bench_btyd AS b;"
+STEP_SQL[mbgnbd_fit]="SELECT (crm.mbgnbd_fit(b.frequency, b.recency, b.t)).converged FROM bench_btyd AS b;"
+STEP_SQL[pareto_nbd_fit]="SELECT (crm.pareto_nbd_fit(b.frequency, b.recency, b.t)).converged FROM bench_btyd AS b;"
 # The maximum likelihood fit alone, on the grouped state built by setup_models.
 STEP_SQL[bgnbd_fit_grouped]="SELECT (crm.bgnbd_fit_final(g.state)).converged FROM bench_grouped AS g;"
 STEP_SQL[p_alive_sql]="
@@ -183,6 +197,13 @@ FROM bench_btyd AS b, (SELECT (bgnbd).* FROM bench_model) AS m;"
 STEP_SQL[p_alive]="SELECT sum(crm.p_alive(b.frequency, b.recency, b.t, m.bgnbd)) FROM bench_btyd AS b, bench_model AS m;"
 STEP_SQL[expected_purchases]="SELECT sum(crm.expected_purchases(90, b.frequency, b.recency, b.t, m.bgnbd)) FROM bench_btyd AS b, bench_model AS m;"
 STEP_SQL[clv]="SELECT sum(crm.clv(b.frequency, b.recency, b.t, 50, m.bgnbd, m.gamma_gamma, 12, 0.01, 365.25 / 12)) FROM bench_btyd AS b, bench_model AS m;"
+# Scoring with each purchase model: the churn risk over 90 days, P(alive).
+STEP_SQL[churn_risk]="SELECT sum(crm.churn_risk(90, b.frequency, b.recency, b.t, m.bgnbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[p_alive_mbgnbd]="SELECT sum(crm.p_alive(b.frequency, b.recency, b.t, m.mbgnbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[churn_risk_mbgnbd]="SELECT sum(crm.churn_risk(90, b.frequency, b.recency, b.t, m.mbgnbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[p_alive_pareto_nbd]="SELECT sum(crm.p_alive(b.frequency, b.recency, b.t, m.pareto_nbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[churn_risk_pareto_nbd]="SELECT sum(crm.churn_risk(90, b.frequency, b.recency, b.t, m.pareto_nbd)) FROM bench_btyd AS b, bench_model AS m;"
+STEP_SQL[expected_purchases_pareto_nbd]="SELECT sum(crm.expected_purchases(90, b.frequency, b.recency, b.t, m.pareto_nbd)) FROM bench_btyd AS b, bench_model AS m;"
 
 # Basket affinity on order lines generated by setup_affinity: the refresh
 # (count pairs in C, publish, log) and what an analyst writes today, a
@@ -213,15 +234,24 @@ declare -A STEP_LABEL=(
 	[group_by]='`GROUP BY customer_id` with only `count(*)`, into a temp table (floor of a per-customer pass)'
 	[plain_sql]='plain SQL RFM: GROUP BY + NTILE(5) + CASE, into a temp table'
 	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
-	[refresh]='`CALL crm.refresh_segments(as_of)` (facts, scores, models, segments, CLV, publish, history)'
+	[refresh]='`CALL crm.refresh_segments(as_of)` with `churn_model = bgnbd`, as in 1.0 (facts, scores, models, segments, CLV, publish, history)'
+	[refresh_auto]='the same with `churn_model = auto` after a validation (re-fits the chosen model only)'
 	[write_snapshot]='write a copy of the snapshot into a new table and index it as the refresh publishes, nothing computed: the write floor of a refresh'
 	[incremental]='`CALL crm.refresh_segments(as_of, incremental => true)` after 1 % of customers bought again'
 	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'
 	[bgnbd_fit]='`crm.bgnbd_fit` over every customer (grouping and maximum likelihood)'
+	[mbgnbd_fit]='`crm.mbgnbd_fit` over every customer'
+	[pareto_nbd_fit]='`crm.pareto_nbd_fit` over every customer'
 	[bgnbd_fit_grouped]='the maximum likelihood fit alone, on the grouped state'
 	[p_alive]='`crm.p_alive` of every customer'
 	[expected_purchases]='`crm.expected_purchases` (90 days) of every customer'
 	[clv]='`crm.clv` (12 months) of every customer'
+	[churn_risk]='`crm.churn_risk(90, ...)` (BG/NBD) of every customer'
+	[p_alive_mbgnbd]='`crm.p_alive` (MBG/NBD) of every customer'
+	[churn_risk_mbgnbd]='`crm.churn_risk(90, ...)` (MBG/NBD) of every customer'
+	[p_alive_pareto_nbd]='`crm.p_alive` (Pareto/NBD) of every customer'
+	[churn_risk_pareto_nbd]='`crm.churn_risk(90, ...)` (Pareto/NBD) of every customer'
+	[expected_purchases_pareto_nbd]='`crm.expected_purchases(90, ...)` (Pareto/NBD) of every customer'
 	[affinity_sql]="plain SQL pair count: self-join of distinct basket lines, GROUP BY pair (support ${AFFINITY_MIN_SUPPORT}, cap ${AFFINITY_MAX_ITEMS})"
 	[affinity]="\`crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS})\` (count in C, publish, log)"
 )
@@ -323,14 +353,44 @@ setup_models() {
 		SELECT bench_grouped_state(b.frequency, b.recency, b.t) AS state FROM bench_btyd AS b;
 		CREATE TABLE bench_model AS
 		SELECT crm.bgnbd_fit(b.frequency, b.recency, b.t) AS bgnbd,
+			   crm.mbgnbd_fit(b.frequency, b.recency, b.t) AS mbgnbd,
+			   crm.pareto_nbd_fit(b.frequency, b.recency, b.t) AS pareto_nbd,
 			   crm.gamma_gamma_model(6.0, 3.8, 15.0) AS gamma_gamma
 		FROM bench_btyd AS b;
 		\pset footer off
-		SELECT round((m.bgnbd).r::numeric, 3) AS r, round((m.bgnbd).alpha::numeric, 2) AS alpha,
-			   round((m.bgnbd).a::numeric, 3) AS a, round((m.bgnbd).b::numeric, 3) AS b,
-			   (m.bgnbd).converged, (m.bgnbd).iterations,
+		SELECT k.kind, round(k.r::numeric, 3) AS r, round(k.alpha::numeric, 2) AS alpha,
+			   round(k.d1::numeric, 3) AS "a or s", round(k.d2::numeric, 3) AS "b or beta",
+			   k.converged, k.iterations, round(k.gain::numeric, 1) AS dropout_gain,
 			   (SELECT count(*) FROM (SELECT DISTINCT frequency, recency, t FROM bench_btyd) AS d) AS distinct_rows
-		FROM bench_model AS m;
+		FROM bench_model AS m,
+			 LATERAL (VALUES ('bgnbd', (m.bgnbd).r, (m.bgnbd).alpha, (m.bgnbd).a, (m.bgnbd).b, (m.bgnbd).converged,
+							  (m.bgnbd).iterations, (m.bgnbd).dropout_log_likelihood_gain),
+							 ('mbgnbd', (m.mbgnbd).r, (m.mbgnbd).alpha, (m.mbgnbd).a, (m.mbgnbd).b, (m.mbgnbd).converged,
+							  (m.mbgnbd).iterations, (m.mbgnbd).dropout_log_likelihood_gain),
+							 ('pareto_nbd', (m.pareto_nbd).r, (m.pareto_nbd).alpha, (m.pareto_nbd).s, (m.pareto_nbd).beta,
+							  (m.pareto_nbd).converged, (m.pareto_nbd).iterations, (m.pareto_nbd).dropout_log_likelihood_gain))
+				  AS k(kind, r, alpha, d1, d2, converged, iterations, gain);
+	SQL
+}
+
+# The median time of step $1 over that of step $2, as "label: N times".
+median_ratio() {
+	psql -X -A -t -c "SELECT format('%s: %s times', '$3',
+		round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = '$1')
+			   / percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = '$2'))::numeric, 2))
+		FROM bench_times WHERE run > 0"
+}
+
+# The validation the refresh's churn_model = auto reads: all three purchase
+# models fitted up to 91 days before as_of and checked on those 91 days;
+# timed once, with the validation table and the model chosen.
+setup_validation() {
+	psql_quiet -v as_of="$1" <<-SQL
+		SELECT clock_timestamp() AS t0 \gset
+		SELECT count(*) AS models FROM crm.fit_models(:'as_of'::timestamptz, :'as_of'::timestamptz - interval '91 days') \gset
+		\pset footer off
+		SELECT round(1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)) AS fit_models_validation_ms;
+		SELECT kind, holdout_customers, churn_auc, brier_score, aic, chosen FROM crm.model_validation_report ORDER BY kind;
 	SQL
 }
 
@@ -401,10 +461,12 @@ run_in_cluster() {
 		FROM crm.transactions;
 	SQL
 
+	setup_validation "${as_of}"
 	time_steps "${as_of}" "${STEP_NAMES[@]}"
 	echo
 	echo "== medians of ${RUNS} runs (after one warm-up run)"
 	print_medians count plain_sql "${STEP_NAMES[@]}"
+	median_ratio refresh_auto refresh "refresh with churn_model = auto vs bgnbd"
 	psql -X -A -t -c "SELECT format('incremental refresh (1 %% of customers) vs full refresh: %s times faster',
 		round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'refresh')
 			   / percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'incremental'))::numeric, 1))
@@ -415,6 +477,8 @@ run_in_cluster() {
 	echo
 	echo "== churn and CLV models on ${CUSTOMERS} simulated customers: medians of ${RUNS} runs"
 	print_medians count p_alive_sql "${MODEL_STEP_NAMES[@]}"
+	median_ratio mbgnbd_fit bgnbd_fit "mbgnbd_fit vs bgnbd_fit"
+	median_ratio pareto_nbd_fit bgnbd_fit "pareto_nbd_fit vs bgnbd_fit"
 
 	echo
 	echo "== basket affinity: order lines for the simulated transactions"

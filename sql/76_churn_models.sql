@@ -282,7 +282,8 @@ BEGIN
 	END IF;
 	SELECT v.kind, format('auto: lowest holdout Brier score (%s) of validation %s, holdout %s to %s',
 						  round(v.brier_score::numeric, 4), v.validation_id,
-						  v.calibration_end, v.holdout_end),
+						  to_char(v.calibration_end, 'YYYY-MM-DD HH24:MI TZ'),
+						  to_char(v.holdout_end, 'YYYY-MM-DD HH24:MI TZ')),
 		   v.validation_id
 	INTO kind, reason, validation_id
 	FROM @extschema@.model_validation AS v

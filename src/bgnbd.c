@@ -980,12 +980,7 @@ BgnbdFamilyExpectedPurchases(FunctionCallInfo fcinfo, const BgnbdVariant *varian
 	CheckHorizon(horizon);
 	GetCustomerAndModel(fcinfo, 1, variant, &x, &t_x, &T, &p);
 	BgnbdFamilyExpectedPurchasesMany(&p, variant->first_dropout, &horizon, 1, x, t_x, T, &result);
-	if (isinf(result))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("expected purchases over a horizon of %g are out of range", horizon),
-				 errhint("Check horizon, t and the model parameters for unit errors.")));
-	PG_RETURN_FLOAT8(result);
+	PG_RETURN_FLOAT8(CheckedExpectedPurchases(result, horizon));
 }
 
 PG_FUNCTION_INFO_V1(expected_purchases);

@@ -207,6 +207,21 @@ CheckBtydSummary(double x, double t_x, double T)
 				 errhint("recency is the time from the first to the last purchase and t the time from the first purchase to the analysis date, both in the same unit; BTYD recency is not RFM recency.")));
 }
 
+/*
+ * Expected purchases as returned to SQL: an infinite expectation (a
+ * horizon or parameters far out of scale) is an error, not a value.
+ */
+static inline double
+CheckedExpectedPurchases(double expected, double horizon)
+{
+	if (isinf(expected))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("expected purchases over a horizon of %g are out of range", horizon),
+				 errhint("Check horizon, t and the model parameters for unit errors.")));
+	return expected;
+}
+
 /* Check a horizon or other span of future time: finite and >= 0. */
 static inline void
 CheckHorizon(double horizon)

@@ -845,10 +845,5 @@ pareto_nbd_expected_purchases(PG_FUNCTION_ARGS)
 	CheckHorizon(horizon);
 	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p);
 	ParetoNbdExpectedPurchasesMany(&p, &horizon, 1, x, t_x, T, &result);
-	if (isinf(result))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("expected purchases over a horizon of %g are out of range", horizon),
-				 errhint("Check horizon, t and the model parameters for unit errors.")));
-	PG_RETURN_FLOAT8(result);
+	PG_RETURN_FLOAT8(CheckedExpectedPurchases(result, horizon));
 }

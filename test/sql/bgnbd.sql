@@ -342,3 +342,13 @@ SELECT round((m).r::numeric, 2) AS r, round((m).alpha::numeric, 2) AS alpha,
 	   abs((m).r / 2 - 1) < 0.15 AND abs((m).alpha / 8 - 1) < 0.15 AND
 	   abs((m).a / 1 - 1) < 0.15 AND abs((m).b / 3 - 1) < 0.15 AS within_15_percent
 FROM fit;
+
+-- A fit answers a cancel: over 400,000 distinct rows it takes seconds,
+-- and statement_timeout stops it within one pass over them (57014).
+CREATE TEMP TABLE many_distinct AS
+SELECT (g % 20)::float8 AS x, (g % 997)::float8 / 3 + g * 1e-7 AS t_x, 1000 + (g % 1009)::float8 / 7 + g * 1e-7 AS t
+FROM generate_series(1, 400000) AS g;
+SET statement_timeout = '300ms';
+SELECT crm.bgnbd_fit(x, t_x, t) FROM many_distinct;
+SELECT crm.pareto_nbd_fit(x, t_x, t) FROM many_distinct;
+RESET statement_timeout;
