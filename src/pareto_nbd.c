@@ -432,25 +432,94 @@ ParetoTailIntegral(double P, double Q, double lambda, double A, double B,
 }
 
 /*
+ * ln G with its gradient at whole-day times, for the fit.  The refresh's
+ * t_x and T are whole days and the points of one x share them (a fit of
+ * 236,000 distinct points has a few tens of thousands of distinct (x, t)),
+ * so each is evaluated once per x and parameters instead of once per
+ * point.  An entry is valid while its stamp is the cache's: a new x or new
+ * parameters invalidate them all at once.  Entries of PARETO_AUTO
+ * evaluations and of forced quadratures are kept apart (see
+ * ParetoTailDifference).
+ */
+#define PARETO_DAY_TABLE	4096
+
+typedef struct ParetoDayEntry
+{
+	int64		stamp;
+	ParetoMethod used;
+	ParetoTail	tail;
+} ParetoDayEntry;
+
+typedef struct ParetoTailCache
+{
+	int64		stamp;
+	ParetoDayEntry by_auto[PARETO_DAY_TABLE];
+	ParetoDayEntry by_quadrature[PARETO_DAY_TABLE];
+} ParetoTailCache;
+
+/*
+ * ParetoTailIntegral with its gradient, through cache when there is one
+ * and t is a whole day it covers.  A forced series (the method that
+ * served an earlier t) takes a PARETO_AUTO entry that the series served:
+ * both sum the same series.
+ */
+static void
+ParetoTailCached(ParetoTailCache *cache, double P, double Q, double lambda,
+				 double A, double B, double t, ParetoMethod method,
+				 ParetoMethod *used, ParetoTail *out)
+{
+	ParetoDayEntry *entry = NULL;
+
+	if (cache != NULL && t >= 0 && t < PARETO_DAY_TABLE && t == floor(t))
+	{
+		entry = (method == PARETO_QUADRATURE) ? &cache->by_quadrature[(int) t]
+			: &cache->by_auto[(int) t];
+		if (entry->stamp == cache->stamp && (method == PARETO_AUTO || entry->used == method))
+		{
+			*used = entry->used;
+			*out = entry->tail;
+			return;
+		}
+		if (method == PARETO_SERIES)
+			entry = NULL;		/* a forced series is not what PARETO_AUTO gives here */
+	}
+	ParetoTailIntegral(P, Q, lambda, A, B, t, true, method, used, out);
+	if (entry != NULL)
+	{
+		entry->stamp = cache->stamp;
+		entry->used = *used;
+		entry->tail = *out;
+	}
+}
+
+/*
  * ln of G(t1) - G(t2) for t1 <= t2, both by one method (the one that
  * serves t1, where z is larger), so that their difference cancels
- * cleanly; -Infinity when t1 = t2.  rho = G(t2) / G(t1) in *rho.
+ * cleanly; -Infinity when t1 = t2.  rho = G(t2) / G(t1) in *rho.  With a
+ * cache (the fit's; want_grad then true), whole days are looked up there.
  */
 static double
 ParetoTailDifference(double P, double Q, double lambda, double A, double B,
-					 double t1, double t2, bool want_grad, ParetoTail *g1,
-					 ParetoTail *g2, double *rho)
+					 double t1, double t2, bool want_grad, ParetoTailCache *cache,
+					 ParetoTail *g1, ParetoTail *g2, double *rho)
 {
 	ParetoMethod used;
 
-	ParetoTailIntegral(P, Q, lambda, A, B, t1, want_grad, PARETO_AUTO, &used, g1);
+	Assert(cache == NULL || want_grad);
+	if (cache != NULL)
+		ParetoTailCached(cache, P, Q, lambda, A, B, t1, PARETO_AUTO, &used, g1);
+	else
+		ParetoTailIntegral(P, Q, lambda, A, B, t1, want_grad, PARETO_AUTO, &used, g1);
 	if (t2 == t1)
 	{
 		*g2 = *g1;
 		*rho = 1.0;
 		return -INFINITY;
 	}
-	ParetoTailIntegral(P, Q, lambda, A, B, t2, want_grad, used, &used, g2);
+	if (cache != NULL)
+		ParetoTailCached(cache, P, Q, lambda, A, B, t2, used, &used, g2);
+	else
+		ParetoTailIntegral(P, Q, lambda, A, B, t2, want_grad, used, &used, g2);
 	/* rounding must not make the integral of a positive function negative */
 	if (!(g2->log < g1->log))
 	{
@@ -470,10 +539,11 @@ typedef struct ParetoXTerms
 	double		dr;				/* d base / dr */
 } ParetoXTerms;
 
-/* The fit's cache: the x-only terms of the current x. */
+/* The fit's cache: the x-only terms of the current x, and its whole-day ln G. */
 typedef struct ParetoFitCache
 {
 	ParetoXTerms xt;
+	ParetoTailCache tails;
 } ParetoFitCache;
 
 static void
@@ -492,7 +562,8 @@ ParetoXTermsFor(const ParetoNbdParams *p, double x, ParetoXTerms *t)
  */
 static double
 ParetoLogOddsDeadGrad(const ParetoNbdParams *p, double x, double t_x, double T,
-					  double *log_E1, double *grad_sI, double *grad_E1)
+					  ParetoTailCache *cache, double *log_E1, double *grad_sI,
+					  double *grad_E1)
 {
 	double		lambda = p->r + p->s + x;
 	double		log_aT = log(p->alpha + T);
@@ -504,7 +575,8 @@ ParetoLogOddsDeadGrad(const ParetoNbdParams *p, double x, double t_x, double T,
 
 	*log_E1 = -(p->r + x) * log_aT - p->s * log_bT;
 	log_I = ParetoTailDifference(p->r + x, p->s + 1, lambda, p->alpha, p->beta,
-								 t_x, T, grad_sI != NULL, &g1, &g2, &rho);
+								 t_x, T, grad_sI != NULL, grad_sI != NULL ? cache : NULL,
+								 &g1, &g2, &rho);
 	if (grad_sI != NULL)
 	{
 		grad_E1[0] = -log_aT;
@@ -533,7 +605,7 @@ ParetoLogOddsDead(const ParetoNbdParams *p, double x, double t_x, double T)
 {
 	double		log_E1;
 
-	return ParetoLogOddsDeadGrad(p, x, t_x, T, &log_E1, NULL, NULL);
+	return ParetoLogOddsDeadGrad(p, x, t_x, T, NULL, &log_E1, NULL, NULL);
 }
 
 /*
@@ -544,12 +616,12 @@ ParetoLogOddsDead(const ParetoNbdParams *p, double x, double t_x, double T)
  */
 static double
 ParetoPointLogLik(const ParetoNbdParams *p, const ParetoXTerms *xt, double t_x,
-				  double T, double *grad)
+				  double T, ParetoTailCache *cache, double *grad)
 {
 	double		grad_sI[PARETO_NPARAMS];
 	double		grad_E1[PARETO_NPARAMS];
 	double		log_E1;
-	double		lo = ParetoLogOddsDeadGrad(p, xt->x, t_x, T, &log_E1,
+	double		lo = ParetoLogOddsDeadGrad(p, xt->x, t_x, T, cache, &log_E1,
 										   grad != NULL ? grad_sI : NULL, grad_E1);
 	double		ll = xt->base + log_E1;
 	double		w = 0.0;
@@ -588,8 +660,11 @@ ParetoFitPointLogLik(const double *params, const GroupedPoint *point,
 	ParetoFitCache *fc = (ParetoFitCache *) cache;
 
 	if (point->v[0] != fc->xt.x || memcmp(&fc->xt.params, p, sizeof(ParetoNbdParams)) != 0)
+	{
 		ParetoXTermsFor(p, point->v[0], &fc->xt);
-	return ParetoPointLogLik(p, &fc->xt, point->v[1], point->v[2], grad);
+		fc->tails.stamp++;
+	}
+	return ParetoPointLogLik(p, &fc->xt, point->v[1], point->v[2], &fc->tails, grad);
 }
 
 /* Read a crm.pareto_nbd_model argument; its parameters must be finite and > 0. */
@@ -637,18 +712,23 @@ Datum
 pareto_nbd_fit_final(PG_FUNCTION_ARGS)
 {
 	GroupedPoints *state = GroupedPointsArg(fcinfo, 0, GP_KIND_PARETO_NBD);
-	ParetoFitCache cache;
+	/* zeroed: no entry of the day tables is valid at stamp 1 */
+	ParetoFitCache *cache = palloc0(sizeof(ParetoFitCache));
 	ModelFitData fit;
+	Datum		model;
 
 	fit.spec = &pareto_spec;
 	fit.points = GroupedPointsDistinct(state, &fit.npoints);
 	fit.weight = (double) state->rows;
 	fit.loglik = ParetoFitPointLogLik;
-	fit.cache = &cache;
-	cache.xt.x = -1;			/* no x yet */
+	fit.cache = cache;
+	cache->xt.x = -1;			/* no x yet */
+	cache->tails.stamp = 1;
 	if (fit.npoints == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(PurchaseModelFitFinal(fcinfo, &fit, true));
+	model = PurchaseModelFitFinal(fcinfo, &fit, true);
+	pfree(cache);
+	PG_RETURN_DATUM(model);
 }
 
 /* crm.pareto_nbd_model(r, alpha, s, beta): a model from known parameters. */
@@ -683,7 +763,7 @@ ParetoArgumentsLogLik(FunctionCallInfo fcinfo, double *grad)
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
 	ParetoXTermsFor(&p, x, &xt);
-	return ParetoPointLogLik(&p, &xt, t_x, T, grad);
+	return ParetoPointLogLik(&p, &xt, t_x, T, NULL, grad);
 }
 
 /* The log-likelihood of one customer under a model. */
@@ -798,7 +878,7 @@ pareto_nbd_horizon_churn_risk(PG_FUNCTION_ARGS)
 	k = p.r + x;
 	log_buy = log(k) + k * log(p.alpha + T) + p.s * log(p.beta + T) +
 		ParetoTailDifference(k + 1, p.s, p.r + p.s + x, p.alpha, p.beta, T, T + horizon,
-							 false, &g1, &g2, &rho);
+							 false, NULL, &g1, &g2, &rho);
 	risk = 1 - Logistic(-lo) * exp(log_buy);
 	PG_RETURN_FLOAT8(Min(Max(risk, 0.0), 1.0));
 }
