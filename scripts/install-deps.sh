@@ -101,7 +101,7 @@ check_other_server() {
 		[ -x "${bindir}/${program}" ] || problems+=("${program} (in ${bindir})")
 	done
 	[ -e "$("${PG_CONFIG}" --pkglibdir)/pg_cron.so" ] ||
-		problems+=("pg_cron for this server (pg_cron.so in $("${PG_CONFIG}" --pkglibdir); PGDG's pg_cron_${PG_MAJOR}, or pg_cron built with this PG_CONFIG)")
+		problems+=("pg_cron for this server (pg_cron.so in $("${PG_CONFIG}" --pkglibdir): postgresql-${PG_MAJOR}-cron from apt, pg_cron_${PG_MAJOR} from PGDG's dnf repository, or pg_cron built with this PG_CONFIG)")
 	if [ "${#problems[@]}" -gt 0 ]; then
 		echo "install-deps: the server of ${PG_CONFIG} lacks:" >&2
 		printf '  - %s\n' "${problems[@]}" >&2
