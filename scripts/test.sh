@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # scripts/test.sh: the second command of the README, and what CI runs.
 #
-# From a clean clone: installs what is missing, rebuilds retail_crm from
-# scratch (the Makefile makes warnings errors), installs it, then in ONE
-# throwaway cluster with pg_cron preloaded runs
+# Tests the server whose pg_config PG_CONFIG names (default: Debian's
+# PostgreSQL 15 package; see scripts/lib.sh).  From a clean clone: installs
+# what is missing, rebuilds retail_crm from scratch (the Makefile makes
+# warnings errors), installs it, then in ONE throwaway cluster with pg_cron
+# preloaded (pg_virtualenv for Debian's servers, else a cluster made with
+# the server's own initdb) runs
 #   1. the pg_regress suites (make installcheck; regression.diffs is printed
 #      on failure), each test counted from its own result line;
 #   2. every test/integration/*.sh script, each counted as one test.
@@ -30,7 +33,7 @@ record() {
 }
 
 # Make the directories pg_regress writes into usable by the cluster too: as
-# root, pg_virtualenv runs the server as user postgres, and a test that has
+# root, the throwaway cluster runs as user postgres, and a test that has
 # the server write a file next to its results (COPY ... TO) would otherwise
 # fail with "permission denied".
 prepare_output_dirs() {
@@ -106,7 +109,7 @@ run_integration_tests() {
 	done
 }
 
-# Runs inside pg_virtualenv: every suite, results into the file named.
+# Runs inside the throwaway cluster: every suite, results into the file named.
 run_suites_in_cluster() {
 	local results_file="$1"
 	run_regression_tests "${results_file}"
@@ -132,7 +135,7 @@ run_sanitizer_suite() {
 	step "sanitizer build (UndefinedBehaviorSanitizer)"
 	make clean PG_CONFIG="${PG_CONFIG}" >/dev/null
 	make PG_CONFIG="${PG_CONFIG}" COPT="${SANITIZER_COPT}" >/dev/null
-	as_root make install PG_CONFIG="${PG_CONFIG}" >/dev/null
+	install_into_server >/dev/null
 	prepare_output_dirs
 	step "pg_regress suites under the sanitizers"
 	if in_throwaway_cluster make installcheck PG_CONFIG="${PG_CONFIG}" PG_REGRESS_DIFF_OPTS=-U3 ISOLATION=; then
@@ -181,6 +184,7 @@ main() {
 
 	step "dependencies"
 	scripts/install-deps.sh
+	step "testing $("${PG_CONFIG}" --version) (${PG_CONFIG})"
 	step "make clean"
 	make clean PG_CONFIG="${PG_CONFIG}"
 	build_and_install
@@ -188,7 +192,7 @@ main() {
 	step "tests in a throwaway cluster"
 	in_throwaway_cluster scripts/test.sh --in-cluster "${RESULTS_FILE}" ||
 		grep -q '^FAIL ' "${RESULTS_FILE}" ||
-		record "${RESULTS_FILE}" FAIL "cluster:pg_virtualenv"
+		record "${RESULTS_FILE}" FAIL "cluster:throwaway"
 	run_sanitizer_suite "${RESULTS_FILE}"
 	run_valgrind_suite "${RESULTS_FILE}"
 	report "${RESULTS_FILE}"

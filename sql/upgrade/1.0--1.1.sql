@@ -42,6 +42,21 @@ ALTER TABLE @extschema@.customer_segments RENAME TO customer_segments_1_0;
 ALTER EXTENSION retail_crm DROP TABLE @extschema@.segment_history;
 ALTER TABLE @extschema@.segment_history RENAME TO segment_history_1_0;
 ALTER INDEX @extschema@.segment_history_pkey RENAME TO segment_history_1_0_pkey;
+-- PostgreSQL 18 and later keep NOT NULL constraints in pg_constraint, named
+-- <table>_<column>_not_null: renamed like the index, so that the new
+-- crm.segment_history gets the names a fresh install gives it (before 18
+-- there are none to rename).
+DO $not_null$
+DECLARE
+	constraint_name name;
+BEGIN
+	FOR constraint_name IN SELECT c.conname FROM pg_catalog.pg_constraint AS c
+		WHERE c.conrelid = '@extschema@.segment_history_1_0'::pg_catalog.regclass AND c.contype = 'n' LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE @extschema@.segment_history_1_0 RENAME CONSTRAINT %I TO %I',
+								  constraint_name, constraint_name || '_1_0');
+	END LOOP;
+END
+$not_null$;
 
 -- The incremental refresh (82_incremental.sql, 81_refresh.sql).
 ALTER TABLE @extschema@.refresh_runs

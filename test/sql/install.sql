@@ -17,11 +17,19 @@ END
 $$;
 
 -- Members of the extension, by kind: everything lives in schema crm.
+-- Without the types that come with another object (the array type of every
+-- type, the row type of every table and view, the multirange of a range):
+-- PostgreSQL 17 and later record them as members too, earlier versions only
+-- the object they come with, which is listed either way.
 SELECT pg_describe_object(d.classid, d.objid, 0) AS object
 FROM pg_depend AS d
 WHERE d.refclassid = 'pg_extension'::regclass
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retail_crm')
   AND d.deptype = 'e'
+  AND NOT EXISTS (SELECT FROM pg_type AS t LEFT JOIN pg_class AS c ON c.oid = t.typrelid
+				  WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+					AND (c.relkind <> 'c' OR t.typtype = 'm'
+						 OR EXISTS (SELECT FROM pg_type AS e WHERE e.typarray = t.oid)))
 ORDER BY 1;
 
 -- Labels of every function: volatility, parallel safety, strictness, pinned search_path.

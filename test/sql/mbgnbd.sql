@@ -215,7 +215,9 @@ SELECT * FROM error_of($$SELECT crm.churn_risk(-1, 1, 1, 2, crm.mbgnbd_model(1, 
 SELECT * FROM error_of($$SELECT crm.churn_risk('NaN', 1, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, crm.bgnbd_model(1, 1, 1, 1), -1)$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, crm.mbgnbd_model(1, 1, 1, 1), 'Infinity')$$);
-SELECT * FROM error_of($$SELECT crm.mbgnbd_loglik(1, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
+-- (Without the hint: it is the server's own advice, and PostgreSQL 19 moved
+-- part of it into a detail.)
+SELECT state, message FROM error_of($$SELECT crm.mbgnbd_loglik(1, 1, 2, crm.bgnbd_model(1, 1, 1, 1))$$);
 SELECT * FROM error_of($$SELECT crm.p_alive(1, 1, 2, ROW(NULL, 1, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::crm.mbgnbd_model)$$);
 
 -- The aggregate: NULL for no rows; bad rows raise errors naming mbgnbd_fit;
