@@ -37,11 +37,12 @@ typedef struct ModelArgCache
 	int			argno[MODEL_ARGS_CACHED];	/* -1: slot unused */
 	HeapTupleHeader tuple[MODEL_ARGS_CACHED];	/* copy of the argument */
 	double		values[MODEL_ARGS_CACHED][MODEL_MAX_PARAMS];
+	void	   *scratch;		/* the model's own per-call-site memory */
 } ModelArgCache;
 
-/* The cache slot of argument argno at this call site, or NULL. */
+/* The cache of this call site, made on first use; NULL without flinfo. */
 static ModelArgCache *
-GetModelArgCache(FunctionCallInfo fcinfo, int argno, int *slot)
+ModelArgCacheOf(FunctionCallInfo fcinfo)
 {
 	ModelArgCache *cache;
 	int			i;
@@ -56,10 +57,33 @@ GetModelArgCache(FunctionCallInfo fcinfo, int argno, int *slot)
 			cache->argno[i] = -1;
 		fcinfo->flinfo->fn_extra = cache;
 	}
+	return cache;
+}
+
+/* The cache slot of argument argno at this call site, or NULL. */
+static ModelArgCache *
+GetModelArgCache(FunctionCallInfo fcinfo, int argno, int *slot)
+{
+	ModelArgCache *cache = ModelArgCacheOf(fcinfo);
+
+	if (cache == NULL)
+		return NULL;
 	for (*slot = 0; *slot < MODEL_ARGS_CACHED; (*slot)++)
 		if (cache->argno[*slot] == argno || cache->argno[*slot] == -1)
 			return cache;
 	return NULL;
+}
+
+/*
+ * The slot a model's scoring function may keep its own per-call-site
+ * memory in (allocated in fn_mcxt), or NULL without flinfo.
+ */
+void	  **
+ModelScratch(FunctionCallInfo fcinfo)
+{
+	ModelArgCache *cache = ModelArgCacheOf(fcinfo);
+
+	return cache != NULL ? &cache->scratch : NULL;
 }
 
 /*

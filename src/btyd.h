@@ -120,6 +120,7 @@ extern void GetModelParameters(FunctionCallInfo fcinfo, int argno,
 extern Datum ModelDatum(FunctionCallInfo fcinfo, const ModelSpec *spec,
 						Datum *values, bool *nulls);
 extern Datum ModelFromArguments(FunctionCallInfo fcinfo, const ModelSpec *spec);
+extern void **ModelScratch(FunctionCallInfo fcinfo);
 extern void FitModel(const ModelFitData *fit, const double *starts, int nstarts,
 					 int64 customers, Datum *values, bool *nulls,
 					 OptimizeResult *result);

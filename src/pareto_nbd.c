@@ -37,6 +37,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "utils/float.h"
 
@@ -493,21 +494,131 @@ ParetoTailCached(ParetoTailCache *cache, double P, double Q, double lambda,
 }
 
 /*
+ * ln G without gradient at whole-day times, for the scoring functions: a
+ * query scores many customers with one model, and they share (x, t)
+ * (a million customers, a few hundred thousand distinct (x, t) pairs of
+ * both kinds of G), so each value is summed once per call site.  Keyed by
+ * (P, Q, t, method): for one model's parameters P and Q give x and the
+ * kind of G.  Kept in the model's scratch slot (fn_mcxt) while the
+ * parameters stay the same; at most PARETO_MEMO_MAX_ENTRIES values.
+ */
+typedef struct ParetoMemoKey
+{
+	double		P;
+	double		Q;
+	double		t;
+	int32		method;
+	int32		zero;			/* keys are hashed and compared as bytes */
+} ParetoMemoKey;
+
+typedef struct ParetoMemoEntry
+{
+	ParetoMemoKey key;
+	double		log;
+	int32		used;			/* ParetoMethod that served */
+	char		status;			/* simplehash slot status */
+} ParetoMemoEntry;
+
+#define SH_PREFIX		pareto_memo
+#define SH_ELEMENT_TYPE ParetoMemoEntry
+#define SH_KEY_TYPE		ParetoMemoKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) &(key), sizeof(ParetoMemoKey))
+#define SH_EQUAL(tb, a, b) (memcmp(&(a), &(b), sizeof(ParetoMemoKey)) == 0)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define PARETO_MEMO_MAX_ENTRIES		(1 << 20)
+
+typedef struct ParetoMemo
+{
+	ParetoNbdParams params;		/* the model the values belong to */
+	pareto_memo_hash *table;
+} ParetoMemo;
+
+/* The memo of this call site for model p, emptied if p changed; or NULL. */
+static ParetoMemo *
+ParetoMemoFor(FunctionCallInfo fcinfo, const ParetoNbdParams *p)
+{
+	void	  **slot = ModelScratch(fcinfo);
+	ParetoMemo *memo;
+
+	if (slot == NULL)
+		return NULL;
+	memo = (ParetoMemo *) *slot;
+	if (memo == NULL)
+	{
+		memo = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ParetoMemo));
+		memo->table = pareto_memo_create(fcinfo->flinfo->fn_mcxt, 1024, NULL);
+		memo->params = *p;
+		*slot = memo;
+	}
+	else if (memcmp(&memo->params, p, sizeof(ParetoNbdParams)) != 0)
+	{
+		pareto_memo_reset(memo->table);
+		memo->params = *p;
+	}
+	return memo;
+}
+
+/* ParetoTailIntegral without gradient, through memo for whole days. */
+static void
+ParetoTailMemoized(ParetoMemo *memo, double P, double Q, double lambda,
+				   double A, double B, double t, ParetoMethod method,
+				   ParetoMethod *used, ParetoTail *out)
+{
+	ParetoMemoKey key;
+	ParetoMemoEntry *entry;
+	bool		found;
+
+	if (memo == NULL || !(t >= 0 && t < PARETO_DAY_TABLE && t == floor(t)))
+	{
+		ParetoTailIntegral(P, Q, lambda, A, B, t, false, method, used, out);
+		return;
+	}
+	memset(&key, 0, sizeof(key));
+	key.P = P;
+	key.Q = Q;
+	key.t = t;
+	key.method = method;
+	entry = pareto_memo_lookup(memo->table, key);
+	if (entry != NULL)
+	{
+		*used = (ParetoMethod) entry->used;
+		out->log = entry->log;
+		return;
+	}
+	ParetoTailIntegral(P, Q, lambda, A, B, t, false, method, used, out);
+	if (memo->table->members < PARETO_MEMO_MAX_ENTRIES)
+	{
+		entry = pareto_memo_insert(memo->table, key, &found);
+		entry->log = out->log;
+		entry->used = *used;
+	}
+}
+
+/*
  * ln of G(t1) - G(t2) for t1 <= t2, both by one method (the one that
  * serves t1, where z is larger), so that their difference cancels
  * cleanly; -Infinity when t1 = t2.  rho = G(t2) / G(t1) in *rho.  With a
- * cache (the fit's; want_grad then true), whole days are looked up there.
+ * cache (the fit's; want_grad then true) or a memo (scoring; want_grad
+ * false), whole days are looked up there.
  */
 static double
 ParetoTailDifference(double P, double Q, double lambda, double A, double B,
 					 double t1, double t2, bool want_grad, ParetoTailCache *cache,
-					 ParetoTail *g1, ParetoTail *g2, double *rho)
+					 ParetoMemo *memo, ParetoTail *g1, ParetoTail *g2, double *rho)
 {
 	ParetoMethod used;
 
 	Assert(cache == NULL || want_grad);
+	Assert(memo == NULL || !want_grad);
 	if (cache != NULL)
 		ParetoTailCached(cache, P, Q, lambda, A, B, t1, PARETO_AUTO, &used, g1);
+	else if (memo != NULL)
+		ParetoTailMemoized(memo, P, Q, lambda, A, B, t1, PARETO_AUTO, &used, g1);
 	else
 		ParetoTailIntegral(P, Q, lambda, A, B, t1, want_grad, PARETO_AUTO, &used, g1);
 	if (t2 == t1)
@@ -518,6 +629,8 @@ ParetoTailDifference(double P, double Q, double lambda, double A, double B,
 	}
 	if (cache != NULL)
 		ParetoTailCached(cache, P, Q, lambda, A, B, t2, used, &used, g2);
+	else if (memo != NULL)
+		ParetoTailMemoized(memo, P, Q, lambda, A, B, t2, used, &used, g2);
 	else
 		ParetoTailIntegral(P, Q, lambda, A, B, t2, want_grad, used, &used, g2);
 	/* rounding must not make the integral of a positive function negative */
@@ -562,8 +675,8 @@ ParetoXTermsFor(const ParetoNbdParams *p, double x, ParetoXTerms *t)
  */
 static double
 ParetoLogOddsDeadGrad(const ParetoNbdParams *p, double x, double t_x, double T,
-					  ParetoTailCache *cache, double *log_E1, double *grad_sI,
-					  double *grad_E1)
+					  ParetoTailCache *cache, ParetoMemo *memo, double *log_E1,
+					  double *grad_sI, double *grad_E1)
 {
 	double		lambda = p->r + p->s + x;
 	double		log_aT = log(p->alpha + T);
@@ -576,7 +689,7 @@ ParetoLogOddsDeadGrad(const ParetoNbdParams *p, double x, double t_x, double T,
 	*log_E1 = -(p->r + x) * log_aT - p->s * log_bT;
 	log_I = ParetoTailDifference(p->r + x, p->s + 1, lambda, p->alpha, p->beta,
 								 t_x, T, grad_sI != NULL, grad_sI != NULL ? cache : NULL,
-								 &g1, &g2, &rho);
+								 grad_sI != NULL ? NULL : memo, &g1, &g2, &rho);
 	if (grad_sI != NULL)
 	{
 		grad_E1[0] = -log_aT;
@@ -599,13 +712,17 @@ ParetoLogOddsDeadGrad(const ParetoNbdParams *p, double x, double t_x, double T,
 	return log(p->s) + log_I - *log_E1;
 }
 
-/* lo, the log-odds that a customer is dead; -Infinity for t_x = T. */
+/*
+ * lo, the log-odds that a customer is dead; -Infinity for t_x = T.  memo
+ * (or NULL) is the call site's.
+ */
 static double
-ParetoLogOddsDead(const ParetoNbdParams *p, double x, double t_x, double T)
+ParetoLogOddsDead(const ParetoNbdParams *p, ParetoMemo *memo, double x,
+				  double t_x, double T)
 {
 	double		log_E1;
 
-	return ParetoLogOddsDeadGrad(p, x, t_x, T, NULL, &log_E1, NULL, NULL);
+	return ParetoLogOddsDeadGrad(p, x, t_x, T, NULL, memo, &log_E1, NULL, NULL);
 }
 
 /*
@@ -621,7 +738,7 @@ ParetoPointLogLik(const ParetoNbdParams *p, const ParetoXTerms *xt, double t_x,
 	double		grad_sI[PARETO_NPARAMS];
 	double		grad_E1[PARETO_NPARAMS];
 	double		log_E1;
-	double		lo = ParetoLogOddsDeadGrad(p, xt->x, t_x, T, cache, &log_E1,
+	double		lo = ParetoLogOddsDeadGrad(p, xt->x, t_x, T, cache, NULL, &log_E1,
 										   grad != NULL ? grad_sI : NULL, grad_E1);
 	double		ll = xt->base + log_E1;
 	double		w = 0.0;
@@ -742,13 +859,15 @@ pareto_nbd_model(PG_FUNCTION_ARGS)
 /* Read (frequency, recency, t) at argno.. and the model after them. */
 static void
 GetCustomerAndModel(FunctionCallInfo fcinfo, int argno, double *x, double *t_x,
-					double *T, ParetoNbdParams *p)
+					double *T, ParetoNbdParams *p, ParetoMemo **memo)
 {
 	*x = PG_GETARG_FLOAT8(argno);
 	*t_x = PG_GETARG_FLOAT8(argno + 1);
 	*T = PG_GETARG_FLOAT8(argno + 2);
 	CheckBtydSummary(*x, *t_x, *T);
 	GetParetoNbdModelArg(fcinfo, argno + 3, p);
+	if (memo != NULL)
+		*memo = ParetoMemoFor(fcinfo, p);
 }
 
 /* ln L of the customer and model in the arguments, gradient in grad if not NULL. */
@@ -761,7 +880,7 @@ ParetoArgumentsLogLik(FunctionCallInfo fcinfo, double *grad)
 	ParetoNbdParams p;
 	ParetoXTerms xt;
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
+	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, NULL);
 	ParetoXTermsFor(&p, x, &xt);
 	return ParetoPointLogLik(&p, &xt, t_x, T, NULL, grad);
 }
@@ -798,9 +917,10 @@ pareto_nbd_p_alive(PG_FUNCTION_ARGS)
 				t_x,
 				T;
 	ParetoNbdParams p;
+	ParetoMemo *memo;
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
-	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, x, t_x, T)));
+	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
+	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)));
 }
 
 /* 1 - P(alive) = e^lo / (1 + e^lo), computed directly to keep small risks exact. */
@@ -812,9 +932,10 @@ pareto_nbd_churn_risk(PG_FUNCTION_ARGS)
 				t_x,
 				T;
 	ParetoNbdParams p;
+	ParetoMemo *memo;
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
-	PG_RETURN_FLOAT8(Logistic(ParetoLogOddsDead(&p, x, t_x, T)));
+	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
+	PG_RETURN_FLOAT8(Logistic(ParetoLogOddsDead(&p, memo, x, t_x, T)));
 }
 
 /*
@@ -831,12 +952,13 @@ pareto_nbd_p_alive_future(PG_FUNCTION_ARGS)
 				t_x,
 				T;
 	ParetoNbdParams p;
+	ParetoMemo *memo;
 
-	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p);
+	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
 	CheckNonNegative(future, "future",
 					 "future is the time after t at which the customer should still be alive, in the time unit of t.");
 	/* a product rather than one exp(), so that future = 0 gives P(alive) exactly */
-	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, x, t_x, T)) *
+	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)) *
 					 exp(-p.s * log1p(future / (p.beta + T))));
 }
 
@@ -862,6 +984,7 @@ pareto_nbd_horizon_churn_risk(PG_FUNCTION_ARGS)
 				t_x,
 				T;
 	ParetoNbdParams p;
+	ParetoMemo *memo;
 	double		lo;
 	double		k;
 	ParetoTail g1,
@@ -871,17 +994,21 @@ pareto_nbd_horizon_churn_risk(PG_FUNCTION_ARGS)
 	double		risk;
 
 	CheckHorizon(horizon);
-	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p);
+	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p, &memo);
 	if (horizon == 0)
 		PG_RETURN_FLOAT8(1.0);
-	lo = ParetoLogOddsDead(&p, x, t_x, T);
+	lo = ParetoLogOddsDead(&p, memo, x, t_x, T);
 	k = p.r + x;
 	log_buy = log(k) + k * log(p.alpha + T) + p.s * log(p.beta + T) +
 		ParetoTailDifference(k + 1, p.s, p.r + p.s + x, p.alpha, p.beta, T, T + horizon,
-							 false, NULL, &g1, &g2, &rho);
+							 false, NULL, memo, &g1, &g2, &rho);
 	risk = 1 - Logistic(-lo) * exp(log_buy);
 	PG_RETURN_FLOAT8(Min(Max(risk, 0.0), 1.0));
 }
+
+static void ParetoExpectedPurchasesMemo(const ParetoNbdParams *p, ParetoMemo *memo,
+										const double *horizons, int n, double x,
+										double t_x, double T, double *expected);
 
 /*
  * E[Y(horizons[i]) | x, t_x, T] into expected[i] for n horizons:
@@ -896,7 +1023,16 @@ void
 ParetoNbdExpectedPurchasesMany(const ParetoNbdParams *p, const double *horizons,
 							   int n, double x, double t_x, double T, double *expected)
 {
-	double		alive = Logistic(-ParetoLogOddsDead(p, x, t_x, T));
+	ParetoExpectedPurchasesMemo(p, NULL, horizons, n, x, t_x, T, expected);
+}
+
+/* The same through a call site's memo (or NULL). */
+static void
+ParetoExpectedPurchasesMemo(const ParetoNbdParams *p, ParetoMemo *memo,
+							const double *horizons, int n, double x, double t_x,
+							double T, double *expected)
+{
+	double		alive = Logistic(-ParetoLogOddsDead(p, memo, x, t_x, T));
 	double		scale = alive * (p->r + x) * (p->beta + T) / (p->alpha + T);
 	int			i;
 
@@ -920,10 +1056,11 @@ pareto_nbd_expected_purchases(PG_FUNCTION_ARGS)
 				t_x,
 				T;
 	ParetoNbdParams p;
+	ParetoMemo *memo;
 	double		result;
 
 	CheckHorizon(horizon);
-	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p);
-	ParetoNbdExpectedPurchasesMany(&p, &horizon, 1, x, t_x, T, &result);
+	GetCustomerAndModel(fcinfo, 1, &x, &t_x, &T, &p, &memo);
+	ParetoExpectedPurchasesMemo(&p, memo, &horizon, 1, x, t_x, T, &result);
 	PG_RETURN_FLOAT8(CheckedExpectedPurchases(result, horizon));
 }
