@@ -58,7 +58,8 @@ COMMENT ON FUNCTION @extschema@.segment_rules_check() IS 'Trigger: validates crm
 CREATE TRIGGER segment_rules_check BEFORE INSERT OR UPDATE ON @extschema@.segment_rules
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.segment_rules_check();
 
--- The complete 11-segment scheme on R and FM (DOMAIN.md section 2): every one
+-- The complete 11-segment scheme on R and FM (README, "How the numbers are
+-- defined", the R x FM table): every one
 -- of the 25 R x FM cells is covered and every rule wins at least one cell.
 INSERT INTO @extschema@.segment_rules (rule_set, precedence, segment, r_min, r_max, fm_min, fm_max) VALUES
 	('default', 10, 'Champions', 5, 5, 5, 5),

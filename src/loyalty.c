@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * loyalty.c
- *	  The tier a loyalty member holds after one evaluation (DOMAIN.md
- *	  section 5).
+ *	  The tier a loyalty member holds after one evaluation (README,
+ *	  "Loyalty program").
  *
  * A program's tiers have ranks 1..n; thresholds[k] is the qualifying metric
  * (net spend, points or visits over the program's window) that rank k needs.
