@@ -27,7 +27,9 @@
 #   5. generates order lines for those transactions with a seeded SQL
 #      generator (themed baskets, skewed product popularity) and times
 #      crm.refresh_affinity next to the plain-SQL pair count;
-#   6. prints the refresh's facts step under EXPLAIN ANALYZE.
+#   6. times customer_facts over one customer's 400,000 days fed oldest
+#      first, newest first and shuffled;
+#   7. prints the refresh's facts step under EXPLAIN ANALYZE.
 # Prints a Markdown table for bench/README.md.  No assertion on time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -227,6 +229,23 @@ GROUP BY 1, 2
 HAVING count(*) >= ${AFFINITY_MIN_SUPPORT} * (SELECT count(DISTINCT transaction_id) FROM kept);
 DROP TABLE plain_pairs;"
 
+# customer_facts over the rows of one customer with ORDER_DAYS distinct
+# purchase days, fed oldest first, newest first and shuffled: the same
+# answer must cost the same whatever the order (#16 found newest-first
+# quadratic).  Serial, so that the rows reach the aggregate in that order.
+# The shuffled rows' floor is their sort: count(*) of the same rows.
+declare -a ORDER_STEP_NAMES=(sort_shuffled facts_oldest_first facts_newest_first facts_shuffled)
+ORDER_DAYS=400000
+for order in "oldest_first:day" "newest_first:day DESC" "shuffled:shuffle"; do
+	STEP_SQL[facts_${order%%:*}]="
+SET max_parallel_workers_per_gather = 0;
+SELECT (crm.customer_facts(s.at, 1, :'as_of'::timestamptz)).purchase_days
+FROM (SELECT o.at FROM bench_one_customer AS o ORDER BY o.${order#*:}) AS s;"
+done
+STEP_SQL[sort_shuffled]="
+SET max_parallel_workers_per_gather = 0;
+SELECT count(s.at) FROM (SELECT o.at FROM bench_one_customer AS o ORDER BY o.shuffle) AS s;"
+
 # Backquotes are Markdown code spans here, not command substitution.
 # shellcheck disable=SC2016
 declare -A STEP_LABEL=(
@@ -254,6 +273,10 @@ declare -A STEP_LABEL=(
 	[expected_purchases_pareto_nbd]='`crm.expected_purchases(90, ...)` (Pareto/NBD) of every customer'
 	[affinity_sql]="plain SQL pair count: self-join of distinct basket lines, GROUP BY pair (support ${AFFINITY_MIN_SUPPORT}, cap ${AFFINITY_MAX_ITEMS})"
 	[affinity]="\`crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS})\` (count in C, publish, log)"
+	[facts_oldest_first]="\`crm.customer_facts\` of one customer, ${ORDER_DAYS} days fed oldest first"
+	[facts_newest_first]='the same, fed newest first'
+	[facts_shuffled]='the same, fed in a random order'
+	[sort_shuffled]="the ${ORDER_DAYS} rows in a random order, only counted (the floor of the shuffled run)"
 )
 
 # One more refresh, and how long each stage took: the refresh logs the end
@@ -488,6 +511,20 @@ run_in_cluster() {
 	echo
 	echo "== basket affinity: medians of ${RUNS} runs"
 	print_medians count affinity_sql "${AFFINITY_STEP_NAMES[@]}"
+
+	echo
+	echo "== customer_facts and input order: one customer with ${ORDER_DAYS} distinct days"
+	psql_quiet -v as_of="${as_of}" <<-SQL
+		SELECT setseed(0.5);
+		CREATE TABLE bench_one_customer AS
+		SELECT g AS day, :'as_of'::timestamptz - g * interval '1 day' AS at, random() AS shuffle
+		FROM generate_series(1, ${ORDER_DAYS}) AS g;
+	SQL
+	time_steps "${as_of}" "${ORDER_STEP_NAMES[@]}"
+	print_medians facts_oldest_first sort_shuffled "${ORDER_STEP_NAMES[@]}"
+	median_ratio facts_newest_first facts_oldest_first "newest first vs oldest first"
+	median_ratio facts_shuffled sort_shuffled "shuffled vs its floor (the rows shuffled and counted)"
+	psql_quiet -c "DROP TABLE bench_one_customer;"
 
 	echo
 	echo "== where the refresh's time goes: its facts step under EXPLAIN ANALYZE"

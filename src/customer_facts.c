@@ -46,7 +46,7 @@
  * so the spare day slots (capacity - ndays) are part of the varlena and are
  * kept zeroed so that the text form of a state is deterministic.
  *
- * The fixed part is 96 bytes with no padding; days[] starts 8-byte aligned.
+ * The fixed part is 100 bytes with no padding.
  */
 typedef struct CustomerFactsState
 {
@@ -66,20 +66,26 @@ typedef struct CustomerFactsState
 									 * day (days[0]), 1/10000 units */
 	TimestampTz first_purchase_at;	/* earliest purchase; 0 if none */
 	TimestampTz last_purchase_at;	/* latest purchase; 0 if none */
+	int32		unsorted_days;	/* days appended after the sorted ones */
 
 	/*
-	 * Distinct purchase day indexes in chronological order, i.e. strictly
-	 * decreasing: days[0] is the first purchase day (the largest index),
-	 * days[ndays - 1] the last one.  Chronological order makes the usual
-	 * time-ordered input an append instead of a memmove.
+	 * days[0 .. ndays) are distinct purchase day indexes in chronological
+	 * order, i.e. strictly decreasing: the usual time-ordered input appends.
+	 * A day that does not extend them goes to days[ndays .. ndays +
+	 * unsorted_days), in arrival order and possibly repeated, until
+	 * SortInUnsortedDays merges them in once they are as many as the sorted
+	 * ones: any input order then costs O(n log n), where inserting each
+	 * earlier day in place cost O(n^2) for newest-first input.  Only the
+	 * sorted form is read (final, combine): unsorted_days is 0 there.
 	 */
 	int32		days[FLEXIBLE_ARRAY_MEMBER];
 } CustomerFactsState;
 
 #define CF_STATE_MAGIC		0x4346	/* "CF" */
-#define CF_STATE_VERSION	1
+#define CF_STATE_VERSION	2
 #define CF_HEADER_SIZE		offsetof(CustomerFactsState, days)
 #define CF_STATE_SIZE(cap)	(CF_HEADER_SIZE + (Size) (cap) * sizeof(int32))
+#define CF_USED_DAYS(state)	((state)->ndays + (state)->unsorted_days)
 #define CF_INITIAL_DAYS		8
 #define CF_MAX_DAYS			((int32) ((MaxAllocSize - CF_HEADER_SIZE) / sizeof(int32)))
 
@@ -90,7 +96,7 @@ typedef struct CustomerFactsState
 /* Columns of the crm.customer_facts composite type, in order. */
 #define CF_NATTS			15
 
-StaticAssertDecl(offsetof(CustomerFactsState, days) == 96,
+StaticAssertDecl(offsetof(CustomerFactsState, days) == 100,
 				 "customer_facts state header must have no padding");
 
 /*
@@ -247,7 +253,8 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 	if (state->capacity < 0 || state->capacity > CF_MAX_DAYS ||
 		size != CF_STATE_SIZE(state->capacity))
 		return "The state length does not match its capacity.";
-	if (state->ndays < 0 || state->ndays > state->capacity)
+	if (state->ndays < 0 || state->unsorted_days < 0 ||
+		(int64) state->ndays + state->unsorted_days > state->capacity)
 		return "The state holds more days than its capacity.";
 	if (state->rows < 0 || state->orders < 0 || state->returns < 0 ||
 		state->future_rows < 0)
@@ -262,7 +269,7 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 		counted > state->rows)
 		return "The state counts more orders, returns and future rows than rows.";
 	if ((state->orders == 0) != (state->ndays == 0) ||
-		state->ndays > state->orders)
+		CF_USED_DAYS(state) > state->orders)
 		return "The state's purchase days do not match its order count.";
 	if (state->rows == 0 && state->net_spend != 0)
 		return "An empty state has a nonzero spend.";
@@ -282,23 +289,32 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 	}
 	else
 	{
+		int32		first_day = state->days[0];
+		int32		last_day = state->days[state->ndays - 1];
+
 		if (TIMESTAMP_NOT_FINITE(state->first_purchase_at) ||
 			TIMESTAMP_NOT_FINITE(state->last_purchase_at) ||
 			state->first_purchase_at > state->last_purchase_at ||
 			state->last_purchase_at > state->as_of)
 			return "The state's purchase timestamps are out of order.";
-		if (state->days[state->ndays - 1] < 0)
-			return "The state has a negative day index.";
+
 		for (i = 1; i < state->ndays; i++)
 		{
 			if (state->days[i - 1] <= state->days[i])
 				return "The state's purchase days are not strictly decreasing.";
 		}
-		if (DayIndex(state->as_of, state->first_purchase_at) != state->days[0] ||
-			DayIndex(state->as_of, state->last_purchase_at) != state->days[state->ndays - 1])
+		for (i = state->ndays; i < CF_USED_DAYS(state); i++)
+		{
+			first_day = Max(first_day, state->days[i]);
+			last_day = Min(last_day, state->days[i]);
+		}
+		if (last_day < 0)
+			return "The state has a negative day index.";
+		if (DayIndex(state->as_of, state->first_purchase_at) != first_day ||
+			DayIndex(state->as_of, state->last_purchase_at) != last_day)
 			return "The state's purchase days do not match its purchase timestamps.";
 	}
-	for (i = state->ndays; i < state->capacity; i++)
+	for (i = CF_USED_DAYS(state); i < state->capacity; i++)
 	{
 		if (state->days[i] != 0)
 			return "The state's spare day slots are not zeroed.";
@@ -319,14 +335,14 @@ NewCustomerFactsState(int32 capacity)
 	return state;
 }
 
-/* A copy of src with room for capacity (>= src->ndays) days. */
+/* A copy of src with room for capacity (>= its used slots) days. */
 static CustomerFactsState *
 CopyCustomerFactsState(const CustomerFactsState *src, int32 capacity)
 {
 	CustomerFactsState *state;
 
-	Assert(capacity >= src->ndays);
-	state = CopyGrowableState(src, CF_STATE_SIZE(src->ndays), CF_STATE_SIZE(capacity));
+	Assert(capacity >= CF_USED_DAYS(src));
+	state = CopyGrowableState(src, CF_STATE_SIZE(CF_USED_DAYS(src)), CF_STATE_SIZE(capacity));
 	state->capacity = capacity;
 	return state;
 }
@@ -487,45 +503,7 @@ AmountToUnits(Datum amount_datum, int *sign)
 	return units;
 }
 
-/*
- * Record a purchase day, keeping days[] strictly decreasing.  The caller has
- * made room for one more day.  Returns false if the day was already there.
- */
-static bool
-InsertPurchaseDay(CustomerFactsState *state, int32 day)
-{
-	int32		lo = 0;
-	int32		hi = state->ndays;
-
-	/* time-ordered input appends: check the end before searching */
-	if (state->ndays == 0 || day < state->days[state->ndays - 1])
-	{
-		state->days[state->ndays++] = day;
-		return true;
-	}
-	if (day == state->days[state->ndays - 1])
-		return false;
-
-	/* first position whose day is <= the new one */
-	while (lo < hi)
-	{
-		int32		mid = lo + (hi - lo) / 2;
-
-		if (state->days[mid] > day)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (state->days[lo] == day)
-		return false;
-	memmove(&state->days[lo + 1], &state->days[lo],
-			(state->ndays - lo) * sizeof(int32));
-	state->days[lo] = day;
-	state->ndays++;
-	return true;
-}
-
-/* True if day is already one of the purchase days. */
+/* True if day is one of the sorted purchase days. */
 static bool
 HasPurchaseDay(const CustomerFactsState *state, int32 day)
 {
@@ -592,6 +570,98 @@ MergeDaysInto(int32 *target, int32 na, const int32 *b, int32 nb, int64 total)
 			target[k--] = b[j--];
 	}
 	Assert(k == i);
+}
+
+/*
+ * Merge the unsorted days into the sorted ones, dropping repeats, so that
+ * unsorted_days becomes 0.  The state must be ours to modify.
+ */
+static void
+SortInUnsortedDays(CustomerFactsState *state)
+{
+	int32	   *unsorted = state->days + state->ndays;
+	int32		nunsorted = state->unsorted_days;
+	int32	   *distinct;
+	int32		ndistinct = 0;
+	int64		total;
+	int32		i;
+
+	if (nunsorted == 0)
+		return;
+	sort_int32(unsorted, nunsorted);
+	/* decreasing and distinct, set aside: the merge overwrites these slots */
+	distinct = palloc(nunsorted * sizeof(int32));
+	for (i = nunsorted - 1; i >= 0; i--)
+	{
+		if (ndistinct == 0 || unsorted[i] != distinct[ndistinct - 1])
+			distinct[ndistinct++] = unsorted[i];
+	}
+	total = CountUnionDays(state->days, state->ndays, distinct, ndistinct);
+	MergeDaysInto(state->days, state->ndays, distinct, ndistinct, total);
+	pfree(distinct);
+	/* the slots the repeats freed are spare again, and spares are zero */
+	memset(state->days + total, 0,
+		   ((int64) state->ndays + nunsorted - total) * sizeof(int32));
+	state->ndays = (int32) total;
+	state->unsorted_days = 0;
+}
+
+/*
+ * The state with its unsorted days merged in: itself when we may modify it
+ * (*ours), else a copy, which is then ours.
+ */
+static CustomerFactsState *
+WithDaysSorted(CustomerFactsState *state, bool *ours)
+{
+	if (state->unsorted_days == 0)
+		return state;
+	if (!*ours)
+	{
+		state = CopyCustomerFactsState(state, state->capacity);
+		*ours = true;
+	}
+	SortInUnsortedDays(state);
+	return state;
+}
+
+/*
+ * Record a purchase day.  Returns the state to use from now on: a bigger
+ * copy when the day needed room.  The old state is left alone then: inside
+ * an aggregate nodeAgg copies the new pointer into the aggregate context
+ * and pfrees the old state itself (ExecAggTransReparent), so repalloc or
+ * pfree here would free its memory twice.
+ */
+static CustomerFactsState *
+AddPurchaseDay(CustomerFactsState *state, int32 day)
+{
+	bool		extends_sorted;
+
+	/* time-ordered input extends the sorted days: check the end first */
+	extends_sorted = state->unsorted_days == 0 &&
+		(state->ndays == 0 || day < state->days[state->ndays - 1]);
+	if (!extends_sorted)
+	{
+		/* rows of one day usually come together: the last day first */
+		if (day == state->days[CF_USED_DAYS(state) - 1] || HasPurchaseDay(state, day))
+			return state;
+	}
+	if (CF_USED_DAYS(state) == state->capacity)
+	{
+		SortInUnsortedDays(state);
+		if (HasPurchaseDay(state, day))
+			return state;		/* it was one of the unsorted days */
+		if (state->ndays == state->capacity)
+			state = CopyCustomerFactsState(state,
+										   GrowCapacity(state->capacity,
+														(int64) state->ndays + 1));
+		extends_sorted = state->ndays == 0 || day < state->days[state->ndays - 1];
+	}
+	state->days[CF_USED_DAYS(state)] = day;
+	if (extends_sorted)
+		state->ndays++;
+	else if (++state->unsorted_days >= Max(state->ndays, CF_INITIAL_DAYS))
+		SortInUnsortedDays(state);
+	return state;
 }
 
 /*
@@ -758,29 +828,21 @@ customer_facts_accum(PG_FUNCTION_ARGS)
 		int64		purchase_spend;
 		int64		first_day_spend;
 
+		int32		first_day;
+
 		CheckCountAdd(state->orders, 1, &orders);
 		CheckSpendAdd(state->net_spend, units, &net_spend);
 		CheckSpendAdd(state->purchase_spend, units, &purchase_spend);
-		/* the first purchase day is days[0]; an earlier day replaces it */
-		if (state->ndays == 0 || day > state->days[0])
+		/* the first purchase day is that of first_purchase_at */
+		first_day = state->orders == 0 ? -1 : DayIndex(as_of, state->first_purchase_at);
+		if (day > first_day)
 			first_day_spend = units;
-		else if (day == state->days[0])
+		else if (day == first_day)
 			CheckSpendAdd(state->first_day_spend, units, &first_day_spend);
 		else
 			first_day_spend = state->first_day_spend;
 
-		/*
-		 * Grow into a new, bigger state if a new day does not fit.  The old
-		 * state is left alone: inside an aggregate nodeAgg copies the new
-		 * pointer into the aggregate context and pfrees the old state itself
-		 * (ExecAggTransReparent), so repalloc or pfree here would free its
-		 * memory twice.
-		 */
-		if (state->ndays == state->capacity && !HasPurchaseDay(state, day))
-			state = CopyCustomerFactsState(state,
-										   GrowCapacity(state->capacity,
-														(int64) state->ndays + 1));
-		InsertPurchaseDay(state, day);
+		state = AddPurchaseDay(state, day);
 
 		state->orders = orders;
 		state->net_spend = net_spend;
@@ -821,7 +883,7 @@ customer_facts_combine(PG_FUNCTION_ARGS)
 	CustomerFactsState *a;
 	CustomerFactsState *b;
 	CustomerFactsState *target;
-	bool		a_copied;
+	bool		a_ours;
 	bool		b_copied;
 	int64		rows;
 	int64		orders;
@@ -834,8 +896,11 @@ customer_facts_combine(PG_FUNCTION_ARGS)
 	TimestampTz last_purchase_at;
 	int64		total_days;
 
-	a = GetStateArg(fcinfo, 0, true, &a_copied);
+	a = GetStateArg(fcinfo, 0, true, &a_ours);
+	a_ours |= in_agg;
+	a = WithDaysSorted(a, &a_ours);
 	b = GetStateArg(fcinfo, 1, true, &b_copied);
+	b = WithDaysSorted(b, &b_copied);
 	AssertCheckCustomerFactsState(a);
 	AssertCheckCustomerFactsState(b);
 
@@ -886,7 +951,7 @@ customer_facts_combine(PG_FUNCTION_ARGS)
 	 * Merge into a when we own it and it has room; otherwise into a bigger
 	 * copy (the old a is then freed by nodeAgg, never by us).
 	 */
-	if ((in_agg || a_copied) && a != b && total_days <= a->capacity)
+	if (a_ours && a != b && total_days <= a->capacity)
 		target = a;
 	else
 		target = CopyCustomerFactsState(a, GrowCapacity(a->capacity, total_days));
@@ -949,6 +1014,7 @@ customer_facts_final(PG_FUNCTION_ARGS)
 
 	state = GetStateArg(fcinfo, 0, true, &copied);
 	AssertCheckCustomerFactsState(state);
+	state = WithDaysSorted(state, &copied);
 
 	/* an empty state is no rows at all: NULL, like avg() */
 	if (state->rows == 0)

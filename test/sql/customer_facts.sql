@@ -159,8 +159,8 @@ FROM t;
 -- is made by zeroing the row count of a state holding one zero-amount row.
 CREATE TEMP TABLE cf_states AS
 SELECT crm.customer_facts_accum(NULL, '2024-01-01 00:00+00', 10, '2024-03-01 00:00+00') AS full1,
-	   crm.customer_facts_accum(crm.customer_facts_accum(NULL, '2024-02-01 00:00+00', 20, '2024-03-01 00:00+00'),
-								'2024-01-15 00:00+00', 30, '2024-03-01 00:00+00') AS full2,
+	   crm.customer_facts_accum(crm.customer_facts_accum(NULL, '2024-01-15 00:00+00', 30, '2024-03-01 00:00+00'),
+								'2024-02-01 00:00+00', 20, '2024-03-01 00:00+00') AS full2,
 	   crm.customer_facts_accum(NULL, '2024-01-01 00:00+00', 10, '2024-04-01 00:00+00') AS other_as_of,
 	   overlay(crm.customer_facts_accum(NULL, '2024-01-01 00:00+00', 0, '2024-03-01 00:00+00')
 			   PLACING '\x0000000000000000'::bytea FROM 21) AS empty;
@@ -207,14 +207,65 @@ SELECT crm.customer_facts_final(overlay(full1 PLACING '\xffffffffffffffff'::byte
 SELECT crm.customer_facts_final(overlay(full1 PLACING '\x0000000000000000'::bytea FROM 29)) FROM cf_states;
 SELECT crm.customer_facts_final(overlay(full1 PLACING '\x0000000000000000'::bytea FROM 21)) FROM cf_states;
 -- days out of order: full2 holds days 45 and 29; copy the second over the first
-SELECT crm.customer_facts_final(overlay(full2 PLACING substring(full2 FROM 97 FOR 4) FROM 93)) FROM cf_states;
+SELECT crm.customer_facts_final(overlay(full2 PLACING substring(full2 FROM 101 FOR 4) FROM 97)) FROM cf_states;
 -- day that does not match the purchase timestamps, and a dirty spare slot
-SELECT crm.customer_facts_final(overlay(full1 PLACING '\x00000000'::bytea FROM 93)) FROM cf_states;
+SELECT crm.customer_facts_final(overlay(full1 PLACING '\x00000000'::bytea FROM 97)) FROM cf_states;
 SELECT crm.customer_facts_final(overlay(full1 PLACING '\x01'::bytea FROM length(full1))) FROM cf_states;
 -- spend inconsistent with the counters
 SELECT crm.customer_facts_final(overlay(full1 PLACING '\x0000000000000000'::bytea FROM 53)) FROM cf_states;
 -- purchase timestamps zeroed
 SELECT crm.customer_facts_final(overlay(full1 PLACING '\x0000000000000000'::bytea FROM 77)) FROM cf_states;
+-- unsorted days: negative, beyond the capacity, more days than orders
+SELECT crm.customer_facts_final(overlay(full1 PLACING '\xffffffff'::bytea FROM 93)) FROM cf_states;
+SELECT crm.customer_facts_final(overlay(full1 PLACING '\xffffff7f'::bytea FROM 93)) FROM cf_states;
+SELECT crm.customer_facts_final(overlay(full1 PLACING '\x01000000'::bytea FROM 93)) FROM cf_states;
+SELECT crm.customer_facts_final(overlay(full2 PLACING '\x02000000'::bytea FROM 93)) FROM cf_states;
+
+-- Days that arrive earlier than the ones before them (newest first) are
+-- kept unsorted until they are as many as the sorted ones, then merged in.
+-- A state holding such days: final leaves it unchanged (it may run twice),
+-- combine sorts it in on either side without modifying the second.
+WITH s AS (
+	SELECT crm.customer_facts_accum(crm.customer_facts_accum(crm.customer_facts_accum(NULL,
+				'2024-02-20 00:00+00', 10, '2024-03-01 00:00+00'),
+				'2024-02-01 00:00+00', 20, '2024-03-01 00:00+00'),
+				'2024-01-10 00:00+00', 30, '2024-03-01 00:00+00') AS newest_first,
+		   crm.customer_facts_accum(crm.customer_facts_accum(crm.customer_facts_accum(NULL,
+				'2024-01-10 00:00+00', 30, '2024-03-01 00:00+00'),
+				'2024-02-01 00:00+00', 20, '2024-03-01 00:00+00'),
+				'2024-02-20 00:00+00', 10, '2024-03-01 00:00+00') AS oldest_first,
+		   crm.customer_facts_accum(NULL, '2024-01-20 00:00+00', 5, '2024-03-01 00:00+00') AS other)
+SELECT get_byte(newest_first, 92) AS unsorted_days, get_byte(oldest_first, 92) AS unsorted_when_in_order,
+	   crm.customer_facts_final(newest_first) = crm.customer_facts_final(oldest_first) AS same_facts,
+	   crm.customer_facts_final(newest_first) = crm.customer_facts_final(newest_first) AS final_repeatable,
+	   crm.customer_facts_final(crm.customer_facts_combine(newest_first, other))
+		 = crm.customer_facts_final(crm.customer_facts_combine(oldest_first, other)) AS combine_left,
+	   crm.customer_facts_final(crm.customer_facts_combine(other, newest_first))
+		 = crm.customer_facts_final(crm.customer_facts_combine(other, oldest_first)) AS combine_right,
+	   (crm.customer_facts_final(crm.customer_facts_combine(other, newest_first))).purchase_days AS combined_days
+FROM s;
+
+-- One customer with 100,000 distinct days (and two rows on every tenth
+-- day) fed oldest first, newest first and shuffled: the same facts.  Before
+-- 1.1, newest first cost O(n^2) (#16); bench/run.sh times the three orders.
+CREATE TEMP TABLE cf_one_customer AS
+SELECT timestamptz '2024-03-01 00:00+00' - g * interval '24 hours' - k * interval '1 hour' AS occurred_at,
+	   (1 + g % 97 + k)::numeric AS amount, ((g * 7919) % 100003) + k / 2.0 AS shuffle
+FROM generate_series(1, 100000) AS g, generate_series(0, 1) AS k
+WHERE k = 0 OR g % 10 = 0;
+SET max_parallel_workers_per_gather = 0;
+SELECT count(DISTINCT facts) AS distinct_results, min((facts).purchase_days) AS purchase_days,
+	   min((facts).orders) AS orders
+FROM (SELECT crm.customer_facts(o.occurred_at, o.amount, '2024-03-01 00:00+00')
+	  FROM (SELECT * FROM cf_one_customer ORDER BY occurred_at) AS o
+	  UNION ALL
+	  SELECT crm.customer_facts(o.occurred_at, o.amount, '2024-03-01 00:00+00')
+	  FROM (SELECT * FROM cf_one_customer ORDER BY occurred_at DESC) AS o
+	  UNION ALL
+	  SELECT crm.customer_facts(o.occurred_at, o.amount, '2024-03-01 00:00+00')
+	  FROM (SELECT * FROM cf_one_customer ORDER BY shuffle) AS o) AS r (facts);
+RESET max_parallel_workers_per_gather;
+DROP TABLE cf_one_customer;
 
 -- comparison with plain SQL on 20,000 generated rows for 500 customers,
 -- amounts with up to 5 decimals (some rounding), returns, zeros and future rows
@@ -284,13 +335,17 @@ SELECT e.customer_id, e.facts AS expected, a.facts AS actual
 FROM cf_expected e FULL JOIN cf_actual a USING (customer_id)
 WHERE e.facts IS DISTINCT FROM a.facts
 ORDER BY 1;
--- same data fed in another order gives the same facts
-SELECT count(*) AS differences
-FROM (SELECT customer_id,
+-- same data fed in other orders gives the same facts
+SELECT o.input_order, count(*) FILTER (WHERE o.facts IS DISTINCT FROM a.facts) AS differences
+FROM (SELECT 'by amount' AS input_order, customer_id,
 			 crm.customer_facts(occurred_at, amount, '2023-12-01 00:00+00' ORDER BY amount, occurred_at) AS facts
+	  FROM cf_gen GROUP BY customer_id
+	  UNION ALL
+	  SELECT 'newest first', customer_id,
+			 crm.customer_facts(occurred_at, amount, '2023-12-01 00:00+00' ORDER BY occurred_at DESC) AS facts
 	  FROM cf_gen GROUP BY customer_id) o
 JOIN cf_actual a USING (customer_id)
-WHERE o.facts IS DISTINCT FROM a.facts;
+GROUP BY o.input_order ORDER BY o.input_order;
 
 DROP TABLE cf_gen;
 DROP TABLE cf_tx;
