@@ -35,6 +35,7 @@ SQL_PARTS = \
 	sql/00_header.sql \
 	sql/05_roles.sql \
 	sql/10_tables.sql \
+	sql/12_messages.sql \
 	sql/15_consent.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
@@ -76,6 +77,7 @@ SQL_PARTS = \
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
+	sql/12_messages.sql \
 	sql/15_consent.sql \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \

@@ -890,7 +890,7 @@ PG_FUNCTION_INFO_V1(pareto_nbd_loglik);
 Datum
 pareto_nbd_loglik(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(ParetoArgumentsLogLik(fcinfo, NULL));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, ParetoArgumentsLogLik(fcinfo, NULL)));
 }
 
 /*
@@ -905,7 +905,7 @@ pareto_nbd_loglik_gradient(PG_FUNCTION_ARGS)
 	double		grad[PARETO_NPARAMS];
 
 	ParetoArgumentsLogLik(fcinfo, grad);
-	PG_RETURN_DATUM(Float8ArrayDatum(grad, PARETO_NPARAMS));
+	PG_RETURN_DATUM(FiniteFloat8ArrayResult(fcinfo, grad, PARETO_NPARAMS));
 }
 
 /* P(alive at T) = 1 / (1 + e^lo); 1 only for t_x = T. */
@@ -920,7 +920,7 @@ pareto_nbd_p_alive(PG_FUNCTION_ARGS)
 	ParetoMemo *memo;
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
-	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T))));
 }
 
 /* 1 - P(alive) = e^lo / (1 + e^lo), computed directly to keep small risks exact. */
@@ -935,7 +935,7 @@ pareto_nbd_churn_risk(PG_FUNCTION_ARGS)
 	ParetoMemo *memo;
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
-	PG_RETURN_FLOAT8(Logistic(ParetoLogOddsDead(&p, memo, x, t_x, T)));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, Logistic(ParetoLogOddsDead(&p, memo, x, t_x, T))));
 }
 
 /*
@@ -958,8 +958,8 @@ pareto_nbd_p_alive_future(PG_FUNCTION_ARGS)
 	CheckNonNegative(future, "future",
 					 "future is the time after t at which the customer should still be alive, in the time unit of t.");
 	/* a product rather than one exp(), so that future = 0 gives P(alive) exactly */
-	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)) *
-					 exp(-p.s * log1p(future / (p.beta + T))));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)) *
+								  exp(-p.s * log1p(future / (p.beta + T)))));
 }
 
 /*
