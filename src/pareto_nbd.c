@@ -355,8 +355,12 @@ ParetoTailQuadrature(double P, double Q, double lambda, double a, double b,
 
 			if (dir < 0 ? v < v_lo : v > v_hi)
 				break;
+			/* reached only by parameters or times far out of scale (s = 9e18) */
 			if (++nodes > PARETO_QUAD_MAX_NODES)
-				elog(ERROR, "Pareto/NBD quadrature needs more than %d nodes", PARETO_QUAD_MAX_NODES);
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the Pareto/NBD integral needs more than %d quadrature nodes", PARETO_QUAD_MAX_NODES),
+						 errhint("A model parameter or a time lies far outside the scale of customer data; check units and the model parameters.")));
 			lf = ParetoLogIntegrand(P, Q, lambda, log_a, log_b, v, terms);
 			weight = exp(lf - log_mode) * (1 + g * (right + left));
 			total += weight;

@@ -117,7 +117,7 @@ SELECT f.type, format('ROW(%s)::%s', string_agg(CASE WHEN f.attnum = one.attnum 
 												', ' ORDER BY f.attnum), f.type)
 FROM composite_field AS f
 JOIN composite_field AS one ON one.type = f.type AND one.field_type = 'double precision'::regtype
-CROSS JOIN unnest(ARRAY['1e308', '5e-324', '1e-300']) AS h (v)
+CROSS JOIN unnest(ARRAY['1e308', '5e-324', '1e-300', '9.3e18']) AS h (v)
 GROUP BY f.type, one.attnum, h.v
 UNION ALL
 SELECT DISTINCT type, format('NULL::%s', type) FROM composite_field;

@@ -366,3 +366,5 @@ SELECT * FROM error_of($$SELECT crm.pareto_nbd_loglik_gradient(2, 30, 40, crm.pa
 SELECT * FROM error_of($$SELECT crm.p_alive(2, 2, 2, crm.pareto_nbd_model(1e308, 1e308, 1e308, 1e308))$$);
 SELECT * FROM error_of($$SELECT crm.churn_risk(2, 2, 2, crm.pareto_nbd_model(1e308, 1e308, 1e308, 1e308))$$);
 SELECT * FROM error_of($$SELECT crm.expected_purchases(2, 2, 2, 2, crm.pareto_nbd_model(1e308, 1e308, 1e308, 1e308))$$);
+-- a dropout shape of 2^63 made the integral's node budget an internal error (XX000)
+SELECT * FROM error_of($$SELECT crm.p_alive(10, 0, 1, crm.pareto_nbd_model(3, 0.5, 9.2e18, 1e9))$$);
