@@ -35,7 +35,9 @@ SQL_PARTS = \
 	sql/00_header.sql \
 	sql/05_roles.sql \
 	sql/10_tables.sql \
+	sql/12_messages.sql \
 	sql/15_consent.sql \
+	sql/18_config_checks.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
 	sql/40_rfm.sql \
@@ -76,7 +78,9 @@ SQL_PARTS = \
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
+	sql/12_messages.sql \
 	sql/15_consent.sql \
+	sql/18_config_checks.sql \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \

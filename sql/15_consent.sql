@@ -118,7 +118,7 @@ AS $$
 BEGIN
 	IF channel IS NULL OR channel NOT IN ('email', 'sms', 'phone', 'app') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('channel must be email, sms, phone or app, not %L', channel),
+			MESSAGE = format('channel must be email, sms, phone or app, not %L', @extschema@.message_excerpt(channel)),
 			HINT = 'Consent is kept per channel: email (email address), sms and phone (phone number), app (push to the customer id).';
 	END IF;
 END

@@ -52,59 +52,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.config_error(text, text) IS
 	'Internal: raises SQLSTATE 22023 with the given message and hint.';
 
-CREATE FUNCTION @extschema@.settings_check()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF NEW.rfm_method NOT IN ('quantile', 'equal_count', 'fixed') THEN
-		PERFORM @extschema@.config_error(
-			format('rfm_method must be quantile, equal_count or fixed, not %L', NEW.rfm_method),
-			'quantile keeps equal values together; equal_count makes equal-sized groups; fixed reads crm.rfm_fixed_breaks.');
-	END IF;
-	IF NOT (0 < NEW.new_days AND NEW.new_days <= NEW.active_days
-			AND NEW.active_days < NEW.at_risk_days AND NEW.at_risk_days < NEW.dormant_days) THEN
-		PERFORM @extschema@.config_error(
-			format('lifecycle thresholds must satisfy 0 < new_days <= active_days < at_risk_days < dormant_days, not %s, %s, %s, %s',
-				   NEW.new_days, NEW.active_days, NEW.at_risk_days, NEW.dormant_days),
-			'The defaults are 30, 90, 180 and 365 days.');
-	END IF;
-	IF NEW.history_runs_kept < 2 THEN
-		PERFORM @extschema@.config_error(
-			format('history_runs_kept must be at least 2, not %s', NEW.history_runs_kept),
-			'crm.segment_migration compares the last two runs, so both must be kept.');
-	END IF;
-	IF NEW.model_refit NOT IN ('every_refresh', 'manual') THEN
-		PERFORM @extschema@.config_error(
-			format('model_refit must be every_refresh or manual, not %L', NEW.model_refit),
-			'every_refresh fits the churn and spend models at each refresh; manual uses the latest models stored by crm.fit_models().');
-	END IF;
-	IF NEW.churn_horizon_days < 1 OR NEW.clv_months < 1 OR NEW.clv_months > 1200 THEN
-		PERFORM @extschema@.config_error(
-			format('churn_horizon_days must be at least 1 and clv_months between 1 and 1200, not %s and %s',
-				   NEW.churn_horizon_days, NEW.clv_months),
-			'The defaults are 90 days and 12 months.');
-	END IF;
-	IF NOT (NEW.monthly_discount > -1 AND NEW.monthly_discount < 1) THEN
-		PERFORM @extschema@.config_error(
-			format('monthly_discount must lie between -1 and 1 (exclusive), not %s', NEW.monthly_discount),
-			'A monthly rate of 0.01 discounts one year by about 11 %.');
-	END IF;
-	IF NOT (NEW.churn_risk_threshold >= 0 AND NEW.churn_risk_threshold <= 1) THEN
-		PERFORM @extschema@.config_error(
-			format('churn_risk_threshold must lie between 0 and 1, not %s', NEW.churn_risk_threshold),
-			'The default 0.5 lists customers more likely gone than active.');
-	END IF;
-	IF (NEW.source_schema IS NULL) <> (NEW.source_table IS NULL) THEN
-		PERFORM @extschema@.config_error('source_schema and source_table must both be set or both be NULL',
-			'Use crm.set_transaction_source() and crm.reset_transaction_source().');
-	END IF;
-	RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.settings_check() IS 'Trigger: validates crm.settings.';
-
+-- The trigger functions of this part are in 18_config_checks.sql.
 CREATE TRIGGER settings_check BEFORE INSERT OR UPDATE ON @extschema@.settings
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.settings_check();
 
@@ -127,35 +75,6 @@ COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_1 IS 'Upper bound (inclusiv
 COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_2 IS 'Upper bound (inclusive) of band 2.';
 COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_3 IS 'Upper bound (inclusive) of band 3.';
 COMMENT ON COLUMN @extschema@.rfm_fixed_breaks.break_4 IS 'Upper bound (inclusive) of band 4; larger values are band 5.';
-
-CREATE FUNCTION @extschema@.rfm_fixed_breaks_check()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	breaks double precision[] := ARRAY[NEW.break_1, NEW.break_2, NEW.break_3, NEW.break_4];
-BEGIN
-	IF NEW.metric NOT IN ('recency', 'frequency', 'monetary') THEN
-		PERFORM @extschema@.config_error(
-			format('metric must be recency, frequency or monetary, not %L', NEW.metric),
-			'crm.rfm_fixed_breaks holds one row per metric.');
-	END IF;
-	IF 'NaN' = ANY (breaks) OR 'Infinity' = ANY (breaks) OR '-Infinity' = ANY (breaks)
-	   OR NOT (NEW.break_1 <= NEW.break_2 AND NEW.break_2 <= NEW.break_3 AND NEW.break_3 <= NEW.break_4) THEN
-		PERFORM @extschema@.config_error(
-			format('%s breaks must be finite and non-decreasing, not %s', NEW.metric, breaks),
-			'Give four thresholds in increasing order, e.g. 30, 60, 120, 240 days for recency.');
-	END IF;
-	IF NEW.metric IN ('recency', 'frequency') AND NEW.break_1 < 0 THEN
-		PERFORM @extschema@.config_error(
-			format('%s breaks must not be negative, not %s', NEW.metric, breaks),
-			'Recency is counted in days and frequency in orders, both zero or more.');
-	END IF;
-	RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.rfm_fixed_breaks_check() IS 'Trigger: validates crm.rfm_fixed_breaks.';
 
 CREATE TRIGGER rfm_fixed_breaks_check BEFORE INSERT OR UPDATE ON @extschema@.rfm_fixed_breaks
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.rfm_fixed_breaks_check();

@@ -29,32 +29,7 @@ COMMENT ON COLUMN @extschema@.segment_rules.m_max IS 'Highest M score (1-5) the 
 COMMENT ON COLUMN @extschema@.segment_rules.fm_min IS 'Lowest FM score (mean of F and M rounded half up) the rule matches.';
 COMMENT ON COLUMN @extschema@.segment_rules.fm_max IS 'Highest FM score the rule matches.';
 
-CREATE FUNCTION @extschema@.segment_rules_check()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF NOT (1 <= NEW.r_min AND NEW.r_min <= NEW.r_max AND NEW.r_max <= 5
-			AND 1 <= NEW.f_min AND NEW.f_min <= NEW.f_max AND NEW.f_max <= 5
-			AND 1 <= NEW.m_min AND NEW.m_min <= NEW.m_max AND NEW.m_max <= 5
-			AND 1 <= NEW.fm_min AND NEW.fm_min <= NEW.fm_max AND NEW.fm_max <= 5) THEN
-		PERFORM @extschema@.config_error(
-			format('segment rule %s of rule set %L has an invalid score range: r %s-%s, f %s-%s, m %s-%s, fm %s-%s',
-				   NEW.precedence, NEW.rule_set, NEW.r_min, NEW.r_max, NEW.f_min, NEW.f_max,
-				   NEW.m_min, NEW.m_max, NEW.fm_min, NEW.fm_max),
-			'Every range must lie within 1 to 5 with its minimum not above its maximum.');
-	END IF;
-	IF btrim(NEW.segment) = '' THEN
-		PERFORM @extschema@.config_error(
-			format('segment rule %s of rule set %L has an empty segment name', NEW.precedence, NEW.rule_set),
-			'Give every rule the segment name customers matching it should get.');
-	END IF;
-	RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.segment_rules_check() IS 'Trigger: validates crm.segment_rules.';
-
+-- segment_rules_check() and check_segment_rules() are in 18_config_checks.sql.
 CREATE TRIGGER segment_rules_check BEFORE INSERT OR UPDATE ON @extschema@.segment_rules
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.segment_rules_check();
 
@@ -123,43 +98,6 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.segment_cells(text) IS
 	'The 125 (R, F, M) score cells with the segment and precedence of the first rule of the rule set that matches each (NULL when none). Stable because it reads crm.segment_rules.';
-
-CREATE FUNCTION @extschema@.check_segment_rules(rule_set text)
-RETURNS TABLE (problem text, precedence integer, segment text, rfm_code smallint, detail text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF rule_set IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-			MESSAGE = 'rule_set must not be NULL',
-			HINT = 'Name a rule set of crm.segment_rules, e.g. ''default''.';
-	END IF;
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.segment_rules AS sr WHERE sr.rule_set = check_segment_rules.rule_set) THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('segment rule set %L has no rules', rule_set),
-			HINT = format('Rule sets in crm.segment_rules: %s.',
-						  (SELECT coalesce(string_agg(DISTINCT quote_literal(sr.rule_set), ', '), 'none')
-						   FROM @extschema@.segment_rules AS sr));
-	END IF;
-	RETURN QUERY
-		SELECT 'uncovered cell'::text, NULL::integer, NULL::text, c.rfm_code,
-			   format('no rule matches R=%s F=%s M=%s (FM=%s); customers there get the segment Unclassified',
-					  c.r_score, c.f_score, c.m_score, c.fm_score)
-		FROM @extschema@.segment_cells(check_segment_rules.rule_set) AS c
-		WHERE c.precedence IS NULL
-		UNION ALL
-		SELECT 'unreachable rule', sr.precedence, sr.segment, NULL::smallint,
-			   'every score cell this rule covers is taken by a rule with lower precedence, or it covers none'
-		FROM @extschema@.segment_rules AS sr
-		WHERE sr.rule_set = check_segment_rules.rule_set
-		  AND sr.precedence NOT IN (SELECT c.precedence FROM @extschema@.segment_cells(check_segment_rules.rule_set) AS c
-									WHERE c.precedence IS NOT NULL)
-		ORDER BY 1, 2, 4;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.check_segment_rules(text) IS
-	'Reports the score cells a rule set leaves uncovered and the rules of it that can never match. Stable because it reads crm.segment_rules.';
 
 CREATE FUNCTION @extschema@.activate_segment_rules(rule_set text)
 RETURNS TABLE (problem text, precedence integer, segment text, rfm_code smallint, detail text)

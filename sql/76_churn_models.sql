@@ -57,7 +57,7 @@ AS $$
 BEGIN
 	IF NOT (NEW.churn_model = 'auto' OR NEW.churn_model = ANY (@extschema@.purchase_model_kinds())) THEN
 		PERFORM @extschema@.config_error(
-			format('churn_model must be auto, bgnbd, mbgnbd or pareto_nbd, not %L', NEW.churn_model),
+			format('churn_model must be auto, bgnbd, mbgnbd or pareto_nbd, not %L', @extschema@.message_excerpt(NEW.churn_model)),
 			'auto scores with the model that predicted the last holdout best (crm.fit_models(as_of, calibration_end) validates them).');
 	END IF;
 	RETURN NEW;

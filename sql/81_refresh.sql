@@ -44,7 +44,7 @@ BEGIN
 	END IF;
 	IF mode IS NULL OR mode NOT IN ('full', 'incremental') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('refresh mode must be full or incremental, not %L', mode),
+			MESSAGE = format('refresh mode must be full or incremental, not %L', @extschema@.message_excerpt(mode)),
 			HINT = 'Use CALL crm.refresh_segments(as_of) for a full refresh, or add incremental => true.';
 	END IF;
 

@@ -64,8 +64,8 @@ BEGIN
 	EXCEPTION WHEN invalid_parameter_value OR internal_error THEN
 		GET STACKED DIAGNOSTICS cron_message = MESSAGE_TEXT;
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('invalid schedule %L', schedule),
-			DETAIL = format('pg_cron says: %s', cron_message),
+			MESSAGE = format('invalid schedule %L', @extschema@.message_excerpt(schedule)),
+			DETAIL = format('pg_cron says: %s', @extschema@.message_excerpt(cron_message)),
 			HINT = 'Use the five-field cron syntax in GMT, e.g. ''30 2 * * *''; pg_cron 1.4 has minute granularity.';
 	END;
 	RETURN job;

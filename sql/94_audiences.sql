@@ -51,19 +51,19 @@ BEGIN
 		rule_value := segment_or_rule;
 	ELSE
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('unknown audience %L', segment_or_rule),
+			MESSAGE = format('unknown audience %L', @extschema@.message_excerpt(segment_or_rule)),
 			HINT = format('Give a segment of the active rule set (%s), a lifecycle stage (prospect, new, active, at-risk, dormant, lost, reactivated), segment:<name>, lifecycle:<stage>, tier:<loyalty tier name>, churn:high, churn:low, churn_watch_list or all.',
 						  (SELECT string_agg(DISTINCT m.segment, ', ') FROM @extschema@.segment_map AS m));
 	END IF;
 	IF rule_kind = 'churn' AND rule_value NOT IN ('high', 'low') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('unknown churn band %L', rule_value),
+			MESSAGE = format('unknown churn band %L', @extschema@.message_excerpt(rule_value)),
 			HINT = 'churn:high is the scored customers whose churn risk reaches crm.settings.churn_risk_threshold, churn:low the others.';
 	END IF;
 	IF rule_kind = 'tier'
 	   AND NOT EXISTS (SELECT 1 FROM @extschema@.loyalty_tiers AS t WHERE t.tier_name = rule_value) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('unknown loyalty tier %L', rule_value),
+			MESSAGE = format('unknown loyalty tier %L', @extschema@.message_excerpt(rule_value)),
 			HINT = format('Tiers are configured in crm.loyalty_tiers: %s.',
 						  coalesce((SELECT string_agg(DISTINCT t.tier_name, ', ') FROM @extschema@.loyalty_tiers AS t), 'none yet'));
 	END IF;

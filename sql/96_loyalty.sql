@@ -52,13 +52,13 @@ BEGIN
 	END IF;
 	IF NEW.qualify_on NOT IN ('net_spend', 'visits', 'points') THEN
 		PERFORM @extschema@.config_error(
-			format('qualify_on must be net_spend, visits or points, not %L', NEW.qualify_on),
+			format('qualify_on must be net_spend, visits or points, not %L', @extschema@.message_excerpt(NEW.qualify_on)),
 			'Tiers qualify on net spend (purchases minus returns), purchase days or points earned in the window.');
 	END IF;
 	IF NEW.qualification_window NOT IN ('calendar_year', 'anniversary_year', 'rolling_12_months', 'lifetime') THEN
 		PERFORM @extschema@.config_error(
 			format('qualification_window must be calendar_year, anniversary_year, rolling_12_months or lifetime, not %L',
-				   NEW.qualification_window),
+				   @extschema@.message_excerpt(NEW.qualification_window)),
 			'The window is the period whose metric qualifies a member for a tier.');
 	END IF;
 	IF NOT (NEW.review_every >= interval '1 day') THEN
@@ -237,7 +237,7 @@ BEGIN
 	ELSE
 		PERFORM @extschema@.config_error(
 			format('qualification_window must be calendar_year, anniversary_year, rolling_12_months or lifetime, not %L',
-				   qualification_window),
+				   @extschema@.message_excerpt(qualification_window)),
 			'The window is the period whose metric qualifies a member for a tier.');
 	END CASE;
 	period_start := start_utc AT TIME ZONE 'UTC';
@@ -433,7 +433,7 @@ BEGIN
 	IF movement.customer_id <> customer OR movement.requested <> asked THEN
 		RAISE EXCEPTION USING ERRCODE = 'CRM02',
 			MESSAGE = format('idempotency key %L of %s was used for customer %s and %s points, not for customer %s and %s points',
-							 key, movement_kind, movement.customer_id, movement.requested, customer, asked),
+							 @extschema@.message_excerpt(key), movement_kind, movement.customer_id, movement.requested, customer, asked),
 			HINT = 'Each source event needs its own key; a replay must repeat the original arguments.';
 	END IF;
 	RETURN movement;
@@ -514,7 +514,7 @@ BEGIN
 		movement := @extschema@.points_replay(movement_kind, key, customer, asked);
 		IF movement.movement_id IS NULL THEN
 			RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-				MESSAGE = format('idempotency key %L of %s is being written by a concurrent transaction', key, movement_kind),
+				MESSAGE = format('idempotency key %L of %s is being written by a concurrent transaction', @extschema@.message_excerpt(key), movement_kind),
 				HINT = 'Retry the call.';
 		END IF;
 		RETURN movement;
@@ -641,7 +641,7 @@ BEGIN
 	PERFORM @extschema@.points_check_arguments(customer_id, points, idempotency_key);
 	IF points = 0 OR reason IS NULL OR btrim(reason) = '' THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('an adjustment needs non-zero points and a reason, not %s points and reason %L', points, reason),
+			MESSAGE = format('an adjustment needs non-zero points and a reason, not %s points and reason %L', points, @extschema@.message_excerpt(reason)),
 			HINT = 'Positive points add a lot, negative points take from the oldest-expiring lots.';
 	END IF;
 	IF points > 0 THEN
@@ -685,7 +685,7 @@ BEGIN
 		WHERE l.kind = 'earn' AND l.idempotency_key = earn_key AND l.customer_id = claw_back_points.customer_id;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-				MESSAGE = format('customer %s has no earn movement with idempotency key %L', customer_id, earn_key),
+				MESSAGE = format('customer %s has no earn movement with idempotency key %L', customer_id, @extschema@.message_excerpt(earn_key)),
 				HINT = 'earn_key is the idempotency key of the earn the returned purchase made; omit it when unknown.';
 		END IF;
 	END IF;
@@ -723,7 +723,7 @@ BEGIN
 	WHERE t.transaction_id = award_transaction_points.transaction_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION USING ERRCODE = 'no_data_found',
-			MESSAGE = format('transaction %L does not exist', transaction_id),
+			MESSAGE = format('transaction %L does not exist', @extschema@.message_excerpt(transaction_id)),
 			HINT = 'Load the order into crm.transactions first.';
 	END IF;
 	points := floor(abs(sale.amount) * sale.earn_rate);
@@ -920,7 +920,7 @@ BEGIN
 	IF review_tiers.program_id IS NOT NULL
 	   AND NOT EXISTS (SELECT 1 FROM @extschema@.loyalty_programs AS p WHERE p.program_id = review_tiers.program_id) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('program %L does not exist', review_tiers.program_id),
+			MESSAGE = format('program %L does not exist', @extschema@.message_excerpt(review_tiers.program_id)),
 			HINT = 'Programs are configured in crm.loyalty_programs; NULL reviews them all.';
 	END IF;
 	-- One review of a program at a time: the row lock also keeps its

@@ -384,14 +384,14 @@ PG_FUNCTION_INFO_V1(bgnbd_loglik);
 Datum
 bgnbd_loglik(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(BgnbdArgumentsLogLik(fcinfo, &bgnbd_variant, NULL));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, BgnbdArgumentsLogLik(fcinfo, &bgnbd_variant, NULL)));
 }
 
 PG_FUNCTION_INFO_V1(mbgnbd_loglik);
 Datum
 mbgnbd_loglik(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(BgnbdArgumentsLogLik(fcinfo, &mbgnbd_variant, NULL));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, BgnbdArgumentsLogLik(fcinfo, &mbgnbd_variant, NULL)));
 }
 
 /*
@@ -406,7 +406,7 @@ bgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 	double		grad[BGNBD_NPARAMS];
 
 	BgnbdArgumentsLogLik(fcinfo, &bgnbd_variant, grad);
-	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
+	PG_RETURN_DATUM(FiniteFloat8ArrayResult(fcinfo, grad, BGNBD_NPARAMS));
 }
 
 PG_FUNCTION_INFO_V1(mbgnbd_loglik_gradient);
@@ -416,7 +416,7 @@ mbgnbd_loglik_gradient(PG_FUNCTION_ARGS)
 	double		grad[BGNBD_NPARAMS];
 
 	BgnbdArgumentsLogLik(fcinfo, &mbgnbd_variant, grad);
-	PG_RETURN_DATUM(Float8ArrayDatum(grad, BGNBD_NPARAMS));
+	PG_RETURN_DATUM(FiniteFloat8ArrayResult(fcinfo, grad, BGNBD_NPARAMS));
 }
 
 /* lo, the log-odds that a customer is dead; -Infinity if x + d = 0. */
@@ -962,8 +962,9 @@ expected_purchases_method(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("method must be 'series' or 'quadrature', not \"%s\"", method)));
-	PG_RETURN_FLOAT8(alive * result);
+				 errmsg("method must be 'series' or 'quadrature', not \"%s\"", MessageExcerpt(method)),
+				 errhint("The method names one of the two evaluations of crm.expected_purchases for BG/NBD.")));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, alive * result));
 }
 
 /* crm.expected_purchases(horizon, frequency, recency, t, model) */

@@ -424,15 +424,15 @@ PurchaseModelFitFinal(FunctionCallInfo fcinfo, const ModelFitData *fit,
 	return ModelDatum(fcinfo, spec, values, nulls);
 }
 
-/* A double precision[] of n values. */
+/* A double precision[] result of n values, each finite (FiniteResult). */
 Datum
-Float8ArrayDatum(const double *values, int n)
+FiniteFloat8ArrayResult(FunctionCallInfo fcinfo, const double *values, int n)
 {
 	Datum	   *elems = palloc(n * sizeof(Datum));
 	int			i;
 
 	for (i = 0; i < n; i++)
-		elems[i] = Float8GetDatum(values[i]);
+		elems[i] = Float8GetDatum(FiniteResult(fcinfo, values[i]));
 	return PointerGetDatum(construct_array(elems, n, FLOAT8OID, sizeof(float8),
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

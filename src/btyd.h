@@ -132,7 +132,7 @@ extern double MaximumLogLikelihood(const ModelFitData *fit, const double *starts
 /* the no-dropout baseline of the purchase models (nbd.c) */
 extern double NbdMaxLogLikelihood(const GroupedPoint *points, int32 npoints,
 								  double weight, double sum_x, double sum_T);
-extern Datum Float8ArrayDatum(const double *values, int n);
+extern Datum FiniteFloat8ArrayResult(FunctionCallInfo fcinfo, const double *values, int n);
 extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 						   const char *aggregate);
 
@@ -209,13 +209,14 @@ CheckBtydSummary(double x, double t_x, double T)
 }
 
 /*
- * Expected purchases as returned to SQL: an infinite expectation (a
- * horizon or parameters far out of scale) is an error, not a value.
+ * Expected purchases as returned to SQL: an infinite or undefined
+ * expectation (a horizon or parameters far out of scale) is an error, not
+ * a value.
  */
 static inline double
 CheckedExpectedPurchases(double expected, double horizon)
 {
-	if (isinf(expected))
+	if (isinf(expected) || isnan(expected))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("expected purchases over a horizon of %g are out of range", horizon),

@@ -480,7 +480,7 @@ AmountToUnits(Datum amount_datum, int *sign)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("amount %s is out of range for customer_facts",
-						DatumGetCString(DirectFunctionCall1(numeric_out, amount_datum))),
+						MessageExcerpt(DatumGetCString(DirectFunctionCall1(numeric_out, amount_datum)))),
 				 errdetail("Amounts are summed exactly in units of 0.0001 and must lie between -922337203685477.5808 and 922337203685477.5807."),
 				 errhint("Check the amount column for unit or data entry errors.")));
 

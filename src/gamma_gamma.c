@@ -188,6 +188,12 @@ gamma_gamma_fit_accum(PG_FUNCTION_ARGS)
 	}
 	v[1] = GetDoubleArg(fcinfo, 2, "monetary_avg", "crm.gamma_gamma_fit");
 	CheckMonetary(v[1]);
+	/* ln(v + x zbar) of such a row is infinite at every v: the fit would be lost */
+	if (isinf(v[0] * v[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("frequency %g times monetary_avg %g is out of range for crm.gamma_gamma_fit", v[0], v[1]),
+				 errhint("Check monetary_avg for unit or data entry errors: a customer's total repeat spend must be a finite number.")));
 
 	PG_RETURN_BYTEA_P(GroupedPointsAdd(GroupedPointsForUpdate(fcinfo, GP_KIND_GAMMA_GAMMA), v));
 }
@@ -201,31 +207,32 @@ gamma_gamma_fit_combine(PG_FUNCTION_ARGS)
 }
 
 /*
- * Weighted Pearson correlation of x and zbar over the points; false when
- * either does not vary (the correlation is undefined).
+ * Weighted Pearson correlation of x and zbar over the points, whose mean
+ * zbar and largest zbar are mean_z and max_z; false when either does not
+ * vary (the correlation is undefined).
  */
 static bool
-SpendFrequencyCorrelation(const ModelFitData *fit, double *corr)
+SpendFrequencyCorrelation(const ModelFitData *fit, double mean_z, double max_z,
+						  double *corr)
 {
 	double		mx = 0.0,
-				mz = 0.0,
 				sxx = 0.0,
 				szz = 0.0,
 				sxz = 0.0;
 	int32		i;
 
 	for (i = 0; i < fit->npoints; i++)
-	{
 		mx += fit->points[i].count * fit->points[i].v[0];
-		mz += fit->points[i].count * fit->points[i].v[1];
-	}
 	mx /= fit->weight;
-	mz /= fit->weight;
-	/* two passes: no cancellation in the sums of squares */
+	/*
+	 * Two passes: no cancellation in the sums of squares.  Deviations of
+	 * zbar in units of max_z: the correlation does not change, and squares
+	 * of a zbar near the largest double do not overflow.
+	 */
 	for (i = 0; i < fit->npoints; i++)
 	{
 		double		dx = fit->points[i].v[0] - mx;
-		double		dz = fit->points[i].v[1] - mz;
+		double		dz = (fit->points[i].v[1] - mean_z) / max_z;
 
 		sxx += fit->points[i].count * dx * dx;
 		szz += fit->points[i].count * dz * dz;
@@ -252,6 +259,7 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 	GammaGammaFitCache cache;
 	OptimizeResult result;
 	double		mean_z = 0.0;
+	double		max_z = 0.0;
 	double		corr;
 	Datum		values[GG_NATTS];
 	bool		nulls[GG_NATTS];
@@ -267,12 +275,13 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 	cache.points = fit.points;
 	cache.log_zbar = palloc(fit.npoints * sizeof(double));
 	cache.have_params = false;
+	/* the mean as a sum of shares: no overflow for zbar near the largest double */
 	for (i = 0; i < fit.npoints; i++)
 	{
-		mean_z += fit.points[i].v[1] * (double) fit.points[i].count;
+		mean_z += fit.points[i].v[1] * ((double) fit.points[i].count / fit.weight);
+		max_z = Max(max_z, fit.points[i].v[1]);
 		cache.log_zbar[i] = log(fit.points[i].v[1]);
 	}
-	mean_z /= fit.weight;
 
 	memset(nulls, true, sizeof(nulls));
 	{
@@ -285,7 +294,7 @@ gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 		FitModel(&fit, &starts[0][0], lengthof(starts), state->rows,
 				 values, nulls, &result);
 	}
-	if (SpendFrequencyCorrelation(&fit, &corr))
+	if (SpendFrequencyCorrelation(&fit, mean_z, max_z, &corr))
 	{
 		values[6] = Float8GetDatum(corr);
 		nulls[6] = false;
@@ -329,7 +338,7 @@ gamma_gamma_loglik(PG_FUNCTION_ARGS)
 	GammaGammaParams g;
 
 	GetSpendAndModel(fcinfo, &x, &zbar, &g);
-	PG_RETURN_FLOAT8(GammaGammaPointLogLik(&g, x, zbar, NULL));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, GammaGammaPointLogLik(&g, x, zbar, NULL)));
 }
 
 /* Its analytic gradient with respect to (p, q, v), as the fit uses it. */
@@ -344,7 +353,7 @@ gamma_gamma_loglik_gradient(PG_FUNCTION_ARGS)
 
 	GetSpendAndModel(fcinfo, &x, &zbar, &g);
 	GammaGammaPointLogLik(&g, x, zbar, grad);
-	PG_RETURN_DATUM(Float8ArrayDatum(grad, GG_NPARAMS));
+	PG_RETURN_DATUM(FiniteFloat8ArrayResult(fcinfo, grad, GG_NPARAMS));
 }
 
 /*
@@ -407,5 +416,5 @@ expected_spend(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2) || !GetSpendArgs(fcinfo, 0, 1, &x, &zbar))
 		PG_RETURN_NULL();
 	GetGammaGammaModelArg(fcinfo, 2, &g);
-	PG_RETURN_FLOAT8(GammaGammaExpectedSpend(&g, x, zbar));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, GammaGammaExpectedSpend(&g, x, zbar)));
 }

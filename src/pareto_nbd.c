@@ -355,8 +355,12 @@ ParetoTailQuadrature(double P, double Q, double lambda, double a, double b,
 
 			if (dir < 0 ? v < v_lo : v > v_hi)
 				break;
+			/* reached only by parameters or times far out of scale (s = 9e18) */
 			if (++nodes > PARETO_QUAD_MAX_NODES)
-				elog(ERROR, "Pareto/NBD quadrature needs more than %d nodes", PARETO_QUAD_MAX_NODES);
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the Pareto/NBD integral needs more than %d quadrature nodes", PARETO_QUAD_MAX_NODES),
+						 errhint("A model parameter or a time lies far outside the scale of customer data; check units and the model parameters.")));
 			lf = ParetoLogIntegrand(P, Q, lambda, log_a, log_b, v, terms);
 			weight = exp(lf - log_mode) * (1 + g * (right + left));
 			total += weight;
@@ -890,7 +894,7 @@ PG_FUNCTION_INFO_V1(pareto_nbd_loglik);
 Datum
 pareto_nbd_loglik(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(ParetoArgumentsLogLik(fcinfo, NULL));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, ParetoArgumentsLogLik(fcinfo, NULL)));
 }
 
 /*
@@ -905,7 +909,7 @@ pareto_nbd_loglik_gradient(PG_FUNCTION_ARGS)
 	double		grad[PARETO_NPARAMS];
 
 	ParetoArgumentsLogLik(fcinfo, grad);
-	PG_RETURN_DATUM(Float8ArrayDatum(grad, PARETO_NPARAMS));
+	PG_RETURN_DATUM(FiniteFloat8ArrayResult(fcinfo, grad, PARETO_NPARAMS));
 }
 
 /* P(alive at T) = 1 / (1 + e^lo); 1 only for t_x = T. */
@@ -920,7 +924,7 @@ pareto_nbd_p_alive(PG_FUNCTION_ARGS)
 	ParetoMemo *memo;
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
-	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T))));
 }
 
 /* 1 - P(alive) = e^lo / (1 + e^lo), computed directly to keep small risks exact. */
@@ -935,7 +939,7 @@ pareto_nbd_churn_risk(PG_FUNCTION_ARGS)
 	ParetoMemo *memo;
 
 	GetCustomerAndModel(fcinfo, 0, &x, &t_x, &T, &p, &memo);
-	PG_RETURN_FLOAT8(Logistic(ParetoLogOddsDead(&p, memo, x, t_x, T)));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, Logistic(ParetoLogOddsDead(&p, memo, x, t_x, T))));
 }
 
 /*
@@ -958,8 +962,8 @@ pareto_nbd_p_alive_future(PG_FUNCTION_ARGS)
 	CheckNonNegative(future, "future",
 					 "future is the time after t at which the customer should still be alive, in the time unit of t.");
 	/* a product rather than one exp(), so that future = 0 gives P(alive) exactly */
-	PG_RETURN_FLOAT8(Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)) *
-					 exp(-p.s * log1p(future / (p.beta + T))));
+	PG_RETURN_FLOAT8(FiniteResult(fcinfo, Logistic(-ParetoLogOddsDead(&p, memo, x, t_x, T)) *
+								  exp(-p.s * log1p(future / (p.beta + T)))));
 }
 
 /*

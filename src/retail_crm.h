@@ -71,6 +71,27 @@ CheckGreaterThan(double value, double bound, const char *what, const char *hint)
 				 errhint("%s", hint)));
 }
 
+/* Characters of an argument an error message quotes at most (MessageExcerpt). */
+#define RCRM_EXCERPT_MAX_CHARS	64
+
+/* (retail_crm.c) */
+extern const char *MessageExcerpt(const char *value);
+extern void ReportNonFiniteResult(FunctionCallInfo fcinfo);
+
+/*
+ * A computed result on its way back to SQL: NaN or an infinity out of
+ * finite arguments means an intermediate value overflowed (arguments or
+ * parameters far outside the scale of customer data), so it raises 22003
+ * instead of leaving as an answer.
+ */
+static inline double
+FiniteResult(FunctionCallInfo fcinfo, double value)
+{
+	if (unlikely(isnan(value) || isinf(value)))
+		ReportNonFiniteResult(fcinfo);
+	return value;
+}
+
 /*
  * Argument argno, a varlena aggregate state, detoasted and 8-byte aligned
  * so that its int64 and double fields can be read in place.  A state stored

@@ -359,6 +359,18 @@ satisfaction_index_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(a);
 }
 
+/*
+ * The 0-100 index of a mean rescaled answer in units of 1e-9.  The mean
+ * lies in 0..SAT_UNITS, but a quotient of sums rounded to double can land
+ * an ulp outside (100.00000000000001 for 1e5 answers of weight 1e9): the
+ * documented range holds instead.
+ */
+static inline double
+IndexOfMeanUnits(double mean_units)
+{
+	return Min(100.0, Max(0.0, 100.0 * mean_units / SAT_UNITS));
+}
+
 /* Final function of satisfaction_index: 0-100, NULL without answers. */
 PG_FUNCTION_INFO_V1(satisfaction_index_final);
 Datum
@@ -368,7 +380,7 @@ satisfaction_index_final(PG_FUNCTION_ARGS)
 
 	if (state->responses == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(100.0 * ((double) state->weighted_sum / (double) state->weight_sum) / SAT_UNITS);
+	PG_RETURN_FLOAT8(IndexOfMeanUnits((double) state->weighted_sum / (double) state->weight_sum));
 }
 
 /* ---------------------------------------------------------------------
@@ -523,7 +535,7 @@ multi_dimension_index_final(PG_FUNCTION_ARGS)
 	}
 	if (weights == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(100.0 * (weighted / weights) / SAT_UNITS);
+	PG_RETURN_FLOAT8(IndexOfMeanUnits(weighted / weights));
 }
 
 /* ---------------------------------------------------------------------

@@ -68,6 +68,8 @@ SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', 'fax')$$);
 SELECT * FROM public.error_of($$SELECT * FROM crm.audience('all', NULL)$$);
 SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience('Wizards', 'email')$$);
 SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience(NULL, 'email')$$);
+-- a message quotes 64 characters of an argument, not a whole megabyte (#16)
+SELECT state, message FROM public.error_of($$SELECT * FROM crm.audience(repeat('W', 1000000), 'email')$$);
 SELECT rule, channel, customers > 0 AS returned_some, pulled_by = session_user AS by_me
 FROM crm.audience_pulls ORDER BY pull_id;
 RESET ROLE;

@@ -344,11 +344,28 @@ SELECT round((m).r::numeric, 2) AS r, round((m).alpha::numeric, 2) AS alpha,
 FROM fit;
 
 -- A fit answers a cancel: over 400,000 distinct rows it takes seconds,
--- and statement_timeout stops it within one pass over them (57014).
+-- and statement_timeout stops it within one pass over them (57014), well
+-- within a second of the timeout.
 CREATE TEMP TABLE many_distinct AS
 SELECT (g % 20)::float8 AS x, (g % 997)::float8 / 3 + g * 1e-7 AS t_x, 1000 + (g % 1009)::float8 / 7 + g * 1e-7 AS t
 FROM generate_series(1, 400000) AS g;
+SELECT clock_timestamp() AS started \gset
 SET statement_timeout = '300ms';
 SELECT crm.bgnbd_fit(x, t_x, t) FROM many_distinct;
 SELECT crm.pareto_nbd_fit(x, t_x, t) FROM many_distinct;
 RESET statement_timeout;
+SELECT clock_timestamp() - :'started'::timestamptz < interval '2.6 s' AS both_cancelled_within_a_second;
+
+-- Finite arguments give a finite result or 22003, never NaN or an
+-- infinity (#16): parameters far outside the scale of customer data, where
+-- ln B and ln G of them overflow or a derivative exceeds the largest double.
+SELECT * FROM error_of($$SELECT crm.bgnbd_loglik(2, 30, 40, crm.bgnbd_model(1e308, 4.414, 0.793, 2.426))$$);
+SELECT * FROM error_of($$SELECT crm.bgnbd_loglik(2, 30, 40, crm.bgnbd_model(0.243, 4.414, 1e308, 2.426))$$);
+SELECT * FROM error_of($$SELECT crm.bgnbd_loglik(2, 30, 40, crm.bgnbd_model(0.243, 4.414, 0.793, 1e308))$$);
+SELECT * FROM error_of($$SELECT crm.bgnbd_loglik_gradient(2, 30, 40, crm.bgnbd_model(5e-324, 4.414, 0.793, 2.426))$$);
+SELECT * FROM error_of($$SELECT crm.expected_purchases_method(2, 2, 2, 2, crm.bgnbd_model(2, 2, 1e308, 2), 'quadrature')$$);
+-- still finite near those scales: a result, as before
+SELECT crm.bgnbd_loglik(2, 30, 40, crm.bgnbd_model(1e8, 4.414, 0.793, 2.426)) < 0 AS finite_loglik;
+-- An unknown method is quoted in the message up to 64 characters, not whole.
+SELECT state, length(message) AS message_length, message ~ 'x{64}\.\.\.' AS cut
+FROM error_of($$SELECT crm.expected_purchases_method(1, 0, 0, 0, crm.bgnbd_model(0.2, 0.5, 0.8, 2.5), repeat('x', 1000000))$$);

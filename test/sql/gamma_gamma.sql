@@ -173,3 +173,31 @@ RESET max_parallel_workers_per_gather;
 RESET min_parallel_table_scan_size;
 RESET parallel_tuple_cost;
 RESET parallel_setup_cost;
+
+-- Finite arguments give a finite result or 22003, never NaN or an
+-- infinity (#16).
+SELECT * FROM error_of($$SELECT crm.gamma_gamma_loglik(2, 35, crm.gamma_gamma_model(1e308, 3.74, 15.44))$$);
+SELECT * FROM error_of($$SELECT crm.gamma_gamma_loglik(2, 1e308, crm.gamma_gamma_model(6.25, 3.74, 15.44))$$);
+SELECT * FROM error_of($$SELECT crm.gamma_gamma_loglik_gradient(2, 35, crm.gamma_gamma_model(6.25, 3.74, 5e-324))$$);
+SELECT * FROM error_of($$SELECT crm.expected_spend(2, 1e308, crm.gamma_gamma_model(6.25, 3.74, 15.44))$$);
+SELECT * FROM error_of($$SELECT crm.expected_spend(2, 35, crm.gamma_gamma_model(1e308, 3.74, 15.44))$$);
+-- A row whose total repeat spend x * zbar overflows is rejected when it is
+-- added: it would make every row's likelihood infinite.
+SELECT * FROM error_of($$SELECT crm.gamma_gamma_fit(x, zbar) FROM (VALUES (2, 30), (3, 40), (1e9, 1e300)) AS v (x, zbar)$$);
+-- A mean spend near the largest double, with a finite total, still fits:
+-- the mean and the spend-frequency correlation do not overflow.
+SELECT (m).customers, (m).p IS NOT NULL AS fitted, round((m).spend_frequency_corr::numeric, 6) AS corr
+FROM (SELECT crm.gamma_gamma_fit(x, zbar) AS m
+	  FROM (VALUES (2, 30), (3, 40), (1, 1e300), (1, 1.5e308)) AS v (x, zbar)) AS f;
+
+-- A fit answers statement_timeout within a second (#16): over 1M
+-- distinct rows it takes seconds; the optimizer's loop checks for
+-- interrupts.
+CREATE TEMP TABLE many_spends AS
+SELECT 1 + (g % 20)::float8 AS x, 10 + (g % 997)::float8 / 3 + g * 1e-7 AS zbar
+FROM generate_series(1, 1000000) AS g;
+SELECT clock_timestamp() AS started \gset
+SET statement_timeout = '2s';
+SELECT crm.gamma_gamma_fit(x, zbar) FROM many_spends;
+RESET statement_timeout;
+SELECT clock_timestamp() - :'started'::timestamptz < interval '3 s' AS cancelled_within_a_second;

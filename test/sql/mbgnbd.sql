@@ -256,3 +256,19 @@ RESET max_parallel_workers_per_gather;
 RESET min_parallel_table_scan_size;
 RESET parallel_tuple_cost;
 RESET parallel_setup_cost;
+
+-- Finite arguments give a finite result or 22003, never NaN or an
+-- infinity (#16).
+SELECT * FROM error_of($$SELECT crm.mbgnbd_loglik(2, 30, 40, crm.mbgnbd_model(1e308, 4.414, 0.793, 2.426))$$);
+SELECT * FROM error_of($$SELECT crm.mbgnbd_loglik_gradient(2, 30, 40, crm.mbgnbd_model(0.243, 5e-324, 0.793, 2.426))$$);
+
+-- A fit answers statement_timeout within a second (the fits share the
+-- optimizer loop's interrupt check; bgnbd.sql has the BG/NBD case).
+CREATE TEMP TABLE many_distinct AS
+SELECT (g % 20)::float8 AS x, (g % 997)::float8 / 3 + g * 1e-7 AS t_x, 1000 + (g % 1009)::float8 / 7 + g * 1e-7 AS t
+FROM generate_series(1, 400000) AS g;
+SELECT clock_timestamp() AS started \gset
+SET statement_timeout = '300ms';
+SELECT crm.mbgnbd_fit(x, t_x, t) FROM many_distinct;
+RESET statement_timeout;
+SELECT clock_timestamp() - :'started'::timestamptz < interval '1.3 s' AS cancelled_within_a_second;

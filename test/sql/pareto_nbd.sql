@@ -358,3 +358,13 @@ SELECT round((m).r::numeric, 2) AS r, round((m).alpha::numeric, 2) AS alpha,
 	   abs((m).r / 1 - 1) < 0.15 AND abs((m).alpha / 10 - 1) < 0.15 AND
 	   abs((m).s / 1 - 1) < 0.15 AND abs((m).beta / 20 - 1) < 0.15 AS within_15_percent
 FROM fit;
+
+-- Finite arguments give a finite result or 22003, never NaN or an
+-- infinity (#16).
+SELECT * FROM error_of($$SELECT crm.pareto_nbd_loglik(2, 30, 40, crm.pareto_nbd_model(1e308, 4.414, 0.793, 2.426))$$);
+SELECT * FROM error_of($$SELECT crm.pareto_nbd_loglik_gradient(2, 30, 40, crm.pareto_nbd_model(5e-324, 4.414, 0.793, 2.426))$$);
+SELECT * FROM error_of($$SELECT crm.p_alive(2, 2, 2, crm.pareto_nbd_model(1e308, 1e308, 1e308, 1e308))$$);
+SELECT * FROM error_of($$SELECT crm.churn_risk(2, 2, 2, crm.pareto_nbd_model(1e308, 1e308, 1e308, 1e308))$$);
+SELECT * FROM error_of($$SELECT crm.expected_purchases(2, 2, 2, 2, crm.pareto_nbd_model(1e308, 1e308, 1e308, 1e308))$$);
+-- a dropout shape of 2^63 made the integral's node budget an internal error (XX000)
+SELECT * FROM error_of($$SELECT crm.p_alive(10, 0, 1, crm.pareto_nbd_model(3, 0.5, 9.2e18, 1e9))$$);

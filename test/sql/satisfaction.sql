@@ -243,3 +243,9 @@ SELECT to_char(review_creation_date, 'YYYY-MM') AS month, count(*) AS reviews,
 FROM olist_reviews
 WHERE review_creation_date >= '2018-01-01'
 GROUP BY 1 ORDER BY 1;
+
+-- The index stays within 0-100 however the sums round (#16): 100,000
+-- top answers of weight 1e9 gave 100.00000000000001.
+SELECT crm.satisfaction_index(5, 1, 5, 1e9) AS top, crm.satisfaction_index(1, 1, 5, 1e9) AS bottom
+FROM generate_series(1, 100000);
+SELECT crm.multi_dimension_index(1, 1e9, 5, 1, 5) AS top FROM generate_series(1, 100000);

@@ -66,3 +66,10 @@ SELECT * FROM crm.rfm_fixed_breaks ORDER BY metric;
 -- Negative monetary thresholds are allowed: net spend can be negative.
 UPDATE crm.rfm_fixed_breaks SET break_1 = -10 WHERE metric = 'monetary';
 UPDATE crm.rfm_fixed_breaks SET break_1 = 250 WHERE metric = 'monetary';
+
+-- A message quotes 64 characters of a rule set name or a setting, not all
+-- of it (#16).
+SELECT state, message FROM error_of($$SELECT * FROM crm.check_segment_rules(repeat('r', 1000000))$$);
+SELECT state, message FROM error_of($$UPDATE crm.settings SET rfm_method = repeat('k', 1000000)$$);
+SELECT state, message FROM error_of($$INSERT INTO crm.segment_rules (rule_set, precedence, segment, r_min, r_max, f_min, f_max, m_min, m_max, fm_min, fm_max)
+									   VALUES (repeat('r', 1000000), 1, ' ', 1, 5, 1, 5, 1, 5, 1, 5)$$);
