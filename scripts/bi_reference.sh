@@ -13,10 +13,10 @@ generated="$(mktemp)"
 updated="$(mktemp)"
 trap 'rm -f "${generated}" "${updated}"' EXIT
 psql -X -q -f scripts/bi_reference.sql >"${generated}"
-grep -qxF "${begin}" README.md && grep -qxF "${end}" README.md || {
+if ! grep -qxF "${begin}" README.md || ! grep -qxF "${end}" README.md; then
 	echo "README.md lacks the bi-reference markers" >&2
 	exit 1
-}
+fi
 awk -v begin="${begin}" -v end="${end}" -v generated="${generated}" '
 	$0 == begin { print; print ""; while ((getline line < generated) > 0) print line; skip = 1; next }
 	$0 == end { skip = 0 }

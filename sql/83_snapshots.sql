@@ -91,12 +91,13 @@ COMMENT ON COLUMN @extschema@.published_snapshot.published_at IS 'When it was pu
 COMMENT ON COLUMN @extschema@.published_snapshot.published_in IS 'Transaction that published it: the partitions it replaced are dropped only once no transaction whose snapshot predates this one remains.';
 
 -- The scalar subquery is evaluated once per query, before the scan, so
--- the executor reads the published partition only.
+-- the executor reads the published partition only.  The money columns get
+-- the precision and scale of what customer_facts returns, for BI drivers.
 CREATE VIEW @extschema@.customer_segments AS
 SELECT s.customer_id, s.as_of, s.run_id, s.first_purchase_at, s.last_purchase_at,
-	   s.recency_days, s.frequency, s.monetary::numeric(18,4) AS monetary, s.returns, s.r_score, s.f_score, s.m_score,
+	   s.recency_days, s.frequency, s.monetary::numeric(19,4) AS monetary, s.returns, s.r_score, s.f_score, s.m_score,
 	   s.fm_score, s.rfm_code, s.segment, s.lifecycle_stage, s.tenure_days, s.purchase_days,
-	   s.btyd_frequency, s.btyd_recency, s.btyd_t, s.avg_repeat_spend::numeric(18,4) AS avg_repeat_spend, s.last_gap_days,
+	   s.btyd_frequency, s.btyd_recency, s.btyd_t, s.avg_repeat_spend::numeric(19,4) AS avg_repeat_spend, s.last_gap_days,
 	   s.median_gap_days, s.one_time_buyer, s.p_alive, s.churn_risk, s.expected_purchases,
 	   s.expected_spend, s.clv, s.bgnbd_model_id, s.gamma_gamma_model_id
 FROM @extschema@.segment_snapshots AS s
