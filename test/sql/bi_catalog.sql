@@ -128,51 +128,60 @@ FROM unnest(ARRAY['crm.customer_ids_merged_into(bigint)', 'crm.logged_consent(bi
 				  'crm.loyalty_metric(bigint,text,timestamptz,timestamptz,timestamptz)',
 				  'crm.require_pg_cron(text,text,text,text,text)']::regprocedure[]) AS r;
 
+-- Tables whose personal columns column grants withhold, so that SELECT *
+-- on them fails, and the view of exactly the granted columns BI tools read.
+CREATE TEMP TABLE whole_views (table_name name, view_name name);
+INSERT INTO whole_views VALUES ('complaint_tickets', 'complaint_ticket_list'), ('complaint_events', 'complaint_event_list');
+GRANT SELECT ON whole_views TO PUBLIC;
+
+-- Whatever a BI tool connected as the current role would trip over.
+CREATE FUNCTION pg_temp.catalog_problems()
+RETURNS TABLE (table_name name, column_name name, problem text)
+LANGUAGE sql
+AS $$
+	SELECT l.table_name, NULL::name, 'listed without a comment' FROM pg_temp.listed_relations() AS l WHERE l.remarks IS NULL
+	UNION ALL
+	SELECT l.table_name, NULL, 'SELECT * fails with ' || pg_temp.select_star_fails(l.relation)
+	FROM pg_temp.listed_relations() AS l
+	WHERE (l.readable OR l.column_grants) AND pg_temp.select_star_fails(l.relation) IS NOT NULL
+	  AND NOT (l.column_grants AND l.table_name IN (SELECT w.table_name FROM whole_views AS w))
+	UNION ALL
+	-- A whole view has the granted columns, no more, no fewer.
+	(SELECT w.view_name, a.attname, 'column granted on ' || w.table_name || ' but not in the view'
+	 FROM whole_views AS w
+	 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = ('crm.' || w.table_name)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')
+	   AND NOT EXISTS (SELECT 1 FROM pg_temp.listed_columns() AS c WHERE c.table_name = w.view_name AND c.column_name = a.attname))
+	UNION ALL
+	(SELECT w.view_name, c.column_name, 'column in the view but not granted on ' || w.table_name
+	 FROM whole_views AS w
+	 JOIN pg_temp.listed_columns() AS c ON c.table_name = w.view_name
+	 WHERE NOT pg_catalog.has_column_privilege(('crm.' || w.table_name)::regclass, c.column_name, 'SELECT'))
+	UNION ALL
+	SELECT c.table_name, c.column_name, 'column without a comment' FROM pg_temp.listed_columns() AS c WHERE c.remarks IS NULL
+	UNION ALL
+	SELECT c.table_name, c.column_name, 'composite or array column: ' || c.type_name
+	FROM pg_temp.listed_columns() AS c WHERE c.typtype = 'c' OR c.typcategory = 'A'
+	UNION ALL
+	SELECT c.table_name, c.column_name, 'numeric without precision and scale'
+	FROM pg_temp.listed_columns() AS c
+	WHERE c.atttypid = 'numeric'::regtype AND c.atttypmod < 0
+	  AND NOT EXISTS (SELECT 1 FROM untyped_numeric_allowed AS a WHERE a.relation = c.table_name AND a.column_name = c.column_name)
+$$;
+
 SET ROLE crm_analyst;
 CREATE TEMP TABLE my_baskets (transaction_id text, product_id text);
 INSERT INTO my_baskets VALUES ('t1', 'a'), ('t1', 'b'), ('t2', 'a'), ('t2', 'b'), ('t3', 'a');
 
--- Every relation BI tools list has a comment, partitions included.
-SELECT table_name, table_type FROM pg_temp.listed_relations() WHERE remarks IS NULL ORDER BY 1;
+-- What the analyst reads (column_grants: some columns only).
+SELECT table_name, table_type, column_grants FROM pg_temp.listed_relations() WHERE readable OR column_grants ORDER BY 1;
+SELECT * FROM pg_temp.catalog_problems() ORDER BY 1, 2, 3;
+-- Partitions are listed too, unreadable: they say what to read instead.
 SELECT count(*) > 0 AS partitions_listed,
-	   bool_and(remarks LIKE 'Partition of crm.segment_% for refresh run %, internal: read crm.% instead.') AS partitions_say_what_to_read
+	   bool_and(remarks LIKE 'Partition of crm.segment_% for refresh run %, internal: read crm.% instead.') AS partitions_say_what_to_read,
+	   bool_or(readable) AS any_readable
 FROM pg_temp.listed_relations() AS l
 WHERE EXISTS (SELECT 1 FROM pg_inherits AS i WHERE i.inhrelid = l.relation);
-
--- What the analyst reads.  SELECT * works on all of it but the tables
--- whose personal columns are withheld by column grants: each has a view of
--- exactly the granted columns that BI tools can read whole.
-SELECT table_name, table_type, column_grants FROM pg_temp.listed_relations() WHERE readable OR column_grants ORDER BY 1;
-CREATE TEMP TABLE whole_views (table_name name, view_name name);
-INSERT INTO whole_views VALUES ('complaint_tickets', 'complaint_ticket_list'), ('complaint_events', 'complaint_event_list');
-SELECT l.table_name, pg_temp.select_star_fails(l.relation) AS select_star, w.view_name
-FROM pg_temp.listed_relations() AS l
-LEFT JOIN whole_views AS w USING (table_name)
-WHERE (l.readable OR l.column_grants) AND pg_temp.select_star_fails(l.relation) IS NOT NULL
-ORDER BY 1;
--- Granted columns missing from the view, or view columns not granted.
-(SELECT w.view_name, a.attname
- FROM whole_views AS w
- JOIN pg_attribute AS a ON a.attrelid = ('crm.' || w.table_name)::regclass AND a.attnum > 0 AND NOT a.attisdropped
- WHERE has_column_privilege(a.attrelid, a.attnum, 'SELECT')
- EXCEPT
- SELECT w.view_name, c.column_name FROM whole_views AS w JOIN pg_temp.listed_columns() AS c ON c.table_name = w.view_name)
-UNION ALL
-(SELECT w.view_name, c.column_name FROM whole_views AS w JOIN pg_temp.listed_columns() AS c ON c.table_name = w.view_name
- EXCEPT
- SELECT w.view_name, a.attname
- FROM whole_views AS w
- JOIN pg_attribute AS a ON a.attrelid = ('crm.' || w.table_name)::regclass AND a.attnum > 0 AND NOT a.attisdropped
- WHERE has_column_privilege(a.attrelid, a.attnum, 'SELECT'));
-
--- Columns: a comment each, no composite or array, numerics with a typmod.
-SELECT table_name, column_name FROM pg_temp.listed_columns() WHERE remarks IS NULL ORDER BY 1, 2;
-SELECT table_name, column_name, type_name FROM pg_temp.listed_columns()
-WHERE typtype = 'c' OR typcategory = 'A' ORDER BY 1, 2;
-SELECT table_name, column_name FROM pg_temp.listed_columns() AS c
-WHERE c.atttypid = 'numeric'::regtype AND c.atttypmod < 0
-  AND NOT EXISTS (SELECT 1 FROM untyped_numeric_allowed AS a WHERE a.relation = c.table_name AND a.column_name = c.column_name)
-ORDER BY 1, 2;
 -- The allowlist stays true: each entry is a readable untyped numeric.
 SELECT a.relation, a.column_name FROM untyped_numeric_allowed AS a
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.listed_columns() AS c
@@ -182,6 +191,15 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_temp.listed_columns() AS c
 SELECT type_name, ((atttypmod - 4) >> 16) & 65535 AS jdbc_precision, (atttypmod - 4) & 65535 AS jdbc_scale, count(*) AS columns
 FROM pg_temp.listed_columns() WHERE atttypid = 'numeric'::regtype AND atttypmod >= 0
 GROUP BY 1, 2, 3 ORDER BY 2, 3;
+
+-- The marketer reads more (the audience log): the same checks.
+SET ROLE crm_marketer;
+SELECT table_name FROM pg_temp.listed_relations() WHERE readable
+EXCEPT
+SELECT c.relname FROM pg_class AS c
+WHERE c.relnamespace = 'crm'::regnamespace AND has_table_privilege('crm_analyst', c.oid, 'SELECT');
+SELECT * FROM pg_temp.catalog_problems() ORDER BY 1, 2, 3;
+SET ROLE crm_analyst;
 
 -- Every routine the analyst, then the marketer, may execute works.
 CREATE FUNCTION pg_temp.routine_results()
