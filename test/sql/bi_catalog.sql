@@ -3,9 +3,10 @@
 -- pg_namespace, pg_attribute with atttypmod and format_type, pg_description):
 -- every relation listed has a comment; of those the role can read, every
 -- column has one, every numeric column a precision and scale (or a reason
--- below), no column is a composite or an array, and SELECT * works; every
--- routine the role can execute works on ordinary arguments.  Runs late, so
--- that the refresh has made partitions and the tables hold rows.
+-- below), no column is a composite or an array, and SELECT * works (where
+-- column grants withhold personal columns, on a view of the granted ones);
+-- every routine the role can execute works on ordinary arguments.  Runs
+-- late, so that the refresh has made partitions and the tables hold rows.
 SET client_min_messages = warning;
 
 -- Numeric columns left without precision and scale, each with its reason.
@@ -87,8 +88,8 @@ $$;
 
 -- An ordinary call of every routine in SQL or PL/pgSQL, or taking a
 -- relation, that the analyst or the marketer may execute.  Routines in C
--- that take no relation compute from their arguments only; trigger
--- functions cannot be called.
+-- that take no relation compute from their arguments only (basket_pairs is
+-- the one C routine that reads a table); trigger functions cannot be called.
 CREATE TEMP TABLE routine_calls (routine regprocedure, call text);
 INSERT INTO routine_calls VALUES
 	('crm.consent_source(text)', $$crm.consent_source('UPDATE')$$),
