@@ -139,6 +139,7 @@ REGRESS = \
 	incremental \
 	identity \
 	merge_customers \
+	bi_catalog \
 	hostile_input
 REGRESS_OPTS = --inputdir=test
 

@@ -210,5 +210,9 @@ COMMENT ON COLUMN @extschema@.consent_status.source IS 'Where the latest answer 
 
 REVOKE EXECUTE ON FUNCTION @extschema@.record_consent(bigint, text, boolean, text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.record_consent(bigint, text, boolean, text, timestamptz) TO crm_admin;
+-- Reads the consent log, which only crm_admin may: for the triggers of the
+-- writes to crm.customers, which only crm_admin makes.
+REVOKE EXECUTE ON FUNCTION @extschema@.logged_consent(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.logged_consent(bigint, text) TO crm_admin;
 GRANT SELECT ON @extschema@.consent_status TO crm_analyst;
 GRANT SELECT, INSERT ON @extschema@.consent_events TO crm_admin;

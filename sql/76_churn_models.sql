@@ -303,12 +303,12 @@ COMMENT ON FUNCTION @extschema@.churn_model_choice() IS
 
 CREATE VIEW @extschema@.model_validation_report AS
 SELECT v.validation_id, v.kind, v.model_id, v.calibration_end, v.holdout_end,
-	   round(v.holdout_days::numeric, 2) AS holdout_days, v.holdout_customers,
-	   round(v.actual_repeat_purchases::numeric, 1) AS actual_repeat_purchases,
-	   round(v.predicted_repeat_purchases::numeric, 1) AS predicted_repeat_purchases,
-	   round(v.churn_auc::numeric, 4) AS churn_auc, round(v.brier_score::numeric, 4) AS brier_score,
-	   round(v.log_likelihood::numeric, 2) AS log_likelihood,
-	   round(v.aic::numeric, 2) AS aic, round(v.bic::numeric, 2) AS bic,
+	   round(v.holdout_days::numeric, 2)::numeric(10,2) AS holdout_days, v.holdout_customers,
+	   round(v.actual_repeat_purchases::numeric, 1)::numeric(16,1) AS actual_repeat_purchases,
+	   round(v.predicted_repeat_purchases::numeric, 1)::numeric(16,1) AS predicted_repeat_purchases,
+	   round(v.churn_auc::numeric, 4)::numeric(7,4) AS churn_auc, round(v.brier_score::numeric, 4)::numeric(7,4) AS brier_score,
+	   round(v.log_likelihood::numeric, 2)::numeric(18,2) AS log_likelihood,
+	   round(v.aic::numeric, 2)::numeric(18,2) AS aic, round(v.bic::numeric, 2)::numeric(18,2) AS bic,
 	   m.converged,
 	   v.validation_id = (SELECT max(l.validation_id) FROM @extschema@.model_validation AS l) AS latest,
 	   v.kind = (SELECT c.kind FROM @extschema@.churn_model_choice() AS c) AND

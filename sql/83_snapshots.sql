@@ -91,12 +91,13 @@ COMMENT ON COLUMN @extschema@.published_snapshot.published_at IS 'When it was pu
 COMMENT ON COLUMN @extschema@.published_snapshot.published_in IS 'Transaction that published it: the partitions it replaced are dropped only once no transaction whose snapshot predates this one remains.';
 
 -- The scalar subquery is evaluated once per query, before the scan, so
--- the executor reads the published partition only.
+-- the executor reads the published partition only.  The money columns get
+-- the precision and scale of what customer_facts returns, for BI drivers.
 CREATE VIEW @extschema@.customer_segments AS
 SELECT s.customer_id, s.as_of, s.run_id, s.first_purchase_at, s.last_purchase_at,
-	   s.recency_days, s.frequency, s.monetary, s.returns, s.r_score, s.f_score, s.m_score,
+	   s.recency_days, s.frequency, s.monetary::numeric(19,4) AS monetary, s.returns, s.r_score, s.f_score, s.m_score,
 	   s.fm_score, s.rfm_code, s.segment, s.lifecycle_stage, s.tenure_days, s.purchase_days,
-	   s.btyd_frequency, s.btyd_recency, s.btyd_t, s.avg_repeat_spend, s.last_gap_days,
+	   s.btyd_frequency, s.btyd_recency, s.btyd_t, s.avg_repeat_spend::numeric(19,4) AS avg_repeat_spend, s.last_gap_days,
 	   s.median_gap_days, s.one_time_buyer, s.p_alive, s.churn_risk, s.expected_purchases,
 	   s.expected_spend, s.clv, s.bgnbd_model_id, s.gamma_gamma_model_id
 FROM @extschema@.segment_snapshots AS s
@@ -190,10 +191,17 @@ BEGIN
 						THEN 'WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)' ELSE '' END);
 	EXECUTE format('ALTER TABLE %s ATTACH PARTITION @extschema@.%I FOR VALUES IN (%s)',
 				   parent_table, @extschema@.run_partition(parent, run_id), run_id);
+	-- BI tools list every table of the schema, readable or not (JDBC
+	-- getTables does not filter by privilege): say what this one is and
+	-- what to read instead, since only the parent is granted.
+	EXECUTE format('COMMENT ON TABLE @extschema@.%I IS %L',
+				   @extschema@.run_partition(parent, run_id),
+				   format('Partition of %s for refresh run %s, internal: read %s instead.', parent_table, run_id,
+						  CASE WHEN parent = 'segment_snapshots' THEN '@extschema@.customer_segments' ELSE parent_table::text END));
 END
 $$;
 COMMENT ON FUNCTION @extschema@.run_partition_create(text, bigint) IS
-	'Internal: creates and attaches the empty partition of crm.segment_snapshots or crm.segment_history for a refresh run.';
+	'Internal: creates and attaches the empty partition of crm.segment_snapshots or crm.segment_history for a refresh run, commented with what to read instead.';
 
 -- Indexes are built after the rows are in: one sorted build each.
 -- Readers may already lock the partition (it was attached earlier): CREATE

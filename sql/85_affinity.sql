@@ -217,11 +217,19 @@ WITH segment_sizes AS (
 	FROM @extschema@.customer_segments AS cs
 	WHERE cs.segment IS NOT NULL
 	GROUP BY cs.segment
+), affinity_products AS (
+	SELECT a.product_a AS product_id FROM @extschema@.product_affinity AS a
+	UNION
+	SELECT a.product_b FROM @extschema@.product_affinity AS a
 ), segment_products AS (
+	-- Only products of the affinity table are ever looked up below: counting
+	-- the others' buyers was most of the work (and its estimated cost made
+	-- the planner JIT-compile the query, which took longer still).
 	SELECT cs.segment, b.product_id, count(DISTINCT b.customer_id)::double precision / sz.customers AS buyer_share
 	FROM @extschema@.basket_items AS b
 	JOIN @extschema@.customer_segments AS cs ON cs.customer_id = b.customer_id
 	JOIN segment_sizes AS sz ON sz.segment = cs.segment
+	WHERE b.product_id IN (SELECT ap.product_id FROM affinity_products AS ap)
 	GROUP BY cs.segment, b.product_id, sz.customers
 ), pull AS (
 	SELECT sp.segment, a.product_b AS product_id, sum(sp.buyer_share * a.confidence) AS pull

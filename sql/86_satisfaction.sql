@@ -311,10 +311,10 @@ SELECT date_trunc('month', r.responded_at) AS month,
 	   CASE WHEN grouping(r.store) = 1 THEN '(all stores)' ELSE coalesce(r.store, '(no store)') END AS store,
 	   r.dimension,
 	   count(*) AS responses,
-	   round(@extschema@.satisfaction_index(r.score, r.scale_min, r.scale_max)::numeric, 2) AS satisfaction_index,
+	   round(@extschema@.satisfaction_index(r.score, r.scale_min, r.scale_max)::numeric, 2)::numeric(5,2) AS satisfaction_index,
 	   round(@extschema@.csat(r.score::integer, r.scale_max::integer)
 			 FILTER (WHERE r.scale_min = 1 AND r.score = trunc(r.score)
-					 AND r.scale_max IN (3, 4, 5, 6, 7, 8, 9, 10))::numeric, 2) AS csat
+					 AND r.scale_max IN (3, 4, 5, 6, 7, 8, 9, 10))::numeric, 2)::numeric(5,2) AS csat
 FROM @extschema@.survey_responses AS r
 GROUP BY GROUPING SETS ((date_trunc('month', r.responded_at), r.dimension),
 					   (date_trunc('month', r.responded_at), r.store, r.dimension));
@@ -333,7 +333,7 @@ SELECT date_trunc('month', r.responded_at) AS month,
 	   CASE WHEN grouping(r.store) = 1 THEN '(all stores)' ELSE coalesce(r.store, '(no store)') END AS store,
 	   count(*) FILTER (WHERE d.weight > 0) AS responses,
 	   count(DISTINCT r.dimension) FILTER (WHERE d.weight > 0) AS dimensions_answered,
-	   round(@extschema@.multi_dimension_index(d.dimension_no, d.weight, r.score, r.scale_min, r.scale_max)::numeric, 2) AS satisfaction_index
+	   round(@extschema@.multi_dimension_index(d.dimension_no, d.weight, r.score, r.scale_min, r.scale_max)::numeric, 2)::numeric(5,2) AS satisfaction_index
 FROM @extschema@.survey_responses AS r
 JOIN @extschema@.satisfaction_dimensions AS d USING (dimension)
 GROUP BY GROUPING SETS ((date_trunc('month', r.responded_at)), (date_trunc('month', r.responded_at), r.store));
@@ -352,10 +352,10 @@ SELECT g.month, g.store,
 	   (g.result).promoters,
 	   (g.result).passives,
 	   (g.result).detractors,
-	   round((g.result).nps::numeric, 2) AS nps,
-	   round((g.result).std_error::numeric, 2) AS std_error,
-	   round((g.result).ci_low::numeric, 2) AS ci_low,
-	   round((g.result).ci_high::numeric, 2) AS ci_high
+	   round((g.result).nps::numeric, 2)::numeric(5,2) AS nps,
+	   round((g.result).std_error::numeric, 2)::numeric(5,2) AS std_error,
+	   round((g.result).ci_low::numeric, 2)::numeric(5,2) AS ci_low,
+	   round((g.result).ci_high::numeric, 2)::numeric(5,2) AS ci_high
 FROM (
 	SELECT date_trunc('month', r.responded_at) AS month,
 		   CASE WHEN grouping(r.store) = 1 THEN '(all stores)' ELSE coalesce(r.store, '(no store)') END AS store,
@@ -408,11 +408,11 @@ WITH params AS (
 	GROUP BY w.customer_id
 )
 SELECT i.customer_id,
-	   round(i.current_index::numeric, 2) AS current_index,
+	   round(i.current_index::numeric, 2)::numeric(5,2) AS current_index,
 	   i.current_responses,
-	   round(i.previous_index::numeric, 2) AS previous_index,
+	   round(i.previous_index::numeric, 2)::numeric(5,2) AS previous_index,
 	   i.previous_responses,
-	   round((i.current_index - i.previous_index)::numeric, 2) AS index_change,
+	   round((i.current_index - i.previous_index)::numeric, 2)::numeric(5,2) AS index_change,
 	   i.as_of
 FROM indexed AS i;
 COMMENT ON VIEW @extschema@.customer_satisfaction IS

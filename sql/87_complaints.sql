@@ -191,8 +191,10 @@ COMMENT ON FUNCTION @extschema@.complaint_metrics(timestamptz) IS
 -- Per-ticket metrics now, for BI and for analysts.
 CREATE VIEW @extschema@.complaint_ticket_metrics AS
 SELECT m.ticket_id, m.customer_id, m.store, m.category, m.priority, m.channel, m.opened_at,
-	   m.status, m.resolved, m.agent_replies, m.first_reply_at, m.first_reply_minutes,
-	   m.first_resolution_minutes, m.resolution_minutes, m.clock_minutes, m.paused_minutes, m.reopens,
+	   m.status, m.resolved, m.agent_replies, m.first_reply_at, m.first_reply_minutes::numeric(14,2) AS first_reply_minutes,
+	   m.first_resolution_minutes::numeric(14,2) AS first_resolution_minutes,
+	   m.resolution_minutes::numeric(14,2) AS resolution_minutes, m.clock_minutes::numeric(14,2) AS clock_minutes,
+	   m.paused_minutes::numeric(14,2) AS paused_minutes, m.reopens,
 	   m.one_touch, m.first_reply_target_minutes, m.resolution_target_minutes,
 	   m.first_reply_breached, m.resolution_breached
 FROM @extschema@.complaint_metrics(now()) AS m;
@@ -227,15 +229,15 @@ SELECT date_trunc('month', m.opened_at) AS month,
 	   m.priority,
 	   count(*) AS tickets,
 	   count(*) FILTER (WHERE m.resolved) AS resolved,
-	   round(avg(m.first_reply_minutes), 1) AS avg_first_reply_minutes,
-	   round(avg(m.resolution_minutes), 1) AS avg_resolution_minutes,
+	   round(avg(m.first_reply_minutes), 1)::numeric(14,1) AS avg_first_reply_minutes,
+	   round(avg(m.resolution_minutes), 1)::numeric(14,1) AS avg_resolution_minutes,
 	   round(count(*) FILTER (WHERE m.reopens > 0)::numeric
-			 / nullif(count(*) FILTER (WHERE m.first_resolution_minutes IS NOT NULL), 0), 4) AS reopen_rate,
+			 / nullif(count(*) FILTER (WHERE m.first_resolution_minutes IS NOT NULL), 0), 4)::numeric(7,4) AS reopen_rate,
 	   round(count(*) FILTER (WHERE m.one_touch)::numeric
-			 / nullif(count(*) FILTER (WHERE m.resolved), 0), 4) AS one_touch_share,
+			 / nullif(count(*) FILTER (WHERE m.resolved), 0), 4)::numeric(7,4) AS one_touch_share,
 	   count(*) FILTER (WHERE m.first_reply_breached) AS first_reply_breaches,
 	   count(*) FILTER (WHERE m.resolution_breached) AS resolution_breaches,
-	   round(count(*) FILTER (WHERE m.first_reply_breached OR m.resolution_breached)::numeric / count(*), 4) AS breach_share,
+	   round(count(*) FILTER (WHERE m.first_reply_breached OR m.resolution_breached)::numeric / count(*), 4)::numeric(7,4) AS breach_share,
 	   count(*) FILTER (WHERE NOT m.resolved AND m.resolution_breached) AS open_breached
 FROM @extschema@.complaint_ticket_metrics AS m
 GROUP BY 1, 2;
@@ -254,10 +256,40 @@ COMMENT ON COLUMN @extschema@.complaint_sla_dashboard.resolution_breaches IS 'Ti
 COMMENT ON COLUMN @extschema@.complaint_sla_dashboard.breach_share IS 'Share of tickets with any breach, 0-1.';
 COMMENT ON COLUMN @extschema@.complaint_sla_dashboard.open_breached IS 'Unresolved tickets already past their resolution target.';
 
+-- The tickets and events without their text, for BI tools: they read a
+-- relation with SELECT *, which the column grants below make fail.
+CREATE VIEW @extschema@.complaint_ticket_list AS
+SELECT t.ticket_id, t.customer_id, t.transaction_id, t.category, t.priority, t.channel, t.store, t.opened_at
+FROM @extschema@.complaint_tickets AS t;
+COMMENT ON VIEW @extschema@.complaint_ticket_list IS
+	'crm.complaint_tickets without the description (personal data): one row per complaint, readable whole by analysts.';
+
+CREATE VIEW @extschema@.complaint_event_list AS
+SELECT e.event_id, e.ticket_id, e.occurred_at, e.status, e.agent_reply
+FROM @extschema@.complaint_events AS e;
+COMMENT ON VIEW @extschema@.complaint_event_list IS
+	'crm.complaint_events without the message (personal data): status changes and staff replies in time order, readable whole by analysts.';
+-- Their columns mean what the tables' columns mean: the comments are copied.
+DO $comments$
+DECLARE
+	col record;
+BEGIN
+	FOR col IN
+		SELECT v.list, a.attname, pg_catalog.col_description(a.attrelid, a.attnum) AS description
+		FROM (VALUES ('@extschema@.complaint_ticket_list'::pg_catalog.regclass, '@extschema@.complaint_tickets'::pg_catalog.regclass),
+					 ('@extschema@.complaint_event_list', '@extschema@.complaint_events')) AS v (list, source)
+		JOIN pg_catalog.pg_attribute AS l ON l.attrelid = v.list AND l.attnum > 0
+		JOIN pg_catalog.pg_attribute AS a ON a.attrelid = v.source AND a.attname = l.attname
+	LOOP
+		EXECUTE pg_catalog.format('COMMENT ON COLUMN %s.%I IS %L', col.list, col.attname, col.description);
+	END LOOP;
+END
+$comments$;
+
 -- Analysts read the non-personal columns, so that complaint_metrics works
 -- for them; description and message stay with crm_admin.
 GRANT SELECT ON @extschema@.complaint_ticket_metrics, @extschema@.complaint_sla_dashboard,
-	@extschema@.complaint_sla_targets
+	@extschema@.complaint_sla_targets, @extschema@.complaint_ticket_list, @extschema@.complaint_event_list
 TO crm_analyst;
 GRANT SELECT (ticket_id, customer_id, transaction_id, category, priority, channel, store, opened_at)
 	ON @extschema@.complaint_tickets TO crm_analyst;

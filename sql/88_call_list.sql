@@ -23,8 +23,8 @@ WITH params AS (
 )
 SELECT cs.customer_id, cs.segment, cs.lifecycle_stage, c.home_store,
 	   cs.monetary,
-	   round(cs.clv::numeric, 2) AS clv,
-	   round(cs.churn_risk::numeric, 4) AS churn_risk,
+	   round(cs.clv::numeric, 2)::numeric(18,2) AS clv,
+	   round(cs.churn_risk::numeric, 4)::numeric(7,4) AS churn_risk,
 	   s.previous_index, s.current_index, s.index_change,
 	   coalesce(k.complaints, 0) AS complaints,
 	   coalesce(k.sla_breaches, 0) AS sla_breaches,

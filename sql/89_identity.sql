@@ -334,3 +334,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.customer_merges TO
 REVOKE EXECUTE ON FUNCTION @extschema@.merge_customers(bigint, bigint) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION @extschema@.merge_loyalty(bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.merge_customers(bigint, bigint), @extschema@.merge_loyalty(bigint, bigint) TO crm_admin;
+-- Reads crm.customer_merges, which only crm_admin may (the tier review uses it).
+REVOKE EXECUTE ON FUNCTION @extschema@.customer_ids_merged_into(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.customer_ids_merged_into(bigint) TO crm_admin;

@@ -1,14 +1,17 @@
 -- BI views: flat, commented, stable column names, no personal data.
+-- Numeric columns are cast to a precision and scale, so that JDBC and ODBC
+-- report them (README, "BI column reference"); each cast keeps the
+-- rounding the column had.
 
 CREATE VIEW @extschema@.segment_summary AS
 SELECT cs.segment,
 	   count(*) AS customers,
-	   round(count(*) / sum(count(*)) OVER (), 4) AS customer_share,
-	   round(sum(cs.monetary), 2) AS revenue,
-	   round(sum(cs.monetary) / nullif(sum(sum(cs.monetary)) OVER (), 0), 4) AS revenue_share,
-	   round(avg(cs.recency_days), 1) AS avg_recency_days,
-	   round(avg(cs.frequency), 2) AS avg_frequency,
-	   round(avg(cs.monetary), 2) AS avg_monetary,
+	   round(count(*) / sum(count(*)) OVER (), 4)::numeric(7,4) AS customer_share,
+	   round(sum(cs.monetary), 2)::numeric(18,2) AS revenue,
+	   round(sum(cs.monetary) / nullif(sum(sum(cs.monetary)) OVER (), 0), 4)::numeric(7,4) AS revenue_share,
+	   round(avg(cs.recency_days), 1)::numeric(10,1) AS avg_recency_days,
+	   round(avg(cs.frequency), 2)::numeric(12,2) AS avg_frequency,
+	   round(avg(cs.monetary), 2)::numeric(18,2) AS avg_monetary,
 	   min(cs.as_of) AS as_of
 FROM @extschema@.customer_segments AS cs
 WHERE cs.segment IS NOT NULL
@@ -40,9 +43,9 @@ WITH cells AS (
 )
 SELECT c.r_score, c.fm_score, c.segment,
 	   coalesce(n.customers, 0) AS customers,
-	   round(coalesce(n.customers, 0) / nullif(sum(n.customers) OVER (), 0), 4) AS customer_share,
-	   round(coalesce(n.revenue, 0), 2) AS revenue,
-	   round(n.revenue / n.customers, 2) AS avg_monetary
+	   round(coalesce(n.customers, 0) / nullif(sum(n.customers) OVER (), 0), 4)::numeric(7,4) AS customer_share,
+	   round(coalesce(n.revenue, 0), 2)::numeric(18,2) AS revenue,
+	   round(n.revenue / n.customers, 2)::numeric(18,2) AS avg_monetary
 FROM cells AS c
 LEFT JOIN counts AS n USING (r_score, fm_score);
 COMMENT ON VIEW @extschema@.rfm_grid IS
@@ -58,9 +61,9 @@ COMMENT ON COLUMN @extschema@.rfm_grid.avg_monetary IS 'Mean net spend per custo
 CREATE VIEW @extschema@.lifecycle_summary AS
 SELECT cs.lifecycle_stage,
 	   count(*) AS customers,
-	   round(count(*) / sum(count(*)) OVER (), 4) AS customer_share,
-	   round(sum(cs.monetary), 2) AS revenue,
-	   round(avg(cs.recency_days), 1) AS avg_recency_days,
+	   round(count(*) / sum(count(*)) OVER (), 4)::numeric(7,4) AS customer_share,
+	   round(sum(cs.monetary), 2)::numeric(18,2) AS revenue,
+	   round(avg(cs.recency_days), 1)::numeric(10,1) AS avg_recency_days,
 	   min(cs.as_of) AS as_of
 FROM @extschema@.customer_segments AS cs
 GROUP BY cs.lifecycle_stage;
@@ -194,11 +197,11 @@ COMMENT ON COLUMN @extschema@.rfm_breaks.as_of IS 'Analysis date of that run.';
 CREATE VIEW @extschema@.churn_watch_list AS
 SELECT cs.customer_id, cs.segment, cs.lifecycle_stage,
 	   cs.recency_days, cs.frequency, cs.monetary,
-	   round(cs.p_alive::numeric, 4) AS p_alive,
-	   round(cs.churn_risk::numeric, 4) AS churn_risk,
-	   round(cs.expected_purchases::numeric, 3) AS expected_purchases,
-	   round(cs.clv::numeric, 2) AS clv,
-	   round((cs.clv * (1 - cs.p_alive) / cs.p_alive)::numeric, 2) AS clv_at_risk,
+	   round(cs.p_alive::numeric, 4)::numeric(7,4) AS p_alive,
+	   round(cs.churn_risk::numeric, 4)::numeric(7,4) AS churn_risk,
+	   round(cs.expected_purchases::numeric, 3)::numeric(14,3) AS expected_purchases,
+	   round(cs.clv::numeric, 2)::numeric(18,2) AS clv,
+	   round((cs.clv * (1 - cs.p_alive) / cs.p_alive)::numeric, 2)::numeric(18,2) AS clv_at_risk,
 	   cs.as_of
 FROM @extschema@.customer_segments AS cs
 WHERE cs.m_score >= 4
@@ -224,11 +227,11 @@ CREATE VIEW @extschema@.clv_by_segment AS
 SELECT cs.segment,
 	   count(*) AS customers,
 	   count(*) FILTER (WHERE cs.one_time_buyer) AS one_time_buyers,
-	   round(avg(cs.p_alive)::numeric, 4) AS avg_p_alive,
-	   round(sum(cs.expected_purchases)::numeric, 1) AS expected_purchases,
-	   round(sum(cs.clv)::numeric, 2) AS clv,
-	   round(avg(cs.clv)::numeric, 2) AS avg_clv,
-	   round((sum(cs.clv) / nullif(sum(sum(cs.clv)) OVER (), 0))::numeric, 4) AS clv_share,
+	   round(avg(cs.p_alive)::numeric, 4)::numeric(7,4) AS avg_p_alive,
+	   round(sum(cs.expected_purchases)::numeric, 1)::numeric(16,1) AS expected_purchases,
+	   round(sum(cs.clv)::numeric, 2)::numeric(18,2) AS clv,
+	   round(avg(cs.clv)::numeric, 2)::numeric(18,2) AS avg_clv,
+	   round((sum(cs.clv) / nullif(sum(sum(cs.clv)) OVER (), 0))::numeric, 4)::numeric(7,4) AS clv_share,
 	   min(cs.as_of) AS as_of
 FROM @extschema@.customer_segments AS cs
 WHERE cs.segment IS NOT NULL
@@ -252,12 +255,12 @@ SELECT m.model_id, m.kind, m.fitted_at, m.as_of, m.time_unit,
 	   m.holdout_end,
 	   m.model_id = @extschema@.current_model_id(m.kind) AS in_use,
 	   m.s, m.beta,
-	   round(v.churn_auc::numeric, 4) AS holdout_churn_auc,
-	   round(v.brier_score::numeric, 4) AS holdout_brier_score,
+	   round(v.churn_auc::numeric, 4)::numeric(7,4) AS holdout_churn_auc,
+	   round(v.brier_score::numeric, 4)::numeric(7,4) AS holdout_brier_score,
 	   m.kind = c.kind AND m.model_id = @extschema@.current_model_id(m.kind) AS scores_churn,
 	   CASE WHEN m.kind = c.kind AND m.model_id = @extschema@.current_model_id(m.kind) THEN c.reason END AS churn_model_choice,
 	   m.r_se, m.alpha_se, m.a_se, m.b_se, m.s_se, m.beta_se, m.p_se, m.q_se, m.v_se, 
-	   round(m.dropout_log_likelihood_gain::numeric, 3) AS dropout_log_likelihood_gain,
+	   round(m.dropout_log_likelihood_gain::numeric, 3)::numeric(18,3) AS dropout_log_likelihood_gain,
 	   m.dropout_log_likelihood_gain >= 3 AS dropout_identified
 FROM @extschema@.models AS m
 LEFT JOIN @extschema@.model_validation AS v USING (model_id)

@@ -12,11 +12,20 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	cron_database text := current_setting('cron.database_name', true);
+	cron_database text;
 BEGIN
 	IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
 		RETURN;
 	END IF;
+	-- Read only when needed: once pg_cron is loaded the setting is for
+	-- superusers (and pg_read_all_settings), and crm_admin calls this too.
+	BEGIN
+		cron_database := current_setting('cron.database_name', true);
+	EXCEPTION WHEN insufficient_privilege THEN
+		RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+			MESSAGE = 'pg_cron is loaded but its extension is not created in this database',
+			HINT = format('Ask a superuser to run CREATE EXTENSION pg_cron; in the database cron.database_name names (pg_cron schedules only there), then call %s again.', scheduler);
+	END;
 	IF cron_database IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
 			MESSAGE = 'pg_cron is not installed',
@@ -106,6 +115,7 @@ DECLARE
 	routine regprocedure;
 BEGIN
 	FOREACH routine IN ARRAY ARRAY[
+		'@extschema@.require_pg_cron(text, text, text, text, text)',
 		'@extschema@.schedule_job(text, text, text, text, text)',
 		'@extschema@.unschedule_job(text, text)']::pg_catalog.regprocedure[]
 	LOOP

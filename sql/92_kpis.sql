@@ -73,11 +73,11 @@ SELECT m.month,
 	   coalesce(c.retained_customers, 0) AS retained_customers,
 	   coalesce(c.active_customers - c.new_customers - c.retained_customers, 0) AS reactivated_customers,
 	   coalesce(c.lost_customers, 0) AS lost_customers,
-	   round((c.active_customers - c.new_customers)::numeric / nullif(c.previous_active_customers, 0), 4) AS retention_rate,
-	   round(c.lost_customers::numeric / nullif(c.previous_active_customers, 0), 4) AS churn_rate,
-	   round(d.repeat_buyers::numeric / nullif(d.buyers, 0), 4) AS repeat_purchase_rate,
+	   round((c.active_customers - c.new_customers)::numeric / nullif(c.previous_active_customers, 0), 4)::numeric(12,4) AS retention_rate,
+	   round(c.lost_customers::numeric / nullif(c.previous_active_customers, 0), 4)::numeric(7,4) AS churn_rate,
+	   round(d.repeat_buyers::numeric / nullif(d.buyers, 0), 4)::numeric(7,4) AS repeat_purchase_rate,
 	   coalesce(r.net_revenue, 0) AS net_revenue,
-	   round(r.net_revenue / nullif(c.active_customers, 0), 2) AS revenue_per_customer
+	   round(r.net_revenue / nullif(c.active_customers, 0), 2)::numeric(18,2) AS revenue_per_customer
 FROM months AS m
 LEFT JOIN counts AS c ON c.month = m.month
 LEFT JOIN revenue AS r ON r.month = m.month
@@ -121,7 +121,7 @@ WITH purchases AS (
 )
 SELECT s.cohort_month, k.months_since, s.customers,
 	   coalesce(a.active, 0) AS active,
-	   round(coalesce(a.active, 0)::numeric / s.customers, 4) AS share
+	   round(coalesce(a.active, 0)::numeric / s.customers, 4)::numeric(7,4) AS share
 FROM sizes AS s
 CROSS JOIN last_month AS l
 CROSS JOIN LATERAL generate_series(0, ((extract(year FROM l.month) - extract(year FROM s.cohort_month)) * 12

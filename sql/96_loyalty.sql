@@ -1088,7 +1088,7 @@ SELECT coalesce(t.program_id, c.program_id) AS program_id,
 	   coalesce(t.tier_name, '(no tier)') AS tier_name,
 	   t.threshold, t.earn_rate,
 	   coalesce(c.members, 0) AS members,
-	   round(coalesce(c.members, 0) / nullif(sum(c.members) OVER (PARTITION BY coalesce(t.program_id, c.program_id)), 0), 4) AS member_share
+	   round(coalesce(c.members, 0) / nullif(sum(c.members) OVER (PARTITION BY coalesce(t.program_id, c.program_id)), 0), 4)::numeric(7,4) AS member_share
 FROM @extschema@.loyalty_tiers AS t
 FULL JOIN counts AS c ON c.program_id = t.program_id AND c.tier_rank = t.tier_rank;
 COMMENT ON VIEW @extschema@.loyalty_tier_summary IS 'Members per tier of each program, empty tiers included; rank 0 (no tier) appears when members hold it. Members merged into another customer are not counted.';
@@ -1126,16 +1126,16 @@ COMMENT ON COLUMN @extschema@.loyalty_tier_movements.members IS 'Members who mov
 CREATE VIEW @extschema@.points_liability AS
 SELECT m.program_id,
 	   count(DISTINCT lot.customer_id) FILTER (WHERE lot.status IN ('available', 'pending')) AS members_with_points,
-	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'available'), 0) AS points_available,
-	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'pending'), 0) AS points_pending,
-	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')), 0) AS points_outstanding,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'available'), 0)::bigint AS points_available,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'pending'), 0)::bigint AS points_pending,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')), 0)::bigint AS points_outstanding,
 	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')
-										   AND lot.expires_at <= now() + interval '30 days'), 0) AS expiring_30_days,
+										   AND lot.expires_at <= now() + interval '30 days'), 0)::bigint AS expiring_30_days,
 	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')
-										   AND lot.expires_at <= now() + interval '60 days'), 0) AS expiring_60_days,
+										   AND lot.expires_at <= now() + interval '60 days'), 0)::bigint AS expiring_60_days,
 	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status IN ('available', 'pending')
-										   AND lot.expires_at <= now() + interval '90 days'), 0) AS expiring_90_days,
-	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'lapsed'), 0) AS lapsed_unswept
+										   AND lot.expires_at <= now() + interval '90 days'), 0)::bigint AS expiring_90_days,
+	   coalesce(sum(lot.remaining) FILTER (WHERE lot.status = 'lapsed'), 0)::bigint AS lapsed_unswept
 FROM @extschema@.points_lots AS lot
 JOIN @extschema@.loyalty_members AS m ON m.customer_id = lot.customer_id
 WHERE lot.remaining > 0
@@ -1154,7 +1154,7 @@ COMMENT ON COLUMN @extschema@.points_liability.lapsed_unswept IS 'Lapsed points 
 
 CREATE VIEW @extschema@.points_statement AS
 SELECT l.customer_id, l.movement_id, l.created_at, l.kind, l.points,
-	   sum(l.points) OVER (PARTITION BY l.customer_id ORDER BY l.movement_id) AS running_balance,
+	   (sum(l.points) OVER (PARTITION BY l.customer_id ORDER BY l.movement_id))::bigint AS running_balance,
 	   l.requested, l.available_at, l.expires_at, l.related_movement_id, l.idempotency_key
 FROM @extschema@.points_ledger AS l;
 COMMENT ON VIEW @extschema@.points_statement IS
@@ -1220,6 +1220,8 @@ BEGIN
 		'@extschema@.award_transaction_points(text)',
 		'@extschema@.enrol_member(bigint, text, timestamptz)',
 		'@extschema@.review_tiers(timestamptz, text)',
+		-- Reads crm.transactions and crm.customer_merges: the review's.
+		'@extschema@.loyalty_metric(bigint, text, timestamptz, timestamptz, timestamptz)',
 		'@extschema@.expire_points()',
 		'@extschema@.schedule_tier_review(text)',
 		'@extschema@.unschedule_tier_review()',
