@@ -95,6 +95,7 @@ INSERT INTO routine_calls VALUES
 	('crm.consent_source(text)', $$crm.consent_source('UPDATE')$$),
 	('crm.require_channel(text)', $$crm.require_channel('email')$$),
 	('crm.config_error(text,text)', $$crm.config_error('what is wrong', 'what to do')$$),
+	('crm.message_excerpt(text)', $$crm.message_excerpt(repeat('x', 100))$$),
 	('crm.segment_cells(text)', $$* FROM crm.segment_cells('default')$$),
 	('crm.check_segment_rules(text)', $$* FROM crm.check_segment_rules('default')$$),
 	('crm.check_transaction_source(regclass)', $$crm.check_transaction_source('crm.transactions')$$),
