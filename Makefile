@@ -23,6 +23,7 @@ OBJS = \
 	src/clv.o \
 	src/simulate.o \
 	src/affinity.o \
+	src/progress.o \
 	src/loyalty.o \
 	src/satisfaction.o
 
@@ -50,6 +51,7 @@ SQL_PARTS = \
 	sql/70_source.sql \
 	sql/75_churn.sql \
 	sql/76_churn_models.sql \
+	sql/78_progress.sql \
 	sql/80_refresh_tables.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
@@ -85,6 +87,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
 	sql/76_churn_models.sql \
+	sql/78_progress.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/83_snapshots.sql \
@@ -122,6 +125,7 @@ REGRESS = \
 	segment_rules \
 	source \
 	refresh \
+	progress \
 	views \
 	churn \
 	schedule \
@@ -144,7 +148,7 @@ REGRESS = \
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
-ISOLATION = refresh_atomic affinity_atomic incremental_queue merge_concurrent
+ISOLATION = refresh_atomic affinity_atomic incremental_queue merge_concurrent progress_visible
 # --outputdir=. keeps expected output in the top-level expected/ with the rest.
 ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=retail_crm
 

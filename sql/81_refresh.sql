@@ -5,7 +5,8 @@
 -- extension script, PostgreSQL refuses to replace an object the extension
 -- does not own).
 
--- Stage progress: in the run row, in the session (NOTICE) and in the server log.
+-- Stage progress: in the run row, in crm.work_stages (with the run), in the
+-- session (NOTICE) and in the server log.
 CREATE OR REPLACE FUNCTION @extschema@.refresh_progress(run_id bigint, stage text, rows_done bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -15,6 +16,7 @@ BEGIN
 	UPDATE @extschema@.refresh_runs AS r
 	SET stage = refresh_progress.stage, rows_done = refresh_progress.rows_done
 	WHERE r.run_id = refresh_progress.run_id;
+	PERFORM @extschema@.progress_stage_done(rows_done);
 	RAISE NOTICE 'retail_crm refresh run %: stage %, % rows', run_id, stage, rows_done;
 	RAISE LOG 'retail_crm refresh run %: stage %, % rows', run_id, stage, rows_done;
 END
@@ -175,6 +177,11 @@ BEGIN
 			END IF;
 		END IF;
 		incremental := run.mode = 'incremental';
+		-- Other sessions follow the run in crm.progress.
+		PERFORM @extschema@.progress_start(run.mode || ' refresh', run_id, 4);
+		PERFORM @extschema@.progress_stage(1, current_stage,
+			(SELECT c.reltuples::bigint FROM pg_class AS c
+			 WHERE c.oid = source_relation AND c.relkind = 'r' AND c.reltuples >= 0));
 		UPDATE @extschema@.refresh_runs AS r
 		SET source = source_relation::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set,
 			mode = run.mode, settings_fingerprint = @extschema@.settings_fingerprint()
@@ -195,6 +202,7 @@ BEGIN
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_customers);
 
 		current_stage := 'scores';
+		PERFORM @extschema@.progress_stage(2, current_stage, n_customers);
 		IF incremental THEN
 			-- Scores on the break points of the full run: quantiles describe
 			-- the whole population, which one customer's sale barely moves.
@@ -265,6 +273,7 @@ BEGIN
 		-- of) the purchase model crm.churn_model_choice() names; an
 		-- incremental run keeps the one its snapshot was scored with.
 		current_stage := 'models';
+		PERFORM @extschema@.progress_stage(3, current_stage, n_scored);
 		IF incremental THEN
 			purchase_model_id := (SELECT cs.bgnbd_model_id FROM @extschema@.customer_segments AS cs
 								  WHERE cs.bgnbd_model_id IS NOT NULL LIMIT 1);
@@ -301,6 +310,7 @@ BEGIN
 		-- on (83_snapshots.sql); an incremental run rewrites its customers'
 		-- rows in the published one, also visible at the commit.
 		current_stage := 'publish';
+		PERFORM @extschema@.progress_stage(4, current_stage, n_customers);
 		IF incremental THEN
 			target_snapshot := (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
 			DELETE FROM @extschema@.segment_snapshots AS cs
@@ -309,7 +319,7 @@ BEGIN
 			target_snapshot := refresh_build.run_id;
 		END IF;
 		INSERT INTO @extschema@.segment_snapshots
-		SELECT target_snapshot, f.customer_id, run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
+		SELECT target_snapshot, @extschema@.progress_count(f.customer_id), run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
 			   f.recency_days, f.orders, f.net_spend, f.returns,
 			   s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
 			   CASE WHEN f.orders > 0 THEN coalesce(map.segment, 'Unclassified') END,
@@ -376,6 +386,7 @@ BEGIN
 			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
 		WHERE r.run_id = refresh_build.run_id;
 		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored, pg_temp.refresh_changed;
+		PERFORM @extschema@.progress_finish();
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
@@ -384,6 +395,7 @@ BEGIN
 		SET status = 'failed', stage = current_stage, finished_at = clock_timestamp(),
 			error_sqlstate = e_state, error_message = e_message
 		WHERE r.run_id = refresh_build.run_id;
+		PERFORM @extschema@.progress_finish();
 		RETURN ARRAY[e_state, e_message, e_detail, e_hint];
 	END;
 END
