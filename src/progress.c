@@ -68,16 +68,23 @@ static int64 uncounted_rows = 0;
 /* How often progress_count publishes: rarely enough to cost nothing. */
 #define RCRM_PROGRESS_COUNT_BATCH 4096
 
+/* This session's run, if any, is over. */
 static void
-ProgressAbortCallback(XactEvent event, void *arg)
+EndMyProgress(void)
 {
-	if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) &&
-		my_progress != NULL)
+	if (my_progress != NULL)
 	{
 		SpinLockAcquire(&my_progress->mutex);
 		my_progress->active = false;
 		SpinLockRelease(&my_progress->mutex);
 	}
+}
+
+static void
+ProgressAbortCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		EndMyProgress();
 }
 
 static void
@@ -294,12 +301,7 @@ PG_FUNCTION_INFO_V1(progress_finish);
 Datum
 progress_finish(PG_FUNCTION_ARGS)
 {
-	if (my_progress != NULL)
-	{
-		SpinLockAcquire(&my_progress->mutex);
-		my_progress->active = false;
-		SpinLockRelease(&my_progress->mutex);
-	}
+	EndMyProgress();
 	PG_RETURN_VOID();
 }
 
