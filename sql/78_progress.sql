@@ -1,5 +1,5 @@
 -- Progress of long work, readable from any session while it runs (the
--- refresh; src/progress.c says how), and the time each stage of past runs
+-- refresh, the tier review; src/progress.c says how), and the time each stage of past runs
 -- took, from which the view estimates the time left.
 
 CREATE FUNCTION @extschema@.progress_start(command text, run_id bigint, stages integer)
@@ -59,11 +59,11 @@ CREATE TABLE @extschema@.work_stages (
 	PRIMARY KEY (command, run_id, stage_number)
 );
 COMMENT ON TABLE @extschema@.work_stages IS
-	'Every stage of every finished run of long work (the refresh), committed with the run: where its time went, and the basis of crm.progress''s estimate of time left.';
-COMMENT ON COLUMN @extschema@.work_stages.command IS 'The work: ''full refresh'' or ''incremental refresh''.';
-COMMENT ON COLUMN @extschema@.work_stages.run_id IS 'The run (crm.refresh_runs.run_id for a refresh).';
+	'Every stage of every finished run of long work (the refresh, the tier review), committed with the run: where its time went, and the basis of crm.progress''s estimate of time left.';
+COMMENT ON COLUMN @extschema@.work_stages.command IS 'The work: ''full refresh'', ''incremental refresh'' or ''tier review''.';
+COMMENT ON COLUMN @extschema@.work_stages.run_id IS 'The run: crm.refresh_runs.run_id for a refresh, crm.loyalty_runs.run_id for a tier review (one per program).';
 COMMENT ON COLUMN @extschema@.work_stages.stage_number IS 'Position of the stage in the run, from 1.';
-COMMENT ON COLUMN @extschema@.work_stages.stage IS 'The stage: for a refresh facts, scores, models, publish.';
+COMMENT ON COLUMN @extschema@.work_stages.stage IS 'The stage: for a refresh facts, scores, models, publish; for a tier review members.';
 COMMENT ON COLUMN @extschema@.work_stages.rows_expected IS 'Rows the stage expected when it started (the sales source''s estimated size for the facts, the customers after it); NULL when not known.';
 COMMENT ON COLUMN @extschema@.work_stages.rows_done IS 'Rows the stage produced.';
 COMMENT ON COLUMN @extschema@.work_stages.started_at IS 'When the stage started.';
@@ -108,11 +108,11 @@ LEFT JOIN LATERAL (
 	GROUP BY s.run_id
 ) AS basis ON true;
 COMMENT ON VIEW @extschema@.progress IS
-	'Long work running now (a full or incremental refresh), one row per session, in the manner of pg_stat_progress_*: its stage, rows, elapsed time and an estimate of the time left. Readable from any session while the run''s own transaction is still open.';
+	'Long work running now (a full or incremental refresh, a tier review), one row per session, in the manner of pg_stat_progress_*: its stage, rows, elapsed time and an estimate of the time left. Readable from any session while the run''s own transaction is still open.';
 COMMENT ON COLUMN @extschema@.progress.pid IS 'Process id of the session running it (pg_stat_activity.pid).';
-COMMENT ON COLUMN @extschema@.progress.command IS 'The work: ''full refresh'' or ''incremental refresh''.';
-COMMENT ON COLUMN @extschema@.progress.run_id IS 'The run (crm.refresh_runs.run_id for a refresh).';
-COMMENT ON COLUMN @extschema@.progress.stage IS 'The current stage: for a refresh facts, scores, models, publish.';
+COMMENT ON COLUMN @extschema@.progress.command IS 'The work: ''full refresh'', ''incremental refresh'' or ''tier review''.';
+COMMENT ON COLUMN @extschema@.progress.run_id IS 'The run: crm.refresh_runs.run_id for a refresh, crm.loyalty_runs.run_id for a tier review (one per program).';
+COMMENT ON COLUMN @extschema@.progress.stage IS 'The current stage: for a refresh facts, scores, models, publish; for a tier review members.';
 COMMENT ON COLUMN @extschema@.progress.stage_number IS 'Position of the current stage, from 1.';
 COMMENT ON COLUMN @extschema@.progress.stages IS 'Number of stages of the run.';
 COMMENT ON COLUMN @extschema@.progress.rows_done IS 'Rows of the current stage done so far, where the stage counts them (a refresh''s publish stage does); 0 until the stage ends otherwise.';

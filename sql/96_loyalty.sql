@@ -952,9 +952,13 @@ BEGIN
 		INSERT INTO @extschema@.loyalty_runs AS r (job, program_id, as_of, review_at)
 		VALUES ('tier_review', program.program_id, as_of, review)
 		RETURNING r.* INTO run;
+		-- Other sessions follow the review in crm.progress, member by member.
+		PERFORM @extschema@.progress_start('tier review', run.run_id, 1);
+		PERFORM @extschema@.progress_stage(1, 'members',
+			(SELECT count(*) FROM @extschema@.loyalty_members AS m WHERE m.program_id = program.program_id));
 
 		WITH evaluated AS (
-			SELECT m.customer_id, m.tier_rank,
+			SELECT @extschema@.progress_count(m.customer_id) AS customer_id, m.tier_rank,
 				   @extschema@.loyalty_tier(greatest(q.metric, 0)::float8, thresholds,
 											least(m.tier_rank, cardinality(thresholds)),
 											review IS NOT NULL AND m.tier_since <= as_of - program.grace_period,
@@ -984,6 +988,8 @@ BEGIN
 			finished_at = clock_timestamp()
 		WHERE r.run_id = run.run_id
 		RETURNING r.* INTO run;
+		PERFORM @extschema@.progress_stage_done(run.members);
+		PERFORM @extschema@.progress_finish();
 		RETURN NEXT run;
 	END LOOP;
 END

@@ -339,3 +339,15 @@ SET ROLE crm_admin;
 SELECT (crm.earn_points(9000001, 10, 'admin-1')).points AS admin_earns;
 SELECT count(*) AS admin_reads_reasons FROM crm.points_adjustment_reasons;
 RESET ROLE;
+
+-- 10. Every tier review above left its one stage in crm.work_stages (the
+-- progress other sessions watch while it runs): the members it evaluated.
+SELECT count(*) AS reviews, count(*) FILTER (WHERE w.rows_done = r.members) AS members_counted,
+	   count(*) FILTER (WHERE w.finished_at >= w.started_at AND w.stage = 'members') AS timed
+FROM crm.loyalty_runs AS r
+JOIN crm.work_stages AS w ON w.command = 'tier review' AND w.run_id = r.run_id
+WHERE r.job = 'tier_review';
+SELECT count(*) AS reviews_without_stage
+FROM crm.loyalty_runs AS r
+WHERE r.job = 'tier_review'
+  AND NOT EXISTS (SELECT 1 FROM crm.work_stages AS w WHERE w.command = 'tier review' AND w.run_id = r.run_id);
