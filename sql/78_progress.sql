@@ -115,7 +115,7 @@ COMMENT ON COLUMN @extschema@.progress.run_id IS 'The run: crm.refresh_runs.run_
 COMMENT ON COLUMN @extschema@.progress.stage IS 'The current stage: for a refresh facts, scores, models, publish; for a tier review members.';
 COMMENT ON COLUMN @extschema@.progress.stage_number IS 'Position of the current stage, from 1.';
 COMMENT ON COLUMN @extschema@.progress.stages IS 'Number of stages of the run.';
-COMMENT ON COLUMN @extschema@.progress.rows_done IS 'Rows of the current stage done so far, where the stage counts them (a refresh''s publish stage does); 0 until the stage ends otherwise.';
+COMMENT ON COLUMN @extschema@.progress.rows_done IS 'Rows of the current stage done so far, where the stage counts them (a refresh''s publish stage and a tier review do); 0 until the stage ends otherwise.';
 COMMENT ON COLUMN @extschema@.progress.rows_expected IS 'Rows the current stage expects; NULL when not known.';
 COMMENT ON COLUMN @extschema@.progress.started_at IS 'When the run started.';
 COMMENT ON COLUMN @extschema@.progress.stage_started_at IS 'When the current stage started.';
