@@ -212,10 +212,17 @@ STEP_SQL[expected_purchases_pareto_nbd]="SELECT sum(crm.expected_purchases(90, b
 # (count pairs in C, publish, log) and what an analyst writes today, a
 # self-join of the distinct basket lines grouped by pair, with the same
 # basket cap and support threshold (no confidence, lift or conviction yet).
-declare -a AFFINITY_STEP_NAMES=(affinity_sql affinity)
+declare -a AFFINITY_STEP_NAMES=(affinity_sql affinity_distinct affinity_read affinity)
 AFFINITY_MIN_SUPPORT=0.001
 AFFINITY_MAX_ITEMS=100
 STEP_SQL[affinity]="SELECT pairs FROM crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS});"
+# Floors, none of our code: the lines in basket order as crm.basket_pairs
+# reads them, and the distinct lines in basket order as SQL gives them.
+STEP_SQL[affinity_read]="
+SELECT count(*) FROM (SELECT s.transaction_id::pg_catalog.text, s.product_id::pg_catalog.text
+					  FROM crm.basket_items AS s ORDER BY s.transaction_id) AS l;"
+STEP_SQL[affinity_distinct]="
+SELECT count(*) FROM (SELECT DISTINCT s.transaction_id, s.product_id FROM crm.basket_items AS s ORDER BY 1) AS l;"
 AFFINITY_PLAIN_SQL="
 CREATE TEMP TABLE plain_pairs AS
 WITH lines AS (
@@ -317,6 +324,8 @@ declare -A STEP_LABEL=(
 	[expected_purchases_pareto_nbd]='`crm.expected_purchases(90, ...)` (Pareto/NBD) of every customer'
 	[affinity_sql]="plain SQL pair count: self-join of distinct basket lines, GROUP BY pair (support ${AFFINITY_MIN_SUPPORT}, cap ${AFFINITY_MAX_ITEMS})"
 	[affinity]="\`crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS})\` (count in C, publish, log)"
+	[affinity_read]='the sale lines in basket order as `crm.basket_pairs` reads them, only counted (floor of the refresh)'
+	[affinity_distinct]='the distinct sale lines in basket order (`SELECT DISTINCT transaction_id, product_id ... ORDER BY 1`), only counted'
 	[facts_oldest_first]="\`crm.customer_facts\` of one customer, ${ORDER_DAYS} days fed oldest first"
 	[facts_newest_first]='the same, fed newest first'
 	[facts_shuffled]='the same, fed in a random order'

@@ -20,7 +20,8 @@
  *		cannot add its n(n-1)/2 pairs; the number of baskets of each product;
  *	 2. pairs of products that are frequent enough themselves (a pair is never
  *		in more baskets than either of its products): product by product, in
- *		a dense counter array over the baskets that hold the product.
+ *		a dense counter array over the lines after the product in the
+ *		baskets that hold it.
  * Everything lives in one memory context, deleted before returning; its
  * size follows the lines and products, not the number of pairs.
  *
