@@ -26,7 +26,8 @@
 #      P(alive);
 #   5. generates order lines for those transactions with a seeded SQL
 #      generator (themed baskets, skewed product popularity) and times
-#      crm.refresh_affinity next to the plain-SQL pair count;
+#      crm.refresh_affinity next to the plain-SQL pair count, then checks
+#      that the published pairs equal the plain SQL's to the last digit;
 #   6. times customer_facts over one customer's 400,000 days fed oldest
 #      first, newest first and shuffled;
 #   7. prints the refresh's facts step under EXPLAIN ANALYZE.
@@ -211,11 +212,18 @@ STEP_SQL[expected_purchases_pareto_nbd]="SELECT sum(crm.expected_purchases(90, b
 # (count pairs in C, publish, log) and what an analyst writes today, a
 # self-join of the distinct basket lines grouped by pair, with the same
 # basket cap and support threshold (no confidence, lift or conviction yet).
-declare -a AFFINITY_STEP_NAMES=(affinity_sql affinity)
+declare -a AFFINITY_STEP_NAMES=(affinity_sql affinity_distinct affinity_read affinity)
 AFFINITY_MIN_SUPPORT=0.001
 AFFINITY_MAX_ITEMS=100
 STEP_SQL[affinity]="SELECT pairs FROM crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS});"
-STEP_SQL[affinity_sql]="
+# Floors, none of our code: the lines in basket order as crm.basket_pairs
+# reads them, and the distinct lines in basket order as SQL gives them.
+STEP_SQL[affinity_read]="
+SELECT count(*) FROM (SELECT s.transaction_id::pg_catalog.text, s.product_id::pg_catalog.text
+					  FROM crm.basket_items AS s ORDER BY s.transaction_id) AS l;"
+STEP_SQL[affinity_distinct]="
+SELECT count(*) FROM (SELECT DISTINCT s.transaction_id, s.product_id FROM crm.basket_items AS s ORDER BY 1) AS l;"
+AFFINITY_PLAIN_SQL="
 CREATE TEMP TABLE plain_pairs AS
 WITH lines AS (
 	SELECT DISTINCT b.transaction_id, b.product_id FROM crm.basket_items AS b
@@ -226,8 +234,51 @@ WITH lines AS (
 SELECT x.product_id AS product_a, y.product_id AS product_b, count(*) AS baskets_together
 FROM kept AS x JOIN kept AS y ON y.transaction_id = x.transaction_id AND y.product_id > x.product_id
 GROUP BY 1, 2
-HAVING count(*) >= ${AFFINITY_MIN_SUPPORT} * (SELECT count(DISTINCT transaction_id) FROM kept);
+HAVING count(*) >= ${AFFINITY_MIN_SUPPORT} * (SELECT count(DISTINCT transaction_id) FROM kept);"
+STEP_SQL[affinity_sql]="${AFFINITY_PLAIN_SQL}
 DROP TABLE plain_pairs;"
+
+# The refresh's pairs against the plain-SQL pair count, both ways of each
+# pair, with support, confidence, lift and conviction computed in SQL from
+# the plain counts in the same float8 divisions as the C code: any pair
+# missing, extra or differing in the last digit is counted.  Fails the run
+# unless none is.
+check_affinity() {
+	local result
+	result="$(psql_quiet -A -t <<-SQL
+		${AFFINITY_PLAIN_SQL}
+		WITH lines AS (
+			SELECT DISTINCT b.transaction_id, b.product_id FROM crm.basket_items AS b
+		), kept AS (
+			SELECT l.* FROM lines AS l
+			WHERE l.transaction_id IN (SELECT transaction_id FROM lines GROUP BY 1 HAVING count(*) <= ${AFFINITY_MAX_ITEMS})
+		), n AS (
+			SELECT count(DISTINCT k.transaction_id)::float8 AS n FROM kept AS k
+		), single AS (
+			SELECT k.product_id, count(*)::float8 AS c FROM kept AS k GROUP BY 1
+		), both_ways AS (
+			SELECT p.product_a AS a, p.product_b AS b, p.baskets_together AS together FROM plain_pairs AS p
+			UNION ALL
+			SELECT p.product_b, p.product_a, p.baskets_together FROM plain_pairs AS p
+		), expected AS (
+			SELECT w.a, w.b, w.together, w.together / n.n AS support, w.together / sa.c AS confidence,
+				   (w.together * n.n) / (sa.c * sb.c) AS lift,
+				   CASE WHEN w.together < sa.c THEN ((n.n - sb.c) * sa.c) / (n.n * (sa.c - w.together)) END AS conviction
+			FROM both_ways AS w CROSS JOIN n
+			JOIN single AS sa ON sa.product_id = w.a JOIN single AS sb ON sb.product_id = w.b
+		)
+		SELECT format('%s of %s ordered pairs differ from the plain SQL count (missing, extra or not equal to the last digit)',
+					  count(*) FILTER (WHERE e.a IS NULL OR p.product_a IS NULL
+										  OR (e.together, e.support, e.confidence, e.lift, e.conviction)
+											 IS DISTINCT FROM (p.baskets_together, p.support, p.confidence, p.lift, p.conviction)),
+					  count(*))
+		FROM expected AS e FULL JOIN crm.product_affinity AS p ON p.product_a = e.a AND p.product_b = e.b;
+		DROP TABLE plain_pairs;
+	SQL
+	)"
+	echo "${result}"
+	[[ "${result}" == "0 of "* ]]
+}
 
 # customer_facts over the rows of one customer with ORDER_DAYS distinct
 # purchase days, fed oldest first, newest first and shuffled: the same
@@ -273,6 +324,8 @@ declare -A STEP_LABEL=(
 	[expected_purchases_pareto_nbd]='`crm.expected_purchases(90, ...)` (Pareto/NBD) of every customer'
 	[affinity_sql]="plain SQL pair count: self-join of distinct basket lines, GROUP BY pair (support ${AFFINITY_MIN_SUPPORT}, cap ${AFFINITY_MAX_ITEMS})"
 	[affinity]="\`crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS})\` (count in C, publish, log)"
+	[affinity_read]='the sale lines in basket order as `crm.basket_pairs` reads them, only counted (floor of the refresh)'
+	[affinity_distinct]='the distinct sale lines in basket order (`SELECT DISTINCT transaction_id, product_id ... ORDER BY 1`), only counted'
 	[facts_oldest_first]="\`crm.customer_facts\` of one customer, ${ORDER_DAYS} days fed oldest first"
 	[facts_newest_first]='the same, fed newest first'
 	[facts_shuffled]='the same, fed in a random order'
@@ -508,6 +561,7 @@ run_in_cluster() {
 	setup_affinity
 	time_steps "${as_of}" "${AFFINITY_STEP_NAMES[@]}"
 	psql_quiet -c "SELECT baskets, skipped_baskets, pairs FROM crm.affinity_runs ORDER BY run_id DESC LIMIT 1;"
+	check_affinity
 	echo
 	echo "== basket affinity: medians of ${RUNS} runs"
 	print_medians count affinity_sql "${AFFINITY_STEP_NAMES[@]}"

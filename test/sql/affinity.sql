@@ -108,6 +108,11 @@ INSERT INTO lines VALUES ('1', 'P'), ('1', 'Q'), ('1', NULL), ('2', 'Q'), ('2', 
 SELECT * FROM crm.basket_pairs('lines', 1, 2) ORDER BY product_a NULLS FIRST, product_b;
 TRUNCATE lines;
 SELECT * FROM crm.basket_pairs('lines', 0.5, 2);
+-- A basket is its id's text, whatever the type: numeric 1.0 and 1.00 are
+-- equal but two baskets, {P,Q,R} and {Q,R}, though their lines interleave.
+CREATE TEMP TABLE numeric_lines (transaction_id numeric, product_id text);
+INSERT INTO numeric_lines VALUES (1.0, 'P'), (1.00, 'Q'), (1.0, 'Q'), (1.00, 'R'), (1.0, 'R');
+SELECT * FROM crm.basket_pairs('numeric_lines', 1, 3) ORDER BY product_a NULLS FIRST, product_b;
 
 -- Bad input: a clear error each, the published pairs untouched.
 SELECT * FROM public.error_of($$SELECT * FROM crm.basket_pairs('crm.basket_items', NULL, 3)$$);
