@@ -35,6 +35,7 @@ SQL_PARTS = \
 	sql/00_header.sql \
 	sql/05_roles.sql \
 	sql/10_tables.sql \
+	sql/12_channels.sql \
 	sql/15_consent.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
@@ -70,13 +71,17 @@ SQL_PARTS = \
 # 1.0 -> 1.1: the header, the changes to 1.0's objects, the parts 1.1 adds
 # (in dependency order, like SQL_PARTS), the 1.0 parts it runs again (the
 # views and their grants: customer_segments became a view), and the move of
-# the 1.0 snapshot and history into partitions.  Every numbered part listed here is
+# the 1.0 snapshot and history into partitions; the 1.0 contact and consent
+# columns of crm.customers move into crm.customer_contacts once its part has
+# created it.  Every numbered part listed here is
 # also in SQL_PARTS; the upgrade test compares the catalog of an updated 1.0
 # with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
+	sql/12_channels.sql \
 	sql/15_consent.sql \
+	sql/upgrade/1.0--1.1-contacts.sql \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
@@ -131,6 +136,7 @@ REGRESS = \
 	complaints \
 	satisfaction_parallel \
 	privacy \
+	channels \
 	audiences \
 	incremental \
 	identity \

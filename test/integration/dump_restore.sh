@@ -30,7 +30,13 @@ UPDATE crm.voice_settings SET satisfaction_drop_points = 15;
 INSERT INTO crm.feedback (customer_id, received_at, topic, comment)
 SELECT customer_id, '2011-11-01 12:00+00', 'service', 'Friendly staff, slow delivery'
 FROM crm.customers WHERE customer_id % 97 = 0;
-UPDATE crm.customers SET consent_email = true, consent_updated_at = '2011-06-01 10:00+00' WHERE customer_id % 7 = 0;
+INSERT INTO crm.customer_contacts (customer_id, channel, handle, consent, consent_updated_at)
+SELECT customer_id, 'email', 'customer' || customer_id || '@example.com', true, '2011-06-01 10:00+00'
+FROM crm.customers WHERE customer_id % 7 = 0;
+INSERT INTO crm.channels (name, handle_kind, description) VALUES ('line', 'platform_id', 'LINE official account message.');
+UPDATE crm.channels SET enabled = false WHERE name = 'push';
+SELECT count(crm.set_contact(customer_id, 'line', 'U' || customer_id, preferred => true))
+FROM crm.customers WHERE customer_id % 13 = 0;
 SELECT count(crm.record_consent(customer_id, 'sms', true, 'store till', '2011-07-01 10:00+00'))
 FROM crm.customers WHERE customer_id % 11 = 0;
 INSERT INTO crm.segment_rules (rule_set, precedence, segment, r_min, r_max)
@@ -51,7 +57,7 @@ pg_restore --exit-on-error -d "${RESTORED_DB}" "${WORK_DIR}/source.dump" || fail
 for database in "${SOURCE_DB}" "${RESTORED_DB}"; do
 	psql -X -q -v ON_ERROR_STOP=1 -d "${database}" -f test/integration/catalog_snapshot.sql >"${WORK_DIR}/${database}.txt"
 done
-for table in consent_events survey_responses feedback complaint_tickets complaint_events; do
+for table in customer_contacts consent_events survey_responses feedback complaint_tickets complaint_events; do
 	grep -q "^crm.${table} rows [1-9]" "${WORK_DIR}/${SOURCE_DB}.txt" ||
 		fail "the source database has no rows in crm.${table} to restore"
 done
