@@ -24,9 +24,11 @@ OBJS = \
 	src/simulate.o \
 	src/affinity.o \
 	src/loyalty.o \
-	src/satisfaction.o
+	src/satisfaction.o \
+	src/campaign_stats.o
 
-# Numbered in dependency order: later parts use objects of earlier ones.
+# Numbered in dependency order: later parts use objects of earlier ones (a
+# letter after the number fits a part in between).
 # A part holding only functions may create them with CREATE OR REPLACE, so
 # that an upgrade script can run the whole part again.
 # (Numbers also keep part names apart from test names: pg_regress looks for
@@ -45,6 +47,7 @@ SQL_PARTS = \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
+	sql/59_campaign_stats.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/75_churn.sql \
@@ -61,6 +64,7 @@ SQL_PARTS = \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
+	sql/92a_control_group.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
@@ -85,6 +89,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
+	sql/59_campaign_stats.sql \
 	sql/76_churn_models.sql \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
@@ -97,6 +102,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
+	sql/92a_control_group.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
@@ -138,6 +144,8 @@ REGRESS = \
 	privacy \
 	channels \
 	audiences \
+	control_group \
+	campaign_planning \
 	incremental \
 	identity \
 	merge_customers \
