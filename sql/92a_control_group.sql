@@ -71,17 +71,27 @@ $$;
 COMMENT ON FUNCTION @extschema@.in_global_control(bigint) IS
 	'True when the customer key belongs to the global control group (crm.settings.global_control_share of all keys, drawn by a hash with the installation''s salt): no campaign treats them. Any key has an answer, known customer or not. 22004 for NULL. Stable because it reads crm.settings.';
 
+-- The members among the customers, for bulk work: the rule of
+-- crm.in_global_control written out, so that it is computed inline instead
+-- of by a function call per customer.
+CREATE VIEW @extschema@.global_control_members AS
+SELECT c.customer_id
+FROM @extschema@.customers AS c, @extschema@.global_control_key() AS k
+WHERE (hashint8extended(c.customer_id, k.seed) & 4503599627370495) < k.threshold;
+COMMENT ON VIEW @extschema@.global_control_members IS
+	'The customers of crm.customers in the global control group (crm.in_global_control of each, computed inline). No personal data.';
+COMMENT ON COLUMN @extschema@.global_control_members.customer_id IS 'Customer key.';
+
 -- Per calendar month (session TimeZone, like crm.monthly_kpis): the
 -- customers who had joined by then, split into the global control group
 -- and everyone else, their purchases in the month (crm.customer_months)
 -- and the difference with its interval.
 CREATE VIEW @extschema@.global_control_monthly AS
 WITH members AS (
-	-- The rule of crm.in_global_control, written out so that it is computed
-	-- inline for a million customers (the control_group test compares both).
 	SELECT c.customer_id, date_trunc('month', c.joined_at)::date AS joined_month,
-		   (hashint8extended(c.customer_id, k.seed) & 4503599627370495) < k.threshold AS in_control
-	FROM @extschema@.customers AS c, @extschema@.global_control_key() AS k
+		   g.customer_id IS NOT NULL AS in_control
+	FROM @extschema@.customers AS c
+	LEFT JOIN @extschema@.global_control_members AS g USING (customer_id)
 ), joined AS (
 	SELECT m.joined_month, m.in_control, count(*) AS customers
 	FROM members AS m GROUP BY 1, 2
@@ -142,4 +152,4 @@ COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_uplift_high IS 'Upp
 COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_p_value IS 'Two-sided p-value of revenue_uplift = 0.';
 COMMENT ON COLUMN @extschema@.global_control_monthly.incremental_revenue IS 'revenue_uplift * marketed_members: the month''s revenue the marketed customers brought beyond what they would have spent as control members.';
 
-GRANT SELECT ON @extschema@.global_control_monthly TO crm_analyst;
+GRANT SELECT ON @extschema@.global_control_members, @extschema@.global_control_monthly TO crm_analyst;
