@@ -25,9 +25,11 @@ OBJS = \
 	src/affinity.o \
 	src/progress.o \
 	src/loyalty.o \
-	src/satisfaction.o
+	src/satisfaction.o \
+	src/campaign_stats.o
 
-# Numbered in dependency order: later parts use objects of earlier ones.
+# Numbered in dependency order: later parts use objects of earlier ones (a
+# letter after the number fits a part in between).
 # A part holding only functions may create them with CREATE OR REPLACE, so
 # that an upgrade script can run the whole part again.
 # (Numbers also keep part names apart from test names: pg_regress looks for
@@ -37,6 +39,7 @@ SQL_PARTS = \
 	sql/05_roles.sql \
 	sql/10_tables.sql \
 	sql/12_messages.sql \
+	sql/12_channels.sql \
 	sql/15_consent.sql \
 	sql/18_config_checks.sql \
 	sql/20_settings.sql \
@@ -47,6 +50,7 @@ SQL_PARTS = \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
+	sql/59_campaign_stats.sql \
 	sql/60_segment_rules.sql \
 	sql/70_source.sql \
 	sql/75_churn.sql \
@@ -64,6 +68,7 @@ SQL_PARTS = \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
+	sql/92a_control_group.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
@@ -74,18 +79,23 @@ SQL_PARTS = \
 # 1.0 -> 1.1: the header, the changes to 1.0's objects, the parts 1.1 adds
 # (in dependency order, like SQL_PARTS), the 1.0 parts it runs again (the
 # views and their grants: customer_segments became a view), and the move of
-# the 1.0 snapshot and history into partitions.  Every numbered part listed here is
+# the 1.0 snapshot and history into partitions; the 1.0 contact and consent
+# columns of crm.customers move into crm.customer_contacts once its part has
+# created it.  Every numbered part listed here is
 # also in SQL_PARTS; the upgrade test compares the catalog of an updated 1.0
 # with a fresh install.
 UPGRADE_1.0_1.1_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.0--1.1.sql \
 	sql/12_messages.sql \
+	sql/12_channels.sql \
 	sql/15_consent.sql \
+	sql/upgrade/1.0--1.1-contacts.sql \
 	sql/18_config_checks.sql \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
+	sql/59_campaign_stats.sql \
 	sql/76_churn_models.sql \
 	sql/78_progress.sql \
 	sql/81_refresh.sql \
@@ -99,6 +109,7 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
+	sql/92a_control_group.sql \
 	sql/93_privacy.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
@@ -139,7 +150,10 @@ REGRESS = \
 	complaints \
 	satisfaction_parallel \
 	privacy \
+	channels \
 	audiences \
+	control_group \
+	campaign_planning \
 	incremental \
 	identity \
 	merge_customers \

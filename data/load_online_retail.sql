@@ -79,7 +79,7 @@ END
 $guard$;
 
 -- One customer per CustomerID.  No personal data exists in the file, so only
--- country and joined_at are set (consent columns keep their default, false).
+-- country and joined_at are set: no contact, no consent.
 -- country: the country on most of the customer's lines (8 customers have
 -- two); a tie goes to the country seen last in the file.
 -- joined_at: the customer's first invoice of any kind.

@@ -4,41 +4,24 @@ CREATE TABLE @extschema@.customers (
 	customer_id			bigint PRIMARY KEY,
 	first_name			text,
 	last_name			text,
-	email				text,
-	phone				text,
 	birth_date			date,
 	gender				text,
 	home_store			text,
 	country				text,
 	postal_code			text,
-	joined_at			timestamptz NOT NULL DEFAULT now(),
-	consent_email		boolean NOT NULL DEFAULT false,
-	consent_sms			boolean NOT NULL DEFAULT false,
-	consent_phone		boolean NOT NULL DEFAULT false,
-	consent_app			boolean NOT NULL DEFAULT false,
-	consent_updated_at	timestamptz,
-	preferred_channel	text CONSTRAINT customers_preferred_channel_known
-		CHECK (preferred_channel IN ('email', 'sms', 'phone', 'app'))
+	joined_at			timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE @extschema@.customers IS
-	'One row per customer: identity, contact, join date and per-channel marketing consent. Holds personal data: analysts read crm.customer_360 instead.';
+	'One row per customer: identity and join date; contacts and marketing consent per channel are in crm.customer_contacts. Holds personal data: analysts read crm.customer_360 instead.';
 COMMENT ON COLUMN @extschema@.customers.customer_id IS 'The retailer''s customer key.';
 COMMENT ON COLUMN @extschema@.customers.first_name IS 'Personal data.';
 COMMENT ON COLUMN @extschema@.customers.last_name IS 'Personal data.';
-COMMENT ON COLUMN @extschema@.customers.email IS 'Personal data: contact for the email channel.';
-COMMENT ON COLUMN @extschema@.customers.phone IS 'Personal data: contact for the sms and phone channels.';
 COMMENT ON COLUMN @extschema@.customers.birth_date IS 'Personal data.';
 COMMENT ON COLUMN @extschema@.customers.gender IS 'Personal data, free text as the retailer records it.';
 COMMENT ON COLUMN @extschema@.customers.home_store IS 'Store the customer is attached to, if any.';
 COMMENT ON COLUMN @extschema@.customers.country IS 'Country of the customer''s address.';
 COMMENT ON COLUMN @extschema@.customers.postal_code IS 'Personal data when combined with other fields.';
 COMMENT ON COLUMN @extschema@.customers.joined_at IS 'When the customer joined (registration or first contact).';
-COMMENT ON COLUMN @extschema@.customers.consent_email IS 'True when the customer agreed to marketing by email.';
-COMMENT ON COLUMN @extschema@.customers.consent_sms IS 'True when the customer agreed to marketing by SMS.';
-COMMENT ON COLUMN @extschema@.customers.consent_phone IS 'True when the customer agreed to marketing by phone.';
-COMMENT ON COLUMN @extschema@.customers.consent_app IS 'True when the customer agreed to marketing through the app or WeChat.';
-COMMENT ON COLUMN @extschema@.customers.consent_updated_at IS 'When any consent flag last changed.';
-COMMENT ON COLUMN @extschema@.customers.preferred_channel IS 'email, sms, phone or app.';
 
 -- One row per order, not per line: RFM frequency counts orders.
 CREATE TABLE @extschema@.transactions (

@@ -1,33 +1,32 @@
--- Marketing consent with its evidence.  The consent_* flags of crm.customers
--- hold the current answer per channel; crm.consent_events keeps every answer
--- with when and where it was given.  The flags can be changed by any means
--- (COPY, UPDATE, crm.record_consent): triggers log each change, so the log
--- cannot fall behind the flags.
+-- Marketing consent with its evidence.  crm.customer_contacts holds the
+-- current answer per customer and channel (12_channels.sql);
+-- crm.consent_events keeps every answer with when and where it was given.
+-- The answers can be changed by any means (COPY, UPDATE, crm.record_consent):
+-- triggers log each change, so the log cannot fall behind them.
 
 CREATE TABLE @extschema@.consent_events (
 	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	customer_id		bigint NOT NULL,
-	channel			text NOT NULL CONSTRAINT consent_events_channel_known
-		CHECK (channel IN ('email', 'sms', 'phone', 'app')),
+	channel			text NOT NULL REFERENCES @extschema@.channels,
 	granted			boolean NOT NULL,
 	recorded_at		timestamptz NOT NULL,
 	source			text NOT NULL,
 	recorded_by		name NOT NULL DEFAULT session_user
 );
 COMMENT ON TABLE @extschema@.consent_events IS
-	'Every consent answer per customer and channel, with time and source: the evidence behind the consent flags of crm.customers. Append-only; kept after crm.forget_customer (it holds no personal data). No foreign key, so the evidence outlives a deleted customer row.';
+	'Every consent answer per customer and channel, with time and source: the evidence behind crm.customer_contacts.consent. Append-only; kept after crm.forget_customer (it holds no personal data). No foreign key to the customer, so the evidence outlives a deleted customer row.';
 COMMENT ON COLUMN @extschema@.consent_events.event_id IS 'Event number, increasing.';
 COMMENT ON COLUMN @extschema@.consent_events.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.consent_events.channel IS 'email, sms, phone or app.';
+COMMENT ON COLUMN @extschema@.consent_events.channel IS 'Channel (crm.channels.name).';
 COMMENT ON COLUMN @extschema@.consent_events.granted IS 'True when the customer agreed to marketing on the channel, false when they refused or withdrew.';
-COMMENT ON COLUMN @extschema@.consent_events.recorded_at IS 'When the customer gave the answer (crm.customers.consent_updated_at when the flags were written directly).';
-COMMENT ON COLUMN @extschema@.consent_events.source IS 'Where the answer came from, e.g. web signup form, store till, crm.forget_customer; "crm.customers insert/update" when the flags were written directly without a source.';
+COMMENT ON COLUMN @extschema@.consent_events.recorded_at IS 'When the customer gave the answer (crm.customer_contacts.consent_updated_at when the consent was written directly).';
+COMMENT ON COLUMN @extschema@.consent_events.source IS 'Where the answer came from, e.g. web signup form, store till, crm.forget_customer; "crm.customer_contacts insert/update" when the consent was written directly without a source.';
 COMMENT ON COLUMN @extschema@.consent_events.recorded_by IS 'Session user who wrote the answer.';
 
 CREATE INDEX consent_events_customer_idx
 	ON @extschema@.consent_events (customer_id, channel, recorded_at);
 
--- Source of the flag changes written in this transaction; set by
+-- Source of the consent changes written in this transaction; set by
 -- crm.record_consent, read by the triggers below.
 CREATE FUNCTION @extschema@.consent_source(operation text)
 RETURNS text
@@ -35,10 +34,10 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT coalesce(nullif(current_setting('retail_crm.consent_source', true), ''),
-					'crm.customers ' || lower(operation))
+					'crm.customer_contacts ' || lower(operation))
 $$;
 COMMENT ON FUNCTION @extschema@.consent_source(text) IS
-	'Internal: the consent source crm.record_consent set for this transaction, else "crm.customers <operation>". Stable because it reads a setting.';
+	'Internal: the consent source crm.record_consent set for this transaction, else "crm.customer_contacts <operation>". Stable because it reads a setting.';
 
 -- The latest answer the log holds for a customer and channel.
 CREATE FUNCTION @extschema@.logged_consent(customer_id bigint, channel text)
@@ -55,9 +54,9 @@ COMMENT ON FUNCTION @extschema@.logged_consent(bigint, text) IS
 	'Internal: the latest consent answer crm.consent_events holds for a customer and channel, NULL when none. Stable because it reads a table.';
 
 -- One statement-level trigger per operation: transition tables let a COPY
--- of a million customers log its consents in one INSERT ... SELECT.  A flag
--- that already agrees with the log's latest answer is not logged again, so
--- pg_restore, which loads the saved log and then the customers, does not
+-- of a million contacts log its consents in one INSERT ... SELECT.  An
+-- answer that already agrees with the log's latest one is not logged again,
+-- so pg_restore, which loads the saved log and then the contacts, does not
 -- log every consent twice.
 CREATE FUNCTION @extschema@.log_consent_changes()
 RETURNS trigger
@@ -67,64 +66,32 @@ AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		INSERT INTO @extschema@.consent_events (customer_id, channel, granted, recorded_at, source)
-		SELECT n.customer_id, answer.channel, answer.granted,
+		SELECT n.customer_id, n.channel, n.consent,
 			   coalesce(n.consent_updated_at, now()), @extschema@.consent_source(TG_OP)
 		FROM new_rows AS n
-		CROSS JOIN LATERAL (VALUES ('email', n.consent_email), ('sms', n.consent_sms),
-								   ('phone', n.consent_phone), ('app', n.consent_app)) AS answer (channel, granted)
-		WHERE answer.granted
-		  AND answer.granted IS DISTINCT FROM @extschema@.logged_consent(n.customer_id, answer.channel);
+		WHERE n.consent
+		  AND n.consent IS DISTINCT FROM @extschema@.logged_consent(n.customer_id, n.channel);
 	ELSE
 		INSERT INTO @extschema@.consent_events (customer_id, channel, granted, recorded_at, source)
-		SELECT n.customer_id, answer.channel, answer.granted,
+		SELECT n.customer_id, n.channel, n.consent,
 			   coalesce(n.consent_updated_at, now()), @extschema@.consent_source(TG_OP)
 		FROM new_rows AS n
-		JOIN old_rows AS o USING (customer_id)
-		CROSS JOIN LATERAL (VALUES ('email', n.consent_email, o.consent_email),
-								   ('sms', n.consent_sms, o.consent_sms),
-								   ('phone', n.consent_phone, o.consent_phone),
-								   ('app', n.consent_app, o.consent_app)) AS answer (channel, granted, was)
-		WHERE answer.granted IS DISTINCT FROM answer.was
-		  AND answer.granted IS DISTINCT FROM @extschema@.logged_consent(n.customer_id, answer.channel);
+		JOIN old_rows AS o USING (customer_id, channel)
+		WHERE n.consent IS DISTINCT FROM o.consent
+		  AND n.consent IS DISTINCT FROM @extschema@.logged_consent(n.customer_id, n.channel);
 	END IF;
 	RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.log_consent_changes() IS
-	'Trigger: writes a crm.consent_events row for every consent flag a statement on crm.customers set (insert) or changed (update).';
+	'Trigger: writes a crm.consent_events row for every consent a statement on crm.customer_contacts set (insert) or changed (update).';
 
-CREATE TRIGGER customers_consent_inserted AFTER INSERT ON @extschema@.customers
+CREATE TRIGGER customer_contacts_consent_inserted AFTER INSERT ON @extschema@.customer_contacts
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.log_consent_changes();
-CREATE TRIGGER customers_consent_updated AFTER UPDATE ON @extschema@.customers
+CREATE TRIGGER customer_contacts_consent_updated AFTER UPDATE ON @extschema@.customer_contacts
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.log_consent_changes();
-
--- Customers of a 1.0 install gave their consents before the log existed.
-INSERT INTO @extschema@.consent_events (customer_id, channel, granted, recorded_at, source)
-SELECT c.customer_id, answer.channel, true, coalesce(c.consent_updated_at, c.joined_at),
-	   'consent flags before retail_crm 1.1'
-FROM @extschema@.customers AS c
-CROSS JOIN LATERAL (VALUES ('email', c.consent_email), ('sms', c.consent_sms),
-						   ('phone', c.consent_phone), ('app', c.consent_app)) AS answer (channel, granted)
-WHERE answer.granted;
-
--- Raises 22023 unless channel is a marketing channel retail_crm knows.
-CREATE FUNCTION @extschema@.require_channel(channel text)
-RETURNS void
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF channel IS NULL OR channel NOT IN ('email', 'sms', 'phone', 'app') THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('channel must be email, sms, phone or app, not %L', @extschema@.message_excerpt(channel)),
-			HINT = 'Consent is kept per channel: email (email address), sms and phone (phone number), app (push to the customer id).';
-	END IF;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.require_channel(text) IS
-	'Internal: raises 22023 with a hint unless the channel is email, sms, phone or app.';
 
 CREATE FUNCTION @extschema@.record_consent(customer_id bigint, channel text, granted boolean,
 										   source text, recorded_at timestamptz DEFAULT now())
@@ -152,24 +119,21 @@ BEGIN
 			HINT = 'Give the time the customer answered.';
 	END IF;
 
-	-- The flag change is logged by the update trigger with this source.
-	PERFORM set_config('retail_crm.consent_source', source, true);
-	UPDATE @extschema@.customers AS c
-	SET consent_email = CASE WHEN record_consent.channel = 'email' THEN record_consent.granted ELSE c.consent_email END,
-		consent_sms = CASE WHEN record_consent.channel = 'sms' THEN record_consent.granted ELSE c.consent_sms END,
-		consent_phone = CASE WHEN record_consent.channel = 'phone' THEN record_consent.granted ELSE c.consent_phone END,
-		consent_app = CASE WHEN record_consent.channel = 'app' THEN record_consent.granted ELSE c.consent_app END,
-		consent_updated_at = record_consent.recorded_at
-	WHERE c.customer_id = record_consent.customer_id;
-	IF NOT FOUND THEN
-		PERFORM set_config('retail_crm.consent_source', '', true);
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.customers AS c WHERE c.customer_id = record_consent.customer_id) THEN
 		RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
 			MESSAGE = format('customer %s does not exist', customer_id),
 			HINT = 'Insert the customer into crm.customers first.';
 	END IF;
+
+	-- The change is logged by the contact triggers with this source.
+	PERFORM set_config('retail_crm.consent_source', source, true);
+	INSERT INTO @extschema@.customer_contacts AS ct (customer_id, channel, consent, consent_updated_at)
+	VALUES (customer_id, channel, granted, recorded_at)
+	ON CONFLICT ON CONSTRAINT customer_contacts_pkey DO UPDATE
+	SET consent = excluded.consent, consent_updated_at = excluded.consent_updated_at;
 	PERFORM set_config('retail_crm.consent_source', '', true);
 
-	-- The same answer again (a renewal) changes no flag: log it here.
+	-- The same answer again (a renewal) changes nothing: log it here.
 	SELECT max(e.event_id) INTO event
 	FROM @extschema@.consent_events AS e
 	WHERE e.customer_id = record_consent.customer_id AND e.channel = record_consent.channel
@@ -184,26 +148,26 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.record_consent(bigint, text, boolean, text, timestamptz) IS
-	'Records a customer''s consent answer on one channel with its source and time: sets the crm.customers flag and logs the answer in crm.consent_events (also when it repeats the current answer). Returns the event_id. Errors: 22023 unknown channel, empty source or future time; 23503 unknown customer; 22004 NULL arguments.';
+	'Records a customer''s consent answer on one channel with its source and time: sets crm.customer_contacts.consent (creating the contact row without a handle if there is none) and logs the answer in crm.consent_events (also when it repeats the current answer). Returns the event_id. Errors: 22023 unknown channel, empty source or future time; 23503 unknown customer; 22004 NULL arguments.';
 
 -- Current consent per channel with the answer that set it; no personal data.
 CREATE VIEW @extschema@.consent_status AS
-SELECT c.customer_id, answer.channel, answer.granted,
+SELECT c.customer_id, ch.name AS channel, coalesce(ct.consent, false) AS granted,
 	   last_event.recorded_at, last_event.source
 FROM @extschema@.customers AS c
-CROSS JOIN LATERAL (VALUES ('email', c.consent_email), ('sms', c.consent_sms),
-						   ('phone', c.consent_phone), ('app', c.consent_app)) AS answer (channel, granted)
+CROSS JOIN @extschema@.channels AS ch
+LEFT JOIN @extschema@.customer_contacts AS ct ON ct.customer_id = c.customer_id AND ct.channel = ch.name
 LEFT JOIN LATERAL (
 	SELECT e.recorded_at, e.source
 	FROM @extschema@.consent_events AS e
-	WHERE e.customer_id = c.customer_id AND e.channel = answer.channel
+	WHERE e.customer_id = c.customer_id AND e.channel = ch.name
 	ORDER BY e.recorded_at DESC, e.event_id DESC
 	LIMIT 1
 ) AS last_event ON true;
 COMMENT ON VIEW @extschema@.consent_status IS
-	'One row per customer and channel: whether they consent to marketing there now, and when and where that answer was given. No personal data.';
+	'One row per customer and channel of crm.channels: whether they consent to marketing there now, and when and where that answer was given. No personal data.';
 COMMENT ON COLUMN @extschema@.consent_status.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.consent_status.channel IS 'email, sms, phone or app.';
+COMMENT ON COLUMN @extschema@.consent_status.channel IS 'Channel (crm.channels.name).';
 COMMENT ON COLUMN @extschema@.consent_status.granted IS 'True when the customer consents to marketing on the channel now.';
 COMMENT ON COLUMN @extschema@.consent_status.recorded_at IS 'When the latest answer on the channel was given; NULL when never asked.';
 COMMENT ON COLUMN @extschema@.consent_status.source IS 'Where the latest answer came from; NULL when never asked.';

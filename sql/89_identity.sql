@@ -1,24 +1,9 @@
 -- Identity: likely duplicate customers for review, data-quality counts, and
 -- the merge of a duplicate into the customer kept.
--- Contacts are compared normalised (email lower-cased and trimmed, phone as
--- its digits), by the rules enabled in crm.identity_rules.
-
-CREATE FUNCTION @extschema@.normalized_email(email text)
-RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN lower(btrim(email)) ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN lower(btrim(email)) END;
-COMMENT ON FUNCTION @extschema@.normalized_email(text) IS
-	'An email address lower-cased and trimmed, or NULL when it does not look like one (local@domain.tld, no spaces).';
-
-CREATE FUNCTION @extschema@.normalized_phone(phone text)
-RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN length(regexp_replace(phone, '\D', '', 'g')) BETWEEN 7 AND 15
-			THEN regexp_replace(phone, '\D', '', 'g') END;
-COMMENT ON FUNCTION @extschema@.normalized_phone(text) IS
-	'A phone number as its digits, or NULL when it has fewer than 7 or more than 15 (E.164 allows 15).';
+-- Handles are compared normalised by their channel's handle kind (email
+-- lower-cased and trimmed, phone as its digits: crm.normalized_email and
+-- crm.normalized_phone, 12_channels.sql), by the rules enabled in
+-- crm.identity_rules.
 
 CREATE TABLE @extschema@.identity_rules (
 	rule		text PRIMARY KEY CONSTRAINT identity_rules_known
@@ -27,7 +12,7 @@ CREATE TABLE @extschema@.identity_rules (
 );
 COMMENT ON TABLE @extschema@.identity_rules IS
 	'Which rules crm.duplicate_candidates applies; switch one off with UPDATE crm.identity_rules SET enabled = false WHERE rule = ...';
-COMMENT ON COLUMN @extschema@.identity_rules.rule IS 'same_email (normalised email), same_phone (phone digits) or same_name_birth_date (first and last name, case-insensitive, and birth date).';
+COMMENT ON COLUMN @extschema@.identity_rules.rule IS 'same_email (normalised handle on a channel whose handle kind is email), same_phone (phone digits, on channels of handle kind phone) or same_name_birth_date (first and last name, case-insensitive, and birth date).';
 COMMENT ON COLUMN @extschema@.identity_rules.enabled IS 'Whether the rule is applied.';
 INSERT INTO @extschema@.identity_rules (rule) VALUES ('same_email'), ('same_phone'), ('same_name_birth_date');
 
@@ -35,11 +20,11 @@ INSERT INTO @extschema@.identity_rules (rule) VALUES ('same_email'), ('same_phon
 -- shared value as evidence: personal data, so for crm_admin only.
 CREATE VIEW @extschema@.duplicate_candidates AS
 WITH keyed AS (
-	SELECT c.customer_id, 'same_email' AS rule, @extschema@.normalized_email(c.email) AS match_key
-	FROM @extschema@.customers AS c
-	UNION ALL
-	SELECT c.customer_id, 'same_phone', @extschema@.normalized_phone(c.phone)
-	FROM @extschema@.customers AS c
+	SELECT DISTINCT ct.customer_id, 'same_' || ch.handle_kind AS rule,
+		   CASE ch.handle_kind WHEN 'email' THEN @extschema@.normalized_email(ct.handle)
+			   ELSE @extschema@.normalized_phone(ct.handle) END AS match_key
+	FROM @extschema@.customer_contacts AS ct
+	JOIN @extschema@.channels AS ch ON ch.name = ct.channel AND ch.handle_kind IN ('email', 'phone')
 	UNION ALL
 	SELECT c.customer_id, 'same_name_birth_date',
 		   lower(btrim(c.first_name)) || ' ' || lower(btrim(c.last_name)) || ' ' || to_char(c.birth_date, 'YYYY-MM-DD')
@@ -56,15 +41,27 @@ COMMENT ON COLUMN @extschema@.duplicate_candidates.customer_id_b IS 'The higher 
 COMMENT ON COLUMN @extschema@.duplicate_candidates.rule IS 'The rule that matched.';
 COMMENT ON COLUMN @extschema@.duplicate_candidates.evidence IS 'The normalised value both share.';
 
--- Counts only, but over the contact columns: crm_admin, like the contacts.
+-- Counts only, but over the handles: crm_admin, like the handles.  Email
+-- and phone are handle kinds: a customer has an email when any channel of
+-- kind email holds a non-blank handle, an invalid one when none of those
+-- handles is valid.
 CREATE VIEW @extschema@.data_quality AS
-SELECT (SELECT count(*) FROM @extschema@.customers) AS customers,
-	   (SELECT count(*) FROM @extschema@.customers AS c WHERE nullif(btrim(c.email), '') IS NULL) AS missing_email,
-	   (SELECT count(*) FROM @extschema@.customers AS c
-		WHERE nullif(btrim(c.email), '') IS NOT NULL AND @extschema@.normalized_email(c.email) IS NULL) AS invalid_email,
-	   (SELECT count(*) FROM @extschema@.customers AS c WHERE nullif(btrim(c.phone), '') IS NULL) AS missing_phone,
-	   (SELECT count(*) FROM @extschema@.customers AS c
-		WHERE nullif(btrim(c.phone), '') IS NOT NULL AND @extschema@.normalized_phone(c.phone) IS NULL) AS invalid_phone,
+WITH handles AS (
+	SELECT c.customer_id,
+		   bool_or(ch.handle_kind = 'email' AND nullif(btrim(ct.handle), '') IS NOT NULL) AS has_email,
+		   bool_or(ch.handle_kind = 'email' AND @extschema@.normalized_email(ct.handle) IS NOT NULL) AS valid_email,
+		   bool_or(ch.handle_kind = 'phone' AND nullif(btrim(ct.handle), '') IS NOT NULL) AS has_phone,
+		   bool_or(ch.handle_kind = 'phone' AND @extschema@.normalized_phone(ct.handle) IS NOT NULL) AS valid_phone
+	FROM @extschema@.customers AS c
+	LEFT JOIN @extschema@.customer_contacts AS ct ON ct.customer_id = c.customer_id
+	LEFT JOIN @extschema@.channels AS ch ON ch.name = ct.channel
+	GROUP BY c.customer_id
+)
+SELECT (SELECT count(*) FROM handles) AS customers,
+	   (SELECT count(*) FROM handles AS h WHERE NOT coalesce(h.has_email, false)) AS missing_email,
+	   (SELECT count(*) FROM handles AS h WHERE h.has_email AND NOT h.valid_email) AS invalid_email,
+	   (SELECT count(*) FROM handles AS h WHERE NOT coalesce(h.has_phone, false)) AS missing_phone,
+	   (SELECT count(*) FROM handles AS h WHERE h.has_phone AND NOT h.valid_phone) AS invalid_phone,
 	   (SELECT count(*) FROM (SELECT DISTINCT d.customer_id_a, d.customer_id_b
 							  FROM @extschema@.duplicate_candidates AS d) AS pairs) AS duplicate_pairs,
 	   (SELECT count(*) FROM @extschema@.transactions AS t WHERE t.customer_id IS NULL) AS transactions_without_customer,
@@ -72,12 +69,12 @@ SELECT (SELECT count(*) FROM @extschema@.customers) AS customers,
 		WHERE t.customer_id IS NOT NULL
 		  AND NOT EXISTS (SELECT 1 FROM @extschema@.customers AS c WHERE c.customer_id = t.customer_id)) AS transactions_unknown_customer;
 COMMENT ON VIEW @extschema@.data_quality IS
-	'One row of data-quality counts over crm.customers and crm.transactions (counts only; crm_admin, as it reads the contact columns).';
+	'One row of data-quality counts over crm.customers, crm.customer_contacts and crm.transactions (counts only; crm_admin, as it reads the handles).';
 COMMENT ON COLUMN @extschema@.data_quality.customers IS 'Customers.';
-COMMENT ON COLUMN @extschema@.data_quality.missing_email IS 'Customers without an email address.';
-COMMENT ON COLUMN @extschema@.data_quality.invalid_email IS 'Customers whose email does not look like one (crm.normalized_email gives NULL).';
-COMMENT ON COLUMN @extschema@.data_quality.missing_phone IS 'Customers without a phone number.';
-COMMENT ON COLUMN @extschema@.data_quality.invalid_phone IS 'Customers whose phone has fewer than 7 or more than 15 digits.';
+COMMENT ON COLUMN @extschema@.data_quality.missing_email IS 'Customers without an email address (no non-blank handle on a channel of handle kind email).';
+COMMENT ON COLUMN @extschema@.data_quality.invalid_email IS 'Customers with an email handle, none of which looks like an address (crm.normalized_email gives NULL).';
+COMMENT ON COLUMN @extschema@.data_quality.missing_phone IS 'Customers without a phone number (no non-blank handle on a channel of handle kind phone).';
+COMMENT ON COLUMN @extschema@.data_quality.invalid_phone IS 'Customers with a phone handle, none of which has 7 to 15 digits.';
 COMMENT ON COLUMN @extschema@.data_quality.duplicate_pairs IS 'Distinct pairs in crm.duplicate_candidates.';
 COMMENT ON COLUMN @extschema@.data_quality.transactions_without_customer IS 'Sales without a customer_id (anonymous).';
 COMMENT ON COLUMN @extschema@.data_quality.transactions_unknown_customer IS 'Sales whose customer_id is not in crm.customers.';
@@ -110,7 +107,7 @@ COMMENT ON COLUMN @extschema@.customer_merges.keep_id IS 'Customer kept, who now
 COMMENT ON COLUMN @extschema@.customer_merges.merged_at IS 'When the merge ran first.';
 COMMENT ON COLUMN @extschema@.customer_merges.merged_by IS 'Session user who ran it first.';
 COMMENT ON COLUMN @extschema@.customer_merges.replayed_at IS 'When it was last run again; NULL when never.';
-COMMENT ON COLUMN @extschema@.customer_merges.fields_filled IS 'Columns of crm.customers the kept row lacked and took from the merged row, comma separated (names only).';
+COMMENT ON COLUMN @extschema@.customer_merges.fields_filled IS 'What the kept customer lacked and took from the merged one, comma separated (names only): columns of crm.customers, handle:<channel> for a handle, preferred_channel for the preference.';
 COMMENT ON COLUMN @extschema@.customer_merges.transactions_moved IS 'crm.transactions rows moved to keep_id.';
 COMMENT ON COLUMN @extschema@.customer_merges.survey_responses_moved IS 'crm.survey_responses rows moved.';
 COMMENT ON COLUMN @extschema@.customer_merges.feedback_moved IS 'crm.feedback rows moved.';
@@ -243,59 +240,69 @@ BEGIN
 	END IF;
 
 	IF merged_row.customer_id IS NOT NULL THEN
-		-- The kept row wins; what it lacks comes from the merged row.  Consent
-		-- is never widened: a contact taken over keeps its channels only where
-		-- both rows had consent.
+		-- The kept row wins; what it lacks comes from the merged row.
 		SELECT coalesce(string_agg(f.name, ', ' ORDER BY f.position), '') INTO filled
 		FROM @extschema@.customers AS k
 		CROSS JOIN LATERAL (VALUES
 			(1, 'first_name', k.first_name IS NULL AND merged_row.first_name IS NOT NULL),
 			(2, 'last_name', k.last_name IS NULL AND merged_row.last_name IS NOT NULL),
-			(3, 'email', nullif(btrim(k.email), '') IS NULL AND nullif(btrim(merged_row.email), '') IS NOT NULL),
-			(4, 'phone', nullif(btrim(k.phone), '') IS NULL AND nullif(btrim(merged_row.phone), '') IS NOT NULL),
-			(5, 'birth_date', k.birth_date IS NULL AND merged_row.birth_date IS NOT NULL),
-			(6, 'gender', k.gender IS NULL AND merged_row.gender IS NOT NULL),
-			(7, 'home_store', k.home_store IS NULL AND merged_row.home_store IS NOT NULL),
-			(8, 'country', k.country IS NULL AND merged_row.country IS NOT NULL),
-			(9, 'postal_code', k.postal_code IS NULL AND merged_row.postal_code IS NOT NULL),
-			(10, 'joined_at', merged_row.joined_at < k.joined_at),
-			(11, 'preferred_channel', k.preferred_channel IS NULL AND merged_row.preferred_channel IS NOT NULL))
+			(3, 'birth_date', k.birth_date IS NULL AND merged_row.birth_date IS NOT NULL),
+			(4, 'gender', k.gender IS NULL AND merged_row.gender IS NOT NULL),
+			(5, 'home_store', k.home_store IS NULL AND merged_row.home_store IS NOT NULL),
+			(6, 'country', k.country IS NULL AND merged_row.country IS NOT NULL),
+			(7, 'postal_code', k.postal_code IS NULL AND merged_row.postal_code IS NOT NULL),
+			(8, 'joined_at', merged_row.joined_at < k.joined_at))
 			AS f (position, name, taken)
 		WHERE k.customer_id = keep_id AND f.taken;
-		PERFORM set_config('retail_crm.consent_source', 'crm.merge_customers', true);
 		UPDATE @extschema@.customers AS k
 		SET first_name = coalesce(k.first_name, merged_row.first_name),
 			last_name = coalesce(k.last_name, merged_row.last_name),
-			email = coalesce(nullif(btrim(k.email), ''), merged_row.email),
-			phone = coalesce(nullif(btrim(k.phone), ''), merged_row.phone),
 			birth_date = coalesce(k.birth_date, merged_row.birth_date),
 			gender = coalesce(k.gender, merged_row.gender),
 			home_store = coalesce(k.home_store, merged_row.home_store),
 			country = coalesce(k.country, merged_row.country),
 			postal_code = coalesce(k.postal_code, merged_row.postal_code),
-			joined_at = least(k.joined_at, merged_row.joined_at),
-			preferred_channel = coalesce(k.preferred_channel, merged_row.preferred_channel),
-			consent_email = n.consent_email,
-			consent_sms = n.consent_sms,
-			consent_phone = n.consent_phone,
-			-- a withdrawal happens now: the consent log dates it by this column
-			consent_updated_at = CASE WHEN (n.consent_email, n.consent_sms, n.consent_phone)
-										   IS DISTINCT FROM (k.consent_email, k.consent_sms, k.consent_phone)
-									  THEN now() ELSE k.consent_updated_at END
-		FROM (SELECT c.customer_id,
-					 c.consent_email AND (nullif(btrim(c.email), '') IS NOT NULL
-										  OR nullif(btrim(merged_row.email), '') IS NULL
-										  OR merged_row.consent_email) AS consent_email,
-					 c.consent_sms AND (nullif(btrim(c.phone), '') IS NOT NULL
-										OR nullif(btrim(merged_row.phone), '') IS NULL
-										OR merged_row.consent_sms) AS consent_sms,
-					 c.consent_phone AND (nullif(btrim(c.phone), '') IS NOT NULL
-										  OR nullif(btrim(merged_row.phone), '') IS NULL
-										  OR merged_row.consent_phone) AS consent_phone
-			  FROM @extschema@.customers AS c WHERE c.customer_id = keep_id) AS n
-		WHERE k.customer_id = n.customer_id;
-		PERFORM set_config('retail_crm.consent_source', '', true);
+			joined_at = least(k.joined_at, merged_row.joined_at)
+		WHERE k.customer_id = keep_id;
 	END IF;
+
+	-- Then the handles, channel by channel, also on a replay (contacts a
+	-- late load wrote under the merged key).  Consent is never widened: a handle taken
+	-- over keeps the kept customer's consent on its channel only where the
+	-- merged customer had consent there too.
+	PERFORM set_config('retail_crm.consent_source', 'crm.merge_customers', true);
+	WITH merged AS (
+		SELECT m.channel, m.handle, m.consent, k.handle AS kept_handle,
+			   coalesce(k.consent, false) AS kept_consent, k.consent_updated_at AS kept_consent_updated_at,
+			   coalesce(k.preferred, false) AS kept_preferred,
+			   nullif(btrim(k.handle), '') IS NULL AND nullif(btrim(m.handle), '') IS NOT NULL AS take_handle,
+			   m.preferred AND NOT EXISTS (SELECT 1 FROM @extschema@.customer_contacts AS p
+										   WHERE p.customer_id = keep_id AND p.preferred) AS take_preference
+		FROM @extschema@.customer_contacts AS m
+		LEFT JOIN @extschema@.customer_contacts AS k ON k.customer_id = keep_id AND k.channel = m.channel
+		WHERE m.customer_id = merge_id
+	), written AS (
+		INSERT INTO @extschema@.customer_contacts AS ct
+			(customer_id, channel, handle, consent, consent_updated_at, preferred)
+		SELECT keep_id, w.channel, CASE WHEN w.take_handle THEN w.handle ELSE w.kept_handle END,
+			   w.kept_consent AND (NOT w.take_handle OR w.consent),
+			   -- a withdrawal happens now: the consent log dates it by this column
+			   CASE WHEN w.kept_consent AND w.take_handle AND NOT w.consent THEN now()
+					ELSE w.kept_consent_updated_at END,
+			   w.kept_preferred OR w.take_preference
+		FROM merged AS w
+		WHERE w.take_handle OR w.take_preference
+		ON CONFLICT ON CONSTRAINT customer_contacts_pkey DO UPDATE
+		SET handle = excluded.handle, consent = excluded.consent,
+			consent_updated_at = excluded.consent_updated_at, preferred = excluded.preferred
+		RETURNING ct.channel
+	)
+	SELECT concat_ws(', ', nullif(filled, ''),
+					 (SELECT string_agg('handle:' || w.channel, ', ' ORDER BY w.channel) FROM merged AS w
+					  WHERE w.take_handle AND w.channel IN (SELECT r.channel FROM written AS r)),
+					 (SELECT 'preferred_channel' FROM merged AS w WHERE w.take_preference))
+	INTO filled;
+	PERFORM set_config('retail_crm.consent_source', '', true);
 
 	UPDATE @extschema@.transactions AS t SET customer_id = keep_id WHERE t.customer_id = merge_id;
 	GET DIAGNOSTICS transactions_moved = ROW_COUNT;
@@ -306,6 +313,7 @@ BEGIN
 	UPDATE @extschema@.complaint_tickets AS t SET customer_id = keep_id WHERE t.customer_id = merge_id;
 	GET DIAGNOSTICS tickets_moved = ROW_COUNT;
 	points_moved := @extschema@.merge_loyalty(keep_id, merge_id);
+	DELETE FROM @extschema@.customer_contacts AS ct WHERE ct.customer_id = merge_id;
 	DELETE FROM @extschema@.customers AS c WHERE c.customer_id = merge_id;
 
 	INSERT INTO @extschema@.customer_merges AS m
@@ -325,7 +333,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.merge_customers(bigint, bigint) IS
-	'Merges customer merge_id into keep_id: moves its transactions, survey responses, feedback and complaint tickets, transfers its loyalty points (lots with their dates) and membership, fills the kept row''s missing fields from the merged row (consent never widened), deletes the merged row and logs the merge in crm.customer_merges, whose row it returns. Running it again moves what arrived under merge_id since and adds to the counts. Scores follow at the next refresh (incremental is enough).';
+	'Merges customer merge_id into keep_id: moves its transactions, survey responses, feedback and complaint tickets, transfers its loyalty points (lots with their dates) and membership, fills the kept customer''s missing fields, handles and preferred channel from the merged one (consent never widened), deletes the merged row and its contacts and logs the merge in crm.customer_merges, whose row it returns. Running it again moves what arrived under merge_id since and adds to the counts. Scores follow at the next refresh (incremental is enough).';
 
 GRANT SELECT ON @extschema@.identity_rules TO crm_analyst;
 GRANT SELECT ON @extschema@.duplicate_candidates, @extschema@.data_quality TO crm_admin;

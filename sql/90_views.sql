@@ -118,11 +118,10 @@ SELECT cs.customer_id,
 	   c.joined_at,
 	   c.home_store,
 	   c.country,
-	   c.preferred_channel,
-	   coalesce(c.consent_email, false) AS consent_email,
-	   coalesce(c.consent_sms, false) AS consent_sms,
-	   coalesce(c.consent_phone, false) AS consent_phone,
-	   coalesce(c.consent_app, false) AS consent_app,
+	   (SELECT ct.channel FROM @extschema@.customer_contacts AS ct
+		WHERE ct.customer_id = cs.customer_id AND ct.preferred) AS preferred_channel,
+	   coalesce((SELECT string_agg(ct.channel, ',' ORDER BY ct.channel) FROM @extschema@.customer_contacts AS ct
+				 WHERE ct.customer_id = cs.customer_id AND ct.consent), '') AS consented_channels,
 	   cs.segment,
 	   cs.lifecycle_stage,
 	   cs.r_score, cs.f_score, cs.m_score, cs.fm_score, cs.rfm_code,
@@ -136,16 +135,13 @@ SELECT cs.customer_id,
 FROM @extschema@.customer_segments AS cs
 LEFT JOIN @extschema@.customers AS c USING (customer_id);
 COMMENT ON VIEW @extschema@.customer_360 IS
-	'One row per customer with everything retail_crm knows about them except personal data: profile fields without names or contacts, consent flags, segment, lifecycle stage, RFM facts and scores.';
+	'One row per customer with everything retail_crm knows about them except personal data: profile fields without names or contacts, preferred and consented channels, segment, lifecycle stage, RFM facts and scores.';
 COMMENT ON COLUMN @extschema@.customer_360.customer_id IS 'Customer key.';
 COMMENT ON COLUMN @extschema@.customer_360.joined_at IS 'When the customer joined; NULL when the customer is only known from sales.';
 COMMENT ON COLUMN @extschema@.customer_360.home_store IS 'Store the customer is attached to.';
 COMMENT ON COLUMN @extschema@.customer_360.country IS 'Country of the customer''s address.';
-COMMENT ON COLUMN @extschema@.customer_360.preferred_channel IS 'email, sms, phone or app.';
-COMMENT ON COLUMN @extschema@.customer_360.consent_email IS 'Agreed to marketing by email.';
-COMMENT ON COLUMN @extschema@.customer_360.consent_sms IS 'Agreed to marketing by SMS.';
-COMMENT ON COLUMN @extschema@.customer_360.consent_phone IS 'Agreed to marketing by phone.';
-COMMENT ON COLUMN @extschema@.customer_360.consent_app IS 'Agreed to marketing through the app.';
+COMMENT ON COLUMN @extschema@.customer_360.preferred_channel IS 'The customer''s preferred channel (crm.channels.name); NULL when none.';
+COMMENT ON COLUMN @extschema@.customer_360.consented_channels IS 'Channels the customer agreed to marketing on, comma separated in name order (e.g. email,wechat); empty when none. crm.consent_status has one row per channel with when and where each answer was given.';
 COMMENT ON COLUMN @extschema@.customer_360.segment IS 'RFM segment; NULL when not scored.';
 COMMENT ON COLUMN @extschema@.customer_360.lifecycle_stage IS 'prospect, new, active, at-risk, dormant, lost or reactivated.';
 COMMENT ON COLUMN @extschema@.customer_360.r_score IS 'Recency score 1-5.';

@@ -79,10 +79,10 @@ BEGIN
 	-- Withdraw every consent first: the consent log records the erasure as
 	-- the reason, and no audience can pick the customer up afterwards.
 	PERFORM set_config('retail_crm.consent_source', 'crm.forget_customer', true);
-	UPDATE @extschema@.customers AS c
-	SET consent_email = false, consent_sms = false, consent_phone = false, consent_app = false,
-		consent_updated_at = now(), preferred_channel = NULL
-	WHERE c.customer_id = forget_customer.customer_id;
+	UPDATE @extschema@.customer_contacts AS ct
+	SET consent = false, consent_updated_at = CASE WHEN ct.consent THEN now() ELSE ct.consent_updated_at END,
+		preferred = false
+	WHERE ct.customer_id = forget_customer.customer_id AND (ct.consent OR ct.preferred);
 	PERFORM set_config('retail_crm.consent_source', '', true);
 
 	FOR target IN

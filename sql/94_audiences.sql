@@ -16,11 +16,11 @@ COMMENT ON COLUMN @extschema@.audience_pulls.pull_id IS 'Pull number, increasing
 COMMENT ON COLUMN @extschema@.audience_pulls.pulled_at IS 'When the list was pulled.';
 COMMENT ON COLUMN @extschema@.audience_pulls.pulled_by IS 'Session user who pulled it (the login role, also under SET ROLE).';
 COMMENT ON COLUMN @extschema@.audience_pulls.rule IS 'The audience asked for, as given to crm.audience.';
-COMMENT ON COLUMN @extschema@.audience_pulls.channel IS 'email, sms, phone or app.';
+COMMENT ON COLUMN @extschema@.audience_pulls.channel IS 'Channel (crm.channels.name).';
 COMMENT ON COLUMN @extschema@.audience_pulls.customers IS 'Customers returned.';
 
--- SECURITY DEFINER because a marketer must not read crm.customers itself
--- (that would show every contact, consenting or not): the function returns
+-- SECURITY DEFINER because a marketer must not read crm.customer_contacts
+-- itself (that would show every handle, consenting or not): the function returns
 -- only consenting customers' contact for one channel.  It runs no dynamic
 -- SQL and its search_path is pinned.
 CREATE FUNCTION @extschema@.audience(segment_or_rule text, channel text)
@@ -33,9 +33,15 @@ DECLARE
 	rule_kind text;
 	rule_value text;
 	risk_threshold double precision;
+	handle_kind text;
 	returned bigint;
 BEGIN
-	PERFORM @extschema@.require_channel(channel);
+	handle_kind := @extschema@.require_channel(channel);
+	IF NOT (SELECT ch.enabled FROM @extschema@.channels AS ch WHERE ch.name = audience.channel) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('channel %s is disabled', channel),
+			HINT = format('Enable it with UPDATE crm.channels SET enabled = true WHERE name = %L (crm_admin).', channel);
+	END IF;
 
 	-- "kind:value", or a bare segment name or lifecycle stage.
 	IF segment_or_rule ~ '^(segment|lifecycle|tier|churn):' THEN
@@ -71,15 +77,11 @@ BEGIN
 
 	RETURN QUERY
 	SELECT cs.customer_id,
-		   CASE audience.channel WHEN 'email' THEN c.email WHEN 'app' THEN cs.customer_id::text ELSE c.phone END,
+		   CASE WHEN handle_kind = 'customer_id' THEN cs.customer_id::text ELSE ct.handle END,
 		   cs.segment, cs.lifecycle_stage, cs.churn_risk, cs.clv
 	FROM @extschema@.customer_segments AS cs
-	JOIN @extschema@.customers AS c ON c.customer_id = cs.customer_id
-	WHERE CASE audience.channel
-			WHEN 'email' THEN c.consent_email AND nullif(btrim(c.email), '') IS NOT NULL
-			WHEN 'sms' THEN c.consent_sms AND nullif(btrim(c.phone), '') IS NOT NULL
-			WHEN 'phone' THEN c.consent_phone AND nullif(btrim(c.phone), '') IS NOT NULL
-			ELSE c.consent_app END
+	JOIN @extschema@.customer_contacts AS ct ON ct.customer_id = cs.customer_id AND ct.channel = audience.channel
+	WHERE ct.consent AND (handle_kind = 'customer_id' OR nullif(btrim(ct.handle), '') IS NOT NULL)
 	  AND CASE rule_kind
 			WHEN 'segment' THEN cs.segment = rule_value
 			WHEN 'lifecycle' THEN cs.lifecycle_stage = rule_value
@@ -99,7 +101,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.audience(text, text) IS
-	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, tier:<loyalty tier>, churn:high or churn:low for scored customers, one-time buyers included, whose churn risk over crm.settings.churn_horizon_days is at or above / below crm.settings.churn_risk_threshold, churn_watch_list, all) who consent to marketing on the channel (email, sms, phone, app) and have a contact for it, highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown channel or audience.';
+	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, tier:<loyalty tier>, churn:high or churn:low for scored customers, one-time buyers included, whose churn risk over crm.settings.churn_horizon_days is at or above / below crm.settings.churn_risk_threshold, churn_watch_list, all) who consent to marketing on the channel (an enabled row of crm.channels) and have a handle for it (the customer key on channels of handle kind customer_id), highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown or disabled channel, unknown audience.';
 
 REVOKE EXECUTE ON FUNCTION @extschema@.audience(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audience(text, text) TO crm_marketer;

@@ -40,6 +40,8 @@ CREATE TRIGGER voice_settings_replace BEFORE INSERT ON @extschema@.voice_setting
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('singleton');
 CREATE TRIGGER complaint_sla_targets_replace BEFORE INSERT ON @extschema@.complaint_sla_targets
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('priority');
+CREATE TRIGGER channels_replace BEFORE INSERT ON @extschema@.channels
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('name');
 CREATE TRIGGER identity_rules_replace BEFORE INSERT ON @extschema@.identity_rules
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('rule');
 
@@ -47,6 +49,7 @@ CREATE TRIGGER identity_rules_replace BEFORE INSERT ON @extschema@.identity_rule
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.transactions', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.transaction_items', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_contacts', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_merges', '');
@@ -58,6 +61,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_fixed_breaks', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_rules', $$WHERE rule_set <> 'default'$$);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_map', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.identity_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.channels', '');
 
 -- Results: the models, the run log, the published snapshot and its history.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');

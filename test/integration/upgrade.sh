@@ -50,6 +50,43 @@ table_checksums() {
 	done
 }
 
+# 1.0 kept contacts and consent in columns of crm.customers, 1.1 in
+# crm.customer_contacts: give some customers of the sample every mix of
+# handles, consents, preferences and consent times (a NULL time for the
+# consents of customers divisible by 11), then list them, one fact a line,
+# from the 1.0 columns (contacts_1_0) or the 1.1 table (contacts_1_1).
+CONTACTS_1_0_LOAD="UPDATE crm.customers SET
+	email = CASE WHEN customer_id % 3 = 0 THEN 'c' || customer_id || '@example.com' END,
+	phone = CASE WHEN customer_id % 5 = 0 THEN '+44 7700 ' || customer_id END,
+	consent_email = customer_id % 6 = 0, consent_sms = customer_id % 10 = 0,
+	consent_phone = customer_id % 15 = 0, consent_app = customer_id % 4 = 0,
+	preferred_channel = CASE WHEN customer_id % 12 = 0 THEN 'app' WHEN customer_id % 9 = 0 THEN 'email' END,
+	consent_updated_at = CASE WHEN customer_id % 11 <> 0
+							  AND (customer_id % 3 = 0 OR customer_id % 4 = 0 OR customer_id % 5 = 0 OR customer_id % 7 = 0)
+							  THEN timestamptz '2011-01-01 00:00+00' + customer_id * interval '1 minute' END"
+CONTACTS_1_0="SELECT f FROM (
+	SELECT 'email ' || customer_id || ' ' || email FROM crm.customers WHERE email IS NOT NULL
+	UNION ALL SELECT 'sms ' || customer_id || ' ' || phone FROM crm.customers WHERE phone IS NOT NULL
+	UNION ALL SELECT 'phone ' || customer_id || ' ' || phone FROM crm.customers WHERE phone IS NOT NULL
+	UNION ALL SELECT 'consent email ' || customer_id FROM crm.customers WHERE consent_email
+	UNION ALL SELECT 'consent sms ' || customer_id FROM crm.customers WHERE consent_sms
+	UNION ALL SELECT 'consent phone ' || customer_id FROM crm.customers WHERE consent_phone
+	UNION ALL SELECT 'consent app ' || customer_id FROM crm.customers WHERE consent_app
+	UNION ALL SELECT 'preferred ' || customer_id || ' ' || preferred_channel FROM crm.customers WHERE preferred_channel IS NOT NULL
+	UNION ALL SELECT 'updated ' || customer_id || ' ' || consent_updated_at FROM crm.customers WHERE consent_updated_at IS NOT NULL
+	UNION ALL SELECT 'evidence ' || customer_id || ' ' || ch || ' ' || coalesce(consent_updated_at, joined_at)
+	FROM crm.customers, LATERAL (VALUES ('email', consent_email), ('sms', consent_sms), ('phone', consent_phone),
+									   ('app', consent_app)) AS v (ch, granted)
+	WHERE granted) AS facts (f) ORDER BY 1"
+CONTACTS_1_1="SELECT f FROM (
+	SELECT channel || ' ' || customer_id || ' ' || handle FROM crm.customer_contacts WHERE handle IS NOT NULL
+	UNION ALL SELECT 'consent ' || channel || ' ' || customer_id FROM crm.customer_contacts WHERE consent
+	UNION ALL SELECT 'preferred ' || customer_id || ' ' || channel FROM crm.customer_contacts WHERE preferred
+	UNION ALL SELECT DISTINCT 'updated ' || customer_id || ' ' || consent_updated_at FROM crm.customer_contacts
+	WHERE consent_updated_at IS NOT NULL AND customer_id % 11 <> 0
+	UNION ALL SELECT 'evidence ' || customer_id || ' ' || channel || ' ' || recorded_at FROM crm.consent_events
+	WHERE granted AND source = 'consent flags before retail_crm 1.1') AS facts (f) ORDER BY 1"
+
 # Data survives the update and the refresh works after it.
 check_data_survives() {
 	local version="$1" database="it_upgrade_data_${1//./_}" new_version
@@ -58,6 +95,13 @@ check_data_survives() {
 	load_online_retail "${database}"
 	sql "${database}" "CALL crm.refresh_segments('${AS_OF}')"
 	record_columns "${database}" "${WORK_DIR}/columns"
+	if [ "${version}" = 1.0 ]; then
+		sql "${database}" "${CONTACTS_1_0_LOAD}"
+		sql "${database}" "${CONTACTS_1_0}" >"${WORK_DIR}/contacts_before"
+		[ "$(wc -l <"${WORK_DIR}/contacts_before")" -gt 1000 ] || fail "the 1.0 contact columns hold too few facts to check"
+		# The contact columns move to crm.customer_contacts: compared below.
+		sed -i -E '/^customers\|(email|phone|consent_(email|sms|phone|app|updated_at)|preferred_channel)$/d' "${WORK_DIR}/columns"
+	fi
 	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/before"
 
 	if [ "${version}" = 1.0 ]; then
@@ -77,6 +121,12 @@ check_data_survives() {
 	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/after"
 	diff -u "${WORK_DIR}/before" "${WORK_DIR}/after" ||
 		fail "data of version ${version} changed in the update (diff above)"
+	if [ "${version}" = 1.0 ]; then
+		sql "${database}" "${CONTACTS_1_1}" >"${WORK_DIR}/contacts_after"
+		diff -u "${WORK_DIR}/contacts_before" "${WORK_DIR}/contacts_after" ||
+			fail "contacts and consents of 1.0 changed in the move to crm.customer_contacts (- 1.0 columns, + 1.1)"
+		log "1.0 contacts and consents moved to crm.customer_contacts: $(wc -l <"${WORK_DIR}/contacts_after") facts equal"
+	fi
 
 	sql "${database}" "CALL crm.refresh_segments('${AS_OF}')" || fail "refresh after the update from ${version} failed"
 	[ "$(count_runs "${database}" succeeded)" = 2 ] || fail "the refresh after the update did not succeed"

@@ -12,14 +12,21 @@ FROM unnest(ARRAY['+44 (0)7700 900123', '07700-900123', '123', '1234567890123456
 SELECT crm.normalized_email(NULL) IS NULL AS null_email, crm.normalized_phone(NULL) IS NULL AS null_phone;
 
 -- Five customers: 910001 and 910002 share an email written differently,
--- 910002 and 910003 a phone, 910001 and 910004 name and birth date;
--- 910005 has an invalid email and phone.
-INSERT INTO crm.customers (customer_id, first_name, last_name, email, phone, birth_date, joined_at) VALUES
-	(910001, 'Ann', 'Lee', 'Ann.Lee@Example.org', NULL, '1990-05-01', '2024-01-01'),
-	(910002, 'Anne', 'Lee', ' ann.lee@example.org', '07700 900123', NULL, '2024-01-01'),
-	(910003, 'Bob', 'Ray', NULL, '07700-900-123', NULL, '2024-01-01'),
-	(910004, ' ann', 'LEE ', 'other@example.org', NULL, '1990-05-01', '2024-01-01'),
-	(910005, 'Cy', 'Ng', 'cy at example', '12', NULL, '2024-01-01');
+-- 910002 and 910003 a phone (one for sms, one for calls: both channels'
+-- handles are phone numbers), 910001 and 910004 name and birth date;
+-- 910005 has an invalid email and phone.  A WeChat id is no match key.
+INSERT INTO crm.customers (customer_id, first_name, last_name, birth_date, joined_at) VALUES
+	(910001, 'Ann', 'Lee', '1990-05-01', '2024-01-01'),
+	(910002, 'Anne', 'Lee', NULL, '2024-01-01'),
+	(910003, 'Bob', 'Ray', NULL, '2024-01-01'),
+	(910004, ' ann', 'LEE ', '1990-05-01', '2024-01-01'),
+	(910005, 'Cy', 'Ng', NULL, '2024-01-01');
+INSERT INTO crm.customer_contacts (customer_id, channel, handle) VALUES
+	(910001, 'email', 'Ann.Lee@Example.org'), (910001, 'wechat', 'o-shared'),
+	(910002, 'email', ' ann.lee@example.org'), (910002, 'sms', '07700 900123'), (910002, 'wechat', 'o-shared'),
+	(910003, 'phone', '07700-900-123'),
+	(910004, 'email', 'other@example.org'),
+	(910005, 'email', 'cy at example'), (910005, 'sms', '12');
 SELECT customer_id_a, customer_id_b, rule, evidence FROM crm.duplicate_candidates
 WHERE customer_id_a BETWEEN 910001 AND 910005 ORDER BY 1, 2, 3;
 
@@ -31,9 +38,15 @@ SELECT * FROM public.error_of($$INSERT INTO crm.identity_rules VALUES ('same_sho
 
 -- Data quality, against counts written out in plain SQL.
 SELECT q.customers = (SELECT count(*) FROM crm.customers) AS customers_match,
-	   q.missing_email = (SELECT count(*) FROM crm.customers WHERE email IS NULL OR btrim(email) = '') AS missing_email_match,
-	   q.invalid_email = (SELECT count(*) FROM crm.customers WHERE btrim(email) <> ''
-						  AND lower(btrim(email)) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$') AS invalid_email_match,
+	   q.missing_email = (SELECT count(*) FROM crm.customers AS c
+						  WHERE NOT EXISTS (SELECT 1 FROM crm.customer_contacts AS ct
+											WHERE ct.customer_id = c.customer_id AND ct.channel = 'email'
+											  AND btrim(ct.handle) <> '')) AS missing_email_match,
+	   q.invalid_email = (SELECT count(*) FROM crm.customer_contacts WHERE channel = 'email' AND btrim(handle) <> ''
+						  AND lower(btrim(handle)) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$') AS invalid_email_match,
+	   q.invalid_phone = (SELECT count(DISTINCT customer_id) FROM crm.customer_contacts
+						  WHERE channel IN ('sms', 'phone') AND btrim(handle) <> ''
+							AND length(regexp_replace(handle, '\D', '', 'g')) NOT BETWEEN 7 AND 15) AS invalid_phone_match,
 	   q.transactions_without_customer = (SELECT count(*) FROM crm.transactions WHERE customer_id IS NULL) AS anonymous_match,
 	   q.transactions_unknown_customer = (SELECT count(*) FROM crm.transactions AS t
 										  WHERE t.customer_id NOT IN (SELECT customer_id FROM crm.customers)) AS unknown_match,

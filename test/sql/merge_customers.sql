@@ -5,16 +5,21 @@ SET timezone = 'UTC';
 SET client_min_messages = warning;
 
 -- 920001 is kept: no email, consent on email and sms.  920002 is the
--- duplicate: an email it refused marketing on, a birth date, three sales
--- (one a return), a survey answer, a comment, a ticket and loyalty points.
-INSERT INTO crm.customers (customer_id, first_name, last_name, email, phone, birth_date, joined_at,
-						   consent_email, consent_sms) VALUES
-	(920001, 'Ann', 'Lee', NULL, '07700 900555', NULL, '2024-03-01', true, true),
-	(920002, 'Ann', 'Lee', 'ann.lee@example.net', '07700 900999', '1990-05-01', '2023-06-01', false, true),
-	(920003, 'A.', 'Lee', NULL, NULL, NULL, '2024-06-01', false, false),
-	(920004, 'Bo', 'Ek', NULL, NULL, NULL, '2024-01-01', false, false);
--- The kept row's consents date from its sign-up.
-UPDATE crm.customers SET consent_updated_at = '2024-03-01' WHERE customer_id = 920001;
+-- duplicate: an email it refused marketing on, a WeChat id it prefers, a
+-- birth date, three sales (one a return), a survey answer, a comment, a
+-- ticket and loyalty points.
+INSERT INTO crm.customers (customer_id, first_name, last_name, birth_date, joined_at) VALUES
+	(920001, 'Ann', 'Lee', NULL, '2024-03-01'),
+	(920002, 'Ann', 'Lee', '1990-05-01', '2023-06-01'),
+	(920003, 'A.', 'Lee', NULL, '2024-06-01'),
+	(920004, 'Bo', 'Ek', NULL, '2024-01-01');
+-- The kept customer's consents date from its sign-up.
+INSERT INTO crm.customer_contacts (customer_id, channel, handle, consent, consent_updated_at, preferred) VALUES
+	(920001, 'email', NULL, true, '2024-03-01', false),
+	(920001, 'sms', '07700 900555', true, '2024-03-01', false),
+	(920002, 'email', 'ann.lee@example.net', false, NULL, false),
+	(920002, 'sms', '07700 900999', true, '2023-06-01', false),
+	(920002, 'wechat', 'o-ann-lee', true, '2023-06-01', true);
 INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel) VALUES
 	('MRG-K1', 920001, '2024-04-01', 100.00, 'store'),
 	('MRG-K2', 920001, '2024-05-01', 50.00, 'online'),
@@ -96,11 +101,13 @@ WHERE customer_id IN (920001, 920002) ORDER BY 1;
 SELECT * FROM public.error_of($$SELECT crm.earn_points(920002, 10, 'merge-test:late')$$);
 SELECT tier_name, members FROM crm.loyalty_tier_summary WHERE program_id = 'merge_club' ORDER BY tier_rank;
 
--- The kept row took the missing email and birth date and the earlier join
--- date; the email came with a refusal, so email consent is now off (never
--- widened) and the change is logged as evidence.
-SELECT customer_id, email, phone, birth_date, joined_at, consent_email, consent_sms
-FROM crm.customers WHERE customer_id = 920001;
+-- The kept customer took the missing birth date, the earlier join date,
+-- the missing email and WeChat handles and the preferred channel; the email
+-- came with a refusal, so email consent is now off (never widened) and the
+-- change is logged as evidence; the WeChat consent of the merged customer
+-- is not taken over either.  Its own sms handle and consent stay.
+SELECT customer_id, birth_date, joined_at FROM crm.customers WHERE customer_id = 920001;
+SELECT channel, handle, consent, preferred FROM crm.customer_contacts WHERE customer_id = 920001 ORDER BY 1;
 SELECT channel, granted, source, recorded_at > now() - interval '1 hour' AS dated_now
 FROM crm.consent_events
 WHERE customer_id = 920001 AND source = 'crm.merge_customers' ORDER BY channel;

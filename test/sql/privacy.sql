@@ -3,15 +3,19 @@ SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 
--- Loading customers logs the consents they arrive with (statement trigger).
-INSERT INTO crm.customers (customer_id, first_name, last_name, email, phone, birth_date, gender,
-						   postal_code, country, joined_at, consent_email, consent_sms, consent_updated_at)
-VALUES (900001, 'Zebulon', 'Quixwood', 'zebulon.quixwood@example.org', '+44 7700 900001', '1980-02-29',
-		'male', 'ZQ1 9XX', 'United Kingdom', '2024-01-05', true, false, '2024-01-05 10:00'),
-	   (900002, 'Ysolde', 'Marchbank', 'ysolde@example.org', '+44 7700 900002', NULL,
-		NULL, NULL, 'France', '2024-01-06', false, true, '2024-01-06 11:00'),
-	   (900003, 'Xanthe', 'Pell', NULL, NULL, NULL,
-		NULL, NULL, 'Spain', '2024-01-07', false, false, NULL);
+INSERT INTO crm.customers (customer_id, first_name, last_name, birth_date, gender,
+						   postal_code, country, joined_at)
+VALUES (900001, 'Zebulon', 'Quixwood', '1980-02-29', 'male', 'ZQ1 9XX', 'United Kingdom', '2024-01-05'),
+	   (900002, 'Ysolde', 'Marchbank', NULL, NULL, NULL, 'France', '2024-01-06'),
+	   (900003, 'Xanthe', 'Pell', NULL, NULL, NULL, 'Spain', '2024-01-07');
+-- Loading contacts logs the consents they arrive with (statement trigger).
+INSERT INTO crm.customer_contacts (customer_id, channel, handle, consent, consent_updated_at)
+VALUES (900001, 'email', 'zebulon.quixwood@example.org', true, '2024-01-05 10:00'),
+	   (900001, 'sms', '+44 7700 900001', false, '2024-01-05 10:00'),
+	   (900001, 'wechat', 'oZebulonQuixwood7700', false, NULL),
+	   (900002, 'email', 'ysolde@example.org', false, '2024-01-06 11:00'),
+	   (900002, 'sms', '+44 7700 900002', true, '2024-01-06 11:00');
+SELECT crm.set_contact(900001, 'email', 'zebulon.quixwood@example.org', preferred => true);
 SELECT customer_id, channel, granted, recorded_at, source, recorded_by = session_user AS by_me
 FROM crm.consent_events WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY event_id;
 
@@ -22,10 +26,13 @@ SELECT crm.record_consent(900001, 'sms', true, 'store 12 till', '2024-02-01 09:3
 SELECT crm.record_consent(900001, 'sms', true, 'store 12 till', '2024-02-01 09:30') = :sms_event AS replay_is_same_event;
 SELECT crm.record_consent(900001, 'email', true, 'newsletter renewal', '2024-03-01 08:00') > :sms_event AS renewal_logged;
 SELECT crm.record_consent(900002, 'sms', false, 'unsubscribe link', '2024-03-02 12:00') > :sms_event AS withdrawal_logged;
--- Writing the flags directly is logged too, with a generic source.
-UPDATE crm.customers SET consent_phone = true, consent_updated_at = '2024-04-01 15:00' WHERE customer_id = 900003;
-SELECT customer_id, consent_email, consent_sms, consent_phone, consent_app, consent_updated_at
-FROM crm.customers WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY 1;
+-- Writing consent directly is logged too, with a generic source.
+INSERT INTO crm.customer_contacts (customer_id, channel, consent, consent_updated_at)
+VALUES (900003, 'phone', true, '2024-04-01 15:00');
+UPDATE crm.customer_contacts SET consent = true, consent_updated_at = '2024-04-02 09:00'
+WHERE customer_id = 900002 AND channel = 'email';
+SELECT customer_id, channel, consent, consent_updated_at, preferred
+FROM crm.customer_contacts WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY 1, 2;
 SELECT * FROM crm.consent_status WHERE customer_id BETWEEN 900001 AND 900003 ORDER BY customer_id, channel;
 SELECT count(*) AS events_total FROM crm.consent_events WHERE customer_id BETWEEN 900001 AND 900003;
 
@@ -92,9 +99,9 @@ SELECT request_id = :request AS logged, customer_id, requested_by = session_user
 	   tables_erased, rows_erased
 FROM crm.erasure_requests ORDER BY request_id;
 SELECT * FROM pg_temp.find_values(:'zebulon');
-SELECT customer_id, first_name, email, phone, birth_date, gender, postal_code, country, joined_at,
-	   consent_email, consent_sms, consent_phone, consent_app, preferred_channel
+SELECT customer_id, first_name, last_name, birth_date, gender, postal_code, country, joined_at
 FROM crm.customers WHERE customer_id = 900001;
+SELECT channel, handle, consent, preferred FROM crm.customer_contacts WHERE customer_id = 900001 ORDER BY 1;
 SELECT count(*) AS purchases_kept, sum(amount) AS spend_kept FROM crm.transactions WHERE customer_id = 900001;
 SELECT channel, granted, source FROM crm.consent_events
 WHERE customer_id = 900001 ORDER BY event_id DESC LIMIT 2;
@@ -104,7 +111,9 @@ SELECT crm.forget_customer(123456789) > :request AS unknown_logged;
 SELECT customer_id, tables_erased, rows_erased FROM crm.erasure_requests ORDER BY request_id;
 SELECT * FROM public.error_of($$SELECT crm.forget_customer(NULL)$$);
 -- The other customers are untouched; Zebulon's ticket and feedback stay, without text.
-SELECT customer_id, first_name, email FROM crm.customers WHERE customer_id IN (900002, 900003) ORDER BY 1;
+SELECT c.customer_id, c.first_name, ct.channel, ct.handle
+FROM crm.customers AS c LEFT JOIN crm.customer_contacts AS ct USING (customer_id)
+WHERE c.customer_id IN (900002, 900003) ORDER BY 1, 3;
 SELECT customer_id, comment FROM crm.feedback WHERE customer_id IN (900001, 900002) ORDER BY 1;
 SELECT t.ticket_id, t.customer_id, t.category, t.description, e.status, e.message
 FROM crm.complaint_tickets AS t JOIN crm.complaint_events AS e USING (ticket_id)
@@ -116,6 +125,7 @@ SELECT * FROM public.error_of($$SELECT crm.forget_customer(900002)$$);
 SELECT * FROM public.error_of($$SELECT crm.record_consent(900002, 'email', true, 'form')$$);
 SELECT count(*) AS consent_rows FROM crm.consent_status WHERE customer_id BETWEEN 900001 AND 900003;
 SELECT * FROM public.error_of($$SELECT * FROM crm.consent_events$$);
+SELECT * FROM public.error_of($$SELECT handle FROM crm.customer_contacts$$);
 SELECT * FROM public.error_of($$SELECT * FROM crm.erasure_requests$$);
 RESET ROLE;
 SET ROLE crm_admin;

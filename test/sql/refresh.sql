@@ -4,17 +4,20 @@ SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 
-INSERT INTO crm.customers (customer_id, first_name, email, joined_at, consent_email) VALUES
-	(1, 'Ada', 'ada@example.com', '2023-01-01', true),
-	(2, 'Bo', NULL, '2023-01-01', false),
-	(3, NULL, NULL, '2023-01-01', false),
-	(4, NULL, NULL, '2023-01-01', false),
-	(5, NULL, NULL, '2023-01-01', false),
-	(6, NULL, NULL, '2022-01-01', false),
-	(7, NULL, NULL, '2022-01-01', false),
-	(8, NULL, NULL, '2023-12-01', false),
-	(9, NULL, NULL, '2023-01-01', false),
-	(10, 'Never', 'never@example.com', '2023-06-01', true);
+INSERT INTO crm.customers (customer_id, first_name, joined_at) VALUES
+	(1, 'Ada', '2023-01-01'),
+	(2, 'Bo', '2023-01-01'),
+	(3, NULL, '2023-01-01'),
+	(4, NULL, '2023-01-01'),
+	(5, NULL, '2023-01-01'),
+	(6, NULL, '2022-01-01'),
+	(7, NULL, '2022-01-01'),
+	(8, NULL, '2023-12-01'),
+	(9, NULL, '2023-01-01'),
+	(10, 'Never', '2023-06-01');
+INSERT INTO crm.customer_contacts (customer_id, channel, handle, consent) VALUES
+	(1, 'email', 'ada@example.com', true),
+	(10, 'email', 'never@example.com', true);
 
 -- Every purchase at noon UTC, so day counts back from midnight are whole
 -- days plus a half, rounded down.

@@ -31,7 +31,10 @@ ORDER BY p.oid::regprocedure::text;
 SET ROLE crm_analyst;
 SELECT count(*) > 0 AS reads_segments FROM crm.segment_summary;
 SELECT count(*) > 0 AS reads_customer_360 FROM crm.customer_360;
-SELECT * FROM public.error_of($$SELECT email FROM crm.customers$$);
+SELECT * FROM public.error_of($$SELECT first_name FROM crm.customers$$);
+SELECT * FROM public.error_of($$SELECT handle FROM crm.customer_contacts$$);
+SELECT count(*) AS channels_readable FROM crm.channels;
+SELECT * FROM public.error_of($$INSERT INTO crm.channels VALUES ('line', 'platform_id', 'LINE messages.')$$);
 SELECT * FROM public.error_of($$SELECT count(*) FROM crm.transactions$$);
 SELECT * FROM public.error_of($$UPDATE crm.settings SET clv_months = 24$$);
 SELECT * FROM public.error_of($$SELECT crm.set_transaction_source('crm.transactions')$$);
@@ -44,7 +47,8 @@ RESET ROLE;
 -- A marketer sees what analysts see, nothing more yet.
 SET ROLE crm_marketer;
 SELECT count(*) > 0 AS reads_segments FROM crm.segment_summary;
-SELECT * FROM public.error_of($$SELECT phone FROM crm.customers$$);
+SELECT * FROM public.error_of($$SELECT handle FROM crm.customer_contacts$$);
+SELECT * FROM public.error_of($$SELECT crm.set_contact(1, 'email', 'x@example.com')$$);
 RESET ROLE;
 
 -- An admin configures and refreshes.

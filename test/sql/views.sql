@@ -16,8 +16,8 @@ SELECT * FROM crm.lifecycle_summary ORDER BY lifecycle_stage;
 -- customer_360 has no personal data: no names, contacts, birth date, gender, postal code.
 SELECT attname FROM pg_attribute
 WHERE attrelid = 'crm.customer_360'::regclass AND attnum > 0
-  AND attname IN ('first_name', 'last_name', 'email', 'phone', 'birth_date', 'gender', 'postal_code');
-SELECT customer_id, joined_at, consent_email, segment, lifecycle_stage, rfm_code, frequency, monetary
+  AND attname IN ('first_name', 'last_name', 'email', 'phone', 'handle', 'birth_date', 'gender', 'postal_code');
+SELECT customer_id, joined_at, consented_channels, preferred_channel, segment, lifecycle_stage, rfm_code, frequency, monetary
 FROM crm.customer_360 ORDER BY customer_id;
 -- No text column of the view carries a customer's name or email.
 SELECT count(*) AS leaks
