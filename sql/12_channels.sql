@@ -82,7 +82,7 @@ BEGIN
 	SELECT ch.handle_kind INTO kind FROM @extschema@.channels AS ch WHERE ch.name = require_channel.channel;
 	IF kind IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('unknown channel %L', channel),
+			MESSAGE = format('unknown channel %L', @extschema@.message_excerpt(channel)),
 			HINT = format('Channels are the rows of crm.channels: %s. Add one with INSERT INTO crm.channels.',
 						  (SELECT string_agg(ch.name, ', ' ORDER BY ch.name) FROM @extschema@.channels AS ch));
 	END IF;

@@ -70,3 +70,7 @@ WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' AND a.attname = '
 DELETE FROM crm.customer_contacts WHERE channel = 'kakao';
 DELETE FROM crm.consent_events WHERE channel = 'kakao';
 DELETE FROM crm.channels WHERE name = 'kakao';
+
+-- An unknown channel of 1 MB is quoted in 64 characters at most (#16).
+SELECT state, length(message) AS message_length, message
+FROM public.error_of($$SELECT crm.record_consent(1, repeat('c', 1000000), true, 'test')$$);
