@@ -73,6 +73,8 @@ SQL_PARTS = \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/96_loyalty.sql \
+	sql/96a_campaigns.sql \
+	sql/96b_campaign_results.sql \
 	sql/97_grants.sql \
 	sql/98_dump.sql
 
@@ -114,6 +116,8 @@ UPGRADE_1.0_1.1_PARTS = \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/96_loyalty.sql \
+	sql/96a_campaigns.sql \
+	sql/96b_campaign_results.sql \
 	sql/97_grants.sql \
 	sql/98_dump.sql \
 	sql/upgrade/1.0--1.1-partitions.sql
@@ -154,6 +158,8 @@ REGRESS = \
 	audiences \
 	control_group \
 	campaign_planning \
+	campaigns \
+	campaign_coverage \
 	incremental \
 	identity \
 	merge_customers \
@@ -162,7 +168,7 @@ REGRESS = \
 REGRESS_OPTS = --inputdir=test
 
 # Concurrency specs (test/specs/*.spec) for pg_isolation_regress.
-ISOLATION = refresh_atomic affinity_atomic incremental_queue merge_concurrent progress_visible
+ISOLATION = refresh_atomic affinity_atomic incremental_queue merge_concurrent progress_visible launch_concurrent
 # --outputdir=. keeps expected output in the top-level expected/ with the rest.
 ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=retail_crm
 

@@ -1,11 +1,11 @@
--- Statistics of campaigns: the standard normal distribution (C,
--- campaign_stats.c), the comparison of a treated group with a control group
--- (uplift with its 95 % interval and p-value), and planning: the audience a
--- campaign needs to detect an uplift, and the uplift an audience can detect.
--- Both rest on the same test: the two-sided Wald test of a difference of two
--- proportions, with unpooled variances, the test whose interval
--- crm.compare_groups reports.
--- Functions only, created with CREATE OR REPLACE like the other such parts.
+-- Statistics of campaigns: the standard normal and Student's t
+-- distributions (C, campaign_stats.c); the comparison of a treated group
+-- with a control group (uplifts with 95 % intervals and p-values, revenue
+-- plain and CUPED-adjusted); the sample-ratio check of an assignment; and
+-- planning: the audience a campaign needs to detect an uplift, and the
+-- uplift an audience can detect, both resting on the test whose interval
+-- crm.compare_groups reports for conversion (two-sided Wald test of a
+-- difference of two proportions, unpooled variances).
 
 CREATE OR REPLACE FUNCTION @extschema@.normal_cdf(x double precision)
 RETURNS double precision
@@ -21,45 +21,145 @@ AS 'MODULE_PATHNAME', 'normal_quantile';
 COMMENT ON FUNCTION @extschema@.normal_quantile(double precision) IS
 	'The x with P(Z <= x) = p for a standard normal Z, to a few units in the last place; normal_quantile(0.975) = 1.959964. 22023 unless 0 < p < 1.';
 
--- Sufficient statistics in, so that a view computes them in one pass: per
--- group the members, the converters, and the sum and sum of squares of each
--- member's revenue (members without a sale count as 0).  Variances are taken
--- in numeric, exactly, before the square root.
+CREATE OR REPLACE FUNCTION @extschema@.student_t_cdf(t double precision, df double precision)
+RETURNS double precision
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'student_t_cdf';
+COMMENT ON FUNCTION @extschema@.student_t_cdf(double precision, double precision) IS
+	'P(T <= t) for Student''s t with df degrees of freedom (any df from 1e-300, whole or not; Infinity is the normal), to a relative error below 1e-10; 0 and 1 at -Infinity and Infinity. 22023 for NaN or df below 1e-300.';
+
+CREATE OR REPLACE FUNCTION @extschema@.student_t_quantile(p double precision, df double precision)
+RETURNS double precision
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'student_t_quantile';
+COMMENT ON FUNCTION @extschema@.student_t_quantile(double precision, double precision) IS
+	'The t with P(T <= t) = p for Student''s t with df degrees of freedom; student_t_quantile(0.975, 10) = 2.228139. 22023 unless 0 < p < 1 and df >= 1e-300; 22003 when the quantile exceeds double precision (extreme p below 1 degree of freedom).';
+
+-- What the comparison of two groups needs, one pass over the members: per
+-- group the members, the converters, the sum and sum of squares of each
+-- member's revenue y (members without a sale count as 0), and for CUPED the
+-- sums of the pre-period covariate x, of x^2 and of x y.
+CREATE TYPE @extschema@.group_outcomes AS (
+	members				bigint,
+	converters			bigint,
+	revenue				numeric,
+	revenue_squares		numeric,
+	pre_revenue			numeric,
+	pre_revenue_squares	numeric,
+	revenue_pre_products numeric
+);
+COMMENT ON TYPE @extschema@.group_outcomes IS
+	'Sums over the members of one group that crm.compare_groups needs: members, converters, revenue (y), y^2, the pre-period covariate (x), x^2 and x*y. Build it with ROW(count(*), count(*) FILTER (WHERE converted), sum(y), sum(y*y), sum(x), sum(x*x), sum(x*y))::crm.group_outcomes; give 0 for the three x sums when there is no covariate.';
+
+COMMENT ON COLUMN @extschema@.group_outcomes.members IS 'Members of the group.';
+COMMENT ON COLUMN @extschema@.group_outcomes.converters IS 'Members who converted.';
+COMMENT ON COLUMN @extschema@.group_outcomes.revenue IS 'Sum of the members'' revenue y (0 for a member without a sale).';
+COMMENT ON COLUMN @extschema@.group_outcomes.revenue_squares IS 'Sum of y^2.';
+COMMENT ON COLUMN @extschema@.group_outcomes.pre_revenue IS 'Sum of the pre-period covariate x (CUPED); 0 without one.';
+COMMENT ON COLUMN @extschema@.group_outcomes.pre_revenue_squares IS 'Sum of x^2.';
+COMMENT ON COLUMN @extschema@.group_outcomes.revenue_pre_products IS 'Sum of x * y.';
+
+-- Variances and covariances are taken in numeric, exactly, before the
+-- square root.  CUPED (Deng, Xu, Kohavi and Walker 2013): each member's
+-- revenue minus theta (x - mean x), theta = Cov(x, y) / Var(x) over both
+-- groups together; the adjusted difference has the same expectation and a
+-- variance smaller by the share of Var(y) that x explains.
 CREATE OR REPLACE FUNCTION @extschema@.compare_groups(
-	treated_members bigint, treated_converters bigint, treated_revenue numeric, treated_revenue_squares numeric,
-	control_members bigint, control_converters bigint, control_revenue numeric, control_revenue_squares numeric,
+	treated @extschema@.group_outcomes, control @extschema@.group_outcomes,
 	OUT conversion_uplift double precision, OUT conversion_uplift_low double precision,
 	OUT conversion_uplift_high double precision, OUT relative_conversion_uplift double precision,
-	OUT conversion_p_value double precision, OUT revenue_uplift double precision,
-	OUT revenue_uplift_low double precision, OUT revenue_uplift_high double precision,
-	OUT revenue_p_value double precision)
+	OUT relative_conversion_uplift_low double precision, OUT relative_conversion_uplift_high double precision,
+	OUT conversion_p_value double precision,
+	OUT revenue_uplift double precision, OUT revenue_uplift_low double precision,
+	OUT revenue_uplift_high double precision, OUT revenue_p_value double precision,
+	OUT cuped_revenue_uplift double precision, OUT cuped_revenue_uplift_low double precision,
+	OUT cuped_revenue_uplift_high double precision, OUT cuped_revenue_p_value double precision,
+	OUT cuped_variance_reduction double precision)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	WITH groups AS (
-		SELECT CASE WHEN treated_members > 0 THEN treated_converters::float8 / treated_members END AS p1,
-			   CASE WHEN control_members > 0 THEN control_converters::float8 / control_members END AS p0,
-			   CASE WHEN treated_members > 0 THEN (treated_revenue / treated_members)::float8 END AS m1,
-			   CASE WHEN control_members > 0 THEN (control_revenue / control_members)::float8 END AS m0,
-			   CASE WHEN treated_members > 1
-					THEN ((treated_revenue_squares - treated_revenue * treated_revenue / treated_members)
-						  / (treated_members - 1))::float8 END AS v1,
-			   CASE WHEN control_members > 1
-					THEN ((control_revenue_squares - control_revenue * control_revenue / control_members)
-						  / (control_members - 1))::float8 END AS v0
-	), differences AS (
-		SELECT g.p1 - g.p0 AS d, sqrt(g.p1 * (1 - g.p1) / treated_members + g.p0 * (1 - g.p0) / control_members) AS d_se,
-			   g.p0, g.m1 - g.m0 AS r, sqrt(g.v1 / treated_members + g.v0 / control_members) AS r_se
-		FROM groups AS g
+	WITH g AS (
+		SELECT (treated).members AS n1, (control).members AS n0,
+			   (treated).converters AS c1, (control).converters AS c0,
+			   coalesce((treated).revenue, 0) AS y1, coalesce((control).revenue, 0) AS y0,
+			   coalesce((treated).revenue_squares, 0) AS yy1, coalesce((control).revenue_squares, 0) AS yy0,
+			   coalesce((treated).pre_revenue, 0) AS x1, coalesce((control).pre_revenue, 0) AS x0,
+			   coalesce((treated).pre_revenue_squares, 0) AS xx1, coalesce((control).pre_revenue_squares, 0) AS xx0,
+			   coalesce((treated).revenue_pre_products, 0) AS xy1, coalesce((control).revenue_pre_products, 0) AS xy0
+	), moments AS (
+		SELECT g.n1, g.n0,
+			   CASE WHEN g.n1 > 0 THEN g.c1::float8 / g.n1 END AS p1,
+			   CASE WHEN g.n0 > 0 THEN g.c0::float8 / g.n0 END AS p0,
+			   CASE WHEN g.n1 > 0 THEN g.y1 / g.n1 END AS m1, CASE WHEN g.n0 > 0 THEN g.y0 / g.n0 END AS m0,
+			   CASE WHEN g.n1 > 0 THEN g.x1 / g.n1 END AS mx1, CASE WHEN g.n0 > 0 THEN g.x0 / g.n0 END AS mx0,
+			   -- per group: Var(y), Var(x), Cov(x, y)
+			   CASE WHEN g.n1 > 1 THEN (g.yy1 - g.y1 * g.y1 / g.n1) / (g.n1 - 1) END AS vy1,
+			   CASE WHEN g.n0 > 1 THEN (g.yy0 - g.y0 * g.y0 / g.n0) / (g.n0 - 1) END AS vy0,
+			   CASE WHEN g.n1 > 1 THEN (g.xx1 - g.x1 * g.x1 / g.n1) / (g.n1 - 1) END AS vx1,
+			   CASE WHEN g.n0 > 1 THEN (g.xx0 - g.x0 * g.x0 / g.n0) / (g.n0 - 1) END AS vx0,
+			   CASE WHEN g.n1 > 1 THEN (g.xy1 - g.x1 * g.y1 / g.n1) / (g.n1 - 1) END AS cxy1,
+			   CASE WHEN g.n0 > 1 THEN (g.xy0 - g.x0 * g.y0 / g.n0) / (g.n0 - 1) END AS cxy0,
+			   -- theta over both groups together; 0 when x does not vary
+			   CASE WHEN g.n1 + g.n0 > 1 THEN
+					coalesce(((g.xy1 + g.xy0) - (g.x1 + g.x0) * (g.y1 + g.y0) / (g.n1 + g.n0))
+							 / nullif((g.xx1 + g.xx0) - (g.x1 + g.x0) * (g.x1 + g.x0) / (g.n1 + g.n0), 0), 0)
+			   END AS theta
+		FROM g
+	), parts AS (
+		SELECT m.*,
+			   m.vy1 - 2 * m.theta * m.cxy1 + m.theta * m.theta * m.vx1 AS va1,
+			   m.vy0 - 2 * m.theta * m.cxy0 + m.theta * m.theta * m.vx0 AS va0
+		FROM moments AS m
+	), tests AS (
+		SELECT p.p1 - p.p0 AS d, sqrt(p.p1 * (1 - p.p1) / p.n1 + p.p0 * (1 - p.p0) / p.n0) AS d_se,
+			   p.p1 / nullif(p.p0, 0) - 1 AS rel,
+			   sqrt(p.p1 * (1 - p.p1) / p.n1 + p.p1 * p.p1 * (1 - p.p0) / (p.n0 * nullif(p.p0, 0)))
+			   / nullif(p.p0, 0) AS rel_se,
+			   (p.m1 - p.m0)::float8 AS r,
+			   ((p.m1 - p.m0) - p.theta * (p.mx1 - p.mx0))::float8 AS a,
+			   w.se AS r_se, w.df AS r_df, c.se AS a_se, c.df AS a_df,
+			   1 - (c.se * c.se) / nullif(w.se * w.se, 0) AS reduction
+		FROM parts AS p
+		CROSS JOIN LATERAL (SELECT sqrt((p.vy1 / p.n1 + p.vy0 / p.n0)::float8) AS se,
+								   ((p.vy1 / p.n1 + p.vy0 / p.n0) ^ 2
+									/ nullif((p.vy1 / p.n1) ^ 2 / (p.n1 - 1) + (p.vy0 / p.n0) ^ 2 / (p.n0 - 1), 0))::float8 AS df)
+			AS w
+		CROSS JOIN LATERAL (SELECT sqrt(greatest(p.va1 / p.n1 + p.va0 / p.n0, 0)::float8) AS se,
+								   ((p.va1 / p.n1 + p.va0 / p.n0) ^ 2
+									/ nullif((p.va1 / p.n1) ^ 2 / (p.n1 - 1) + (p.va0 / p.n0) ^ 2 / (p.n0 - 1), 0))::float8 AS df)
+			AS c
 	)
-	SELECT x.d, x.d - z.z * x.d_se, x.d + z.z * x.d_se, x.d / nullif(x.p0, 0),
-		   CASE WHEN x.d_se > 0 THEN 2 * @extschema@.normal_cdf(-abs(x.d) / x.d_se) END,
-		   x.r, x.r - z.z * x.r_se, x.r + z.z * x.r_se,
-		   CASE WHEN x.r_se > 0 THEN 2 * @extschema@.normal_cdf(-abs(x.r) / x.r_se) END
-	FROM differences AS x, (SELECT @extschema@.normal_quantile(0.975) AS z) AS z
+	SELECT t.d, t.d - z.z * t.d_se, t.d + z.z * t.d_se,
+		   t.rel, t.rel - z.z * t.rel_se, t.rel + z.z * t.rel_se,
+		   CASE WHEN t.d_se > 0 THEN 2 * @extschema@.normal_cdf(-abs(t.d) / t.d_se) END,
+		   t.r, t.r - rq.q * t.r_se, t.r + rq.q * t.r_se,
+		   CASE WHEN t.r_se > 0 THEN 2 * @extschema@.student_t_cdf(-abs(t.r) / t.r_se, t.r_df) END,
+		   t.a, t.a - aq.q * t.a_se, t.a + aq.q * t.a_se,
+		   CASE WHEN t.a_se > 0 THEN 2 * @extschema@.student_t_cdf(-abs(t.a) / t.a_se, t.a_df) END,
+		   t.reduction
+	FROM tests AS t
+	CROSS JOIN (SELECT @extschema@.normal_quantile(0.975) AS z) AS z
+	CROSS JOIN LATERAL (SELECT CASE WHEN t.r_df > 0 THEN @extschema@.student_t_quantile(0.975, t.r_df) END AS q) AS rq
+	CROSS JOIN LATERAL (SELECT CASE WHEN t.a_df > 0 THEN @extschema@.student_t_quantile(0.975, t.a_df) END AS q) AS aq
 $$;
-COMMENT ON FUNCTION @extschema@.compare_groups(bigint, bigint, numeric, numeric, bigint, bigint, numeric, numeric) IS
-	'Internal, for the control-group views: treated minus control from per-group members, converters, revenue sum and sum of squares. Conversion: difference of rates with its 95 % Wald interval (unpooled), relative to the control rate, two-sided p-value. Revenue per member: difference of means with the large-sample 95 % interval of Welch''s test (normal quantile), p-value. NULL where a group is empty (intervals: fewer than 2 members) or the variance is 0 (p-values).';
+COMMENT ON FUNCTION @extschema@.compare_groups(@extschema@.group_outcomes, @extschema@.group_outcomes) IS
+	'Treated minus control from the sums of crm.group_outcomes. Conversion: difference of rates with its 95 % Wald interval (unpooled variances) and two-sided p-value (so p < 0.05 exactly when the interval leaves out 0), and relative to the control rate with a delta-method interval. Revenue per member: difference of means with Welch''s 95 % interval (t quantile, Welch-Satterthwaite degrees of freedom) and p-value; the same after CUPED on the pre-period covariate, and the share of the variance CUPED removed. NULL where a group is empty (intervals: fewer than 2 members) or a variance is 0 (p-values).';
+
+CREATE OR REPLACE FUNCTION @extschema@.sample_ratio_p_value(treated_members bigint, control_members bigint,
+															control_share double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	-- Pearson's chi-square with one degree of freedom: P(chi2 > X) = 2 Phi(-sqrt(X)).
+	SELECT 2 * @extschema@.normal_cdf(-sqrt(
+			   (treated_members - n * (1 - control_share)) ^ 2 / (n * (1 - control_share))
+			   + (control_members - n * control_share) ^ 2 / (n * control_share)))
+	FROM (SELECT (treated_members + control_members)::float8 AS n) AS total
+	WHERE n > 0 AND control_share > 0 AND control_share < 1
+$$;
+COMMENT ON FUNCTION @extschema@.sample_ratio_p_value(bigint, bigint, double precision) IS
+	'p-value of the sample-ratio-mismatch check: Pearson''s chi-square test (1 degree of freedom) that treated_members and control_members were drawn with control_share. A p-value below 0.001 means the assignment is broken (members lost or added on one side), and no uplift of the campaign can be trusted. NULL without members or with control_share outside (0, 1).';
 
 -- Checks the arguments the two planning functions share; returns
 -- z(1 - alpha/2) + z(power).

@@ -313,6 +313,12 @@ BEGIN
 	UPDATE @extschema@.complaint_tickets AS t SET customer_id = keep_id WHERE t.customer_id = merge_id;
 	GET DIAGNOSTICS tickets_moved = ROW_COUNT;
 	points_moved := @extschema@.merge_loyalty(keep_id, merge_id);
+	-- Campaign memberships (and their events) follow the kept customer,
+	-- except in a campaign both were in: there the kept one's assignment stands.
+	DELETE FROM @extschema@.campaign_members AS m
+	WHERE m.customer_id = merge_id
+	  AND EXISTS (SELECT 1 FROM @extschema@.campaign_members AS k WHERE k.campaign_id = m.campaign_id AND k.customer_id = keep_id);
+	UPDATE @extschema@.campaign_members AS m SET customer_id = keep_id WHERE m.customer_id = merge_id;
 	DELETE FROM @extschema@.customer_contacts AS ct WHERE ct.customer_id = merge_id;
 	DELETE FROM @extschema@.customers AS c WHERE c.customer_id = merge_id;
 
@@ -333,7 +339,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.merge_customers(bigint, bigint) IS
-	'Merges customer merge_id into keep_id: moves its transactions, survey responses, feedback and complaint tickets, transfers its loyalty points (lots with their dates) and membership, fills the kept customer''s missing fields, handles and preferred channel from the merged one (consent never widened), deletes the merged row and its contacts and logs the merge in crm.customer_merges, whose row it returns. Running it again moves what arrived under merge_id since and adds to the counts. Scores follow at the next refresh (incremental is enough).';
+	'Merges customer merge_id into keep_id: moves its transactions, survey responses, feedback and complaint tickets, transfers its loyalty points (lots with their dates) and membership, moves its campaign memberships and events (in a campaign both were in, the kept customer''s assignment stands), fills the kept customer''s missing fields, handles and preferred channel from the merged one (consent never widened), deletes the merged row and its contacts and logs the merge in crm.customer_merges, whose row it returns. Running it again moves what arrived under merge_id since and adds to the counts. Scores follow at the next refresh (incremental is enough).';
 
 GRANT SELECT ON @extschema@.identity_rules TO crm_analyst;
 GRANT SELECT ON @extschema@.duplicate_candidates, @extschema@.data_quality TO crm_admin;

@@ -128,8 +128,8 @@ SELECT m.month,
 	   g.revenue_uplift * m.marketed_members AS incremental_revenue
 FROM months AS m
 CROSS JOIN LATERAL @extschema@.compare_groups(
-	m.marketed_members::bigint, m.marketed_converters, m.marketed_revenue, m.marketed_revenue_squares,
-	m.control_members::bigint, m.control_converters, m.control_revenue, m.control_revenue_squares) AS g;
+	ROW(m.marketed_members::bigint, m.marketed_converters, m.marketed_revenue, m.marketed_revenue_squares, 0, 0, 0),
+	ROW(m.control_members::bigint, m.control_converters, m.control_revenue, m.control_revenue_squares, 0, 0, 0)) AS g;
 COMMENT ON VIEW @extschema@.global_control_monthly IS
 	'Per calendar month with sales (session TimeZone): the customers who had joined by its end, the global control group against everyone else ("marketed"), conversion (a purchase in the month) and revenue per member (net, members without a sale count as 0), and marketed minus control with 95 % intervals: the incremental effect of all marketing. Live from crm.transactions; no personal data.';
 COMMENT ON COLUMN @extschema@.global_control_monthly.month IS 'First day of the month.';
@@ -147,7 +147,7 @@ COMMENT ON COLUMN @extschema@.global_control_monthly.conversion_uplift_high IS '
 COMMENT ON COLUMN @extschema@.global_control_monthly.relative_conversion_uplift IS 'conversion_uplift / control_conversion_rate; NULL when the control group did not convert.';
 COMMENT ON COLUMN @extschema@.global_control_monthly.conversion_p_value IS 'Two-sided p-value of conversion_uplift = 0.';
 COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_uplift IS 'marketed_revenue_per_member - control_revenue_per_member.';
-COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_uplift_low IS 'Lower end of the 95 % interval of revenue_uplift (Welch, large-sample).';
+COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_uplift_low IS 'Lower end of the 95 % interval of revenue_uplift (Welch''s test).';
 COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_uplift_high IS 'Upper end of the 95 % interval of revenue_uplift.';
 COMMENT ON COLUMN @extschema@.global_control_monthly.revenue_p_value IS 'Two-sided p-value of revenue_uplift = 0.';
 COMMENT ON COLUMN @extschema@.global_control_monthly.incremental_revenue IS 'revenue_uplift * marketed_members: the month''s revenue the marketed customers brought beyond what they would have spent as control members.';

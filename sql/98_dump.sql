@@ -92,3 +92,13 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests_request_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audience_pulls', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audience_pulls_pull_id_seq', '');
+
+-- Campaigns: definitions, launches and frozen memberships, the sending
+-- tool's events and the send-list log.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaigns', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaigns_campaign_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_launches', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_members', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_send_pulls', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_send_pulls_pull_id_seq', '');

@@ -99,7 +99,10 @@ INSERT INTO routine_calls VALUES
 	('crm.campaign_sample_size(double precision,double precision,double precision,double precision,double precision)', $$crm.campaign_sample_size(0.05, 0.01)$$),
 	('crm.campaign_detectable_uplift(double precision,bigint,double precision,double precision,double precision)', $$crm.campaign_detectable_uplift(0.05, 100000)$$),
 	('crm.planning_z(double precision,double precision,double precision,double precision)', $$crm.planning_z(0.05, 0.05, 0.8, 0.1)$$),
-	('crm.compare_groups(bigint,bigint,numeric,numeric,bigint,bigint,numeric,numeric)', $$* FROM crm.compare_groups(1000, 60, 5000, 90000, 1000, 50, 4000, 70000)$$),
+	('crm.compare_groups(crm.group_outcomes,crm.group_outcomes)', $$* FROM crm.compare_groups(ROW(1000, 60, 5000, 90000, 4000, 60000, 70000), ROW(1000, 50, 4000, 70000, 4000, 60000, 60000))$$),
+	('crm.sample_ratio_p_value(bigint,bigint,double precision)', $$crm.sample_ratio_p_value(900, 100, 0.1)$$),
+	('crm.require_enabled_channel(text)', $$crm.require_enabled_channel('email')$$),
+	('crm.parse_audience(text)', $$* FROM crm.parse_audience('all')$$),
 	('crm.in_global_control(bigint)', $$crm.in_global_control(1)$$),
 	('crm.global_control_key()', $$* FROM crm.global_control_key()$$),
 	('crm.segment_cells(text)', $$* FROM crm.segment_cells('default')$$),
@@ -121,6 +124,13 @@ INSERT INTO routine_calls VALUES
 	('crm.normalized_phone(text)', $$crm.normalized_phone('+44 20 7946 0000')$$),
 	('crm.personal_data_columns()', $$* FROM crm.personal_data_columns()$$),
 	('crm.audience(text,text)', $$* FROM crm.audience('Champions', 'email')$$),
+	('crm.create_campaign(text,text,text,double precision,timestamp with time zone,timestamp with time zone,integer,numeric,double precision)',
+	 $$crm.create_campaign('BI check', 'Champions', 'email')$$),
+	('crm.launch_campaign(bigint)', $$* FROM crm.launch_campaign(crm.create_campaign('BI check', 'Champions', 'email'))$$),
+	('crm.campaign_sends(bigint)',
+	 $$* FROM crm.campaign_sends((SELECT max(c.campaign_id) FROM crm.campaigns AS c JOIN crm.campaign_launches USING (campaign_id) WHERE c.ends_at > now()))$$),
+	('crm.record_campaign_event(bigint,bigint,text,timestamp with time zone)',
+	 $$crm.record_campaign_event(m.campaign_id, m.customer_id, 'clicked') FROM crm.campaign_members AS m JOIN crm.campaigns AS c USING (campaign_id) WHERE m.assigned_group = 'treatment' AND c.ends_at > now() LIMIT 1$$),
 	('crm.loyalty_period(text,timestamp with time zone,timestamp with time zone)', $$* FROM crm.loyalty_period('calendar_year', '2024-03-01', '2025-06-01')$$),
 	('crm.loyalty_review_date(date,interval,timestamp with time zone)', $$crm.loyalty_review_date('2025-01-01', interval '1 year', '2025-06-01')$$),
 	('crm.points_balance(bigint)', $$crm.points_balance((SELECT min(m.customer_id) FROM crm.loyalty_members AS m))$$),
@@ -200,7 +210,7 @@ SELECT type_name, ((atttypmod - 4) >> 16) & 65535 AS jdbc_precision, (atttypmod 
 FROM pg_temp.listed_columns() WHERE atttypid = 'numeric'::regtype AND atttypmod >= 0
 GROUP BY 1, 2, 3 ORDER BY 2, 3;
 
--- The marketer reads more (the audience log): the same checks.
+-- The marketer reads more (the audience and send-list logs): the same checks.
 SET ROLE crm_marketer;
 SELECT table_name FROM pg_temp.listed_relations() WHERE readable
 EXCEPT

@@ -29,6 +29,35 @@ SELECT * FROM public.error_of($$SELECT crm.normal_quantile(0)$$);
 SELECT * FROM public.error_of($$SELECT crm.normal_quantile(1)$$);
 SELECT * FROM public.error_of($$SELECT crm.normal_quantile('NaN')$$);
 
+-- Student's t against quantiles computed to 40 digits (mpmath's regularized
+-- incomplete beta function) and the closed forms of 1, 2 and 3 degrees of
+-- freedom; the quantile inverts the distribution function, from tiny to
+-- huge degrees of freedom.
+SELECT abs(crm.student_t_quantile(0.975, 1) - 12.706204736174693) < 1e-12 AS q_1,
+	   abs(crm.student_t_quantile(0.975, 2) - 4.3026527297494618) < 1e-13 AS q_2,
+	   abs(crm.student_t_quantile(0.975, 10) - 2.2281388519862742) < 1e-13 AS q_10,
+	   abs(crm.student_t_quantile(0.975, 30) - 2.0422724563012379) < 1e-13 AS q_30,
+	   abs(crm.student_t_quantile(0.995, 5) - 4.0321429835552272) < 1e-13 AS q_5,
+	   crm.student_t_quantile(0.975, 'Infinity') = crm.normal_quantile(0.975) AS q_inf,
+	   crm.student_t_quantile(0.5, 7) AS q_half, crm.student_t_cdf(0, 7) AS cdf_0,
+	   crm.student_t_cdf('-Infinity', 3) AS cdf_minus_inf, crm.student_t_cdf('Infinity', 3) AS cdf_inf;
+SELECT max(abs(crm.student_t_cdf(t, 1) - (0.5 + atan(t) / pi()))) < 1e-15 AS cauchy,
+	   max(abs(crm.student_t_cdf(t, 2) - (0.5 + t / (2 * sqrt(2 + t * t))))) < 1e-15 AS two_df,
+	   max(abs(crm.student_t_cdf(t, 3) - (0.5 + ((t / sqrt(3)) / (1 + t * t / 3) + atan(t / sqrt(3))) / pi()))) < 1e-14 AS three_df
+FROM generate_series(-20, 20, 0.25) AS t;
+SELECT bool_and(abs(crm.student_t_cdf(crm.student_t_quantile(p, df), df) - p) <= 1e-10 * p) AS inverts
+FROM unnest(ARRAY[0.5, 1, 2.5, 7, 30, 1000, 1e6, 1e9]) AS df,
+	 unnest(ARRAY[1e-12, 1e-6, 0.025, 0.3, 0.5, 0.7, 0.975]) AS p;
+-- At 0.001 degrees of freedom the 0.3 quantile is about -1e220.
+SELECT abs(crm.student_t_cdf(crm.student_t_quantile(0.3, 1e-3), 1e-3) - 0.3) < 1e-12 AS inverts_heavy_tails,
+	   crm.student_t_quantile(0.3, 1e-3) < -1e219 AS huge;
+SELECT * FROM public.error_of($$SELECT crm.student_t_cdf('NaN', 3)$$);
+SELECT * FROM public.error_of($$SELECT crm.student_t_cdf(1, 0)$$);
+SELECT * FROM public.error_of($$SELECT crm.student_t_cdf(1, 'NaN')$$);
+SELECT * FROM public.error_of($$SELECT crm.student_t_quantile(1, 3)$$);
+SELECT * FROM public.error_of($$SELECT crm.student_t_quantile(0.5, -2)$$);
+SELECT * FROM public.error_of($$SELECT crm.student_t_quantile(0.025, 1e-300)$$);
+
 -- Sample sizes against the textbook formula (two-sided Wald test of two
 -- proportions, unpooled variances, control share k):
 --   n = (z(1 - alpha/2) + z(power))^2 (p0 (1 - p0) / k + p1 (1 - p1) / (1 - k)) / uplift^2

@@ -45,8 +45,9 @@ FROM crm.customers WHERE customer_id BETWEEN 940001 AND 940400;
 
 -- The view's row for March 2031 against plain SQL: every customer who had
 -- joined by the end of March, conversion = a purchase in the month,
--- revenue = the month's net amount (0 without a sale), Wald and Welch
--- intervals with z = 1.959963984540054.
+-- revenue = the month's net amount (0 without a sale); the Wald interval
+-- with z = 1.959963984540054, Welch's with the t quantile of the
+-- Welch-Satterthwaite degrees of freedom.
 CREATE TEMP TABLE expected_month AS
 WITH population AS (
 	SELECT c.customer_id, crm.in_global_control(c.customer_id) AS in_control
@@ -64,8 +65,12 @@ WITH population AS (
 SELECT t.n AS marketed_members, c.n AS control_members, t.rate - c.rate AS conversion_uplift,
 	   1.959963984540054 * sqrt(t.rate * (1 - t.rate) / t.n + c.rate * (1 - c.rate) / c.n) AS conversion_margin,
 	   t.mean - c.mean AS revenue_uplift,
-	   1.959963984540054 * sqrt(t.variance / t.n + c.variance / c.n) AS revenue_margin
+	   sqrt(t.variance / t.n + c.variance / c.n) AS revenue_se,
+	   (t.variance / t.n + c.variance / c.n) ^ 2
+	   / ((t.variance / t.n) ^ 2 / (t.n - 1) + (c.variance / c.n) ^ 2 / (c.n - 1)) AS revenue_df
 FROM groups AS t, groups AS c WHERE NOT t.in_control AND c.in_control;
+ALTER TABLE expected_month ADD COLUMN revenue_margin float8;
+UPDATE expected_month SET revenue_margin = crm.student_t_quantile(0.975, revenue_df) * revenue_se;
 SELECT v.marketed_members = e.marketed_members AND v.control_members = e.control_members AS members_match,
 	   abs(v.conversion_uplift - e.conversion_uplift) < 1e-12 AS conversion_uplift_matches,
 	   abs(v.conversion_uplift_low - (e.conversion_uplift - e.conversion_margin)) < 1e-12
@@ -75,7 +80,7 @@ SELECT v.marketed_members = e.marketed_members AND v.control_members = e.control
 	   AND abs(v.revenue_uplift_high - (e.revenue_uplift + e.revenue_margin)) < 1e-9 AS revenue_interval_matches,
 	   -- a two-sided p-value p belongs to |z| = z(1 - p/2)
 	   abs(crm.normal_quantile(1 - v.conversion_p_value / 2) - abs(e.conversion_uplift) / (e.conversion_margin / 1.959963984540054)) < 1e-9 AS conversion_p_value_matches,
-	   abs(crm.normal_quantile(1 - v.revenue_p_value / 2) - abs(e.revenue_uplift) / (e.revenue_margin / 1.959963984540054)) < 1e-9 AS revenue_p_value_matches,
+	   abs(v.revenue_p_value - 2 * crm.student_t_cdf(-abs(e.revenue_uplift) / e.revenue_se, e.revenue_df)) < 1e-12 AS revenue_p_value_matches,
 	   abs(v.incremental_revenue - e.revenue_uplift * e.marketed_members) < 1e-6 AS incremental_revenue_matches
 FROM crm.global_control_monthly AS v, expected_month AS e
 WHERE v.month = '2031-03-01';
