@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh [customers] [runs]: how fast retail_crm computes RFM segments.
+# bench/run.sh [customers] [runs] [sections]: how fast retail_crm computes
+# RFM segments, fits its models, counts basket pairs and runs campaigns.
 #
 # Builds and installs retail_crm from this tree (skip with NO_INSTALL=1),
 # then in ONE throwaway cluster (pg_virtualenv, as scripts/test.sh):
@@ -30,13 +31,21 @@
 #      that the published pairs equal the plain SQL's to the last digit;
 #   6. times customer_facts over one customer's 400,000 days fed oldest
 #      first, newest first and shuffled;
-#   7. prints the refresh's facts step under EXPLAIN ANALYZE.
+#   7. gives every customer an e-mail contact and times a campaign's launch
+#      on the whole audience and the reading of its results
+#      (crm.campaign_results) next to the plain-SQL way of the same
+#      numbers, and the results of a campaign of at most 100,000 members;
+#   8. prints the refresh's facts step under EXPLAIN ANALYZE.
+# sections: all (default) or a comma-separated list of rfm (3), models (4),
+# affinity (5), order (6), campaigns (7), explain (8); the generation always
+# runs, and a refresh before campaigns when rfm is left out.
 # Prints a Markdown table for bench/README.md.  No assertion on time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CUSTOMERS="${1:-100000}"
 RUNS="${2:-5}"
+SECTIONS="${3:-all}"
 PG_MAJOR="${PG_MAJOR:-15}"
 # The simulated period; as_of is its end, so no transaction is in the future.
 FIRST_DAY=2022-01-01
@@ -60,6 +69,11 @@ BENCH_CLUSTER_OPTS=(
 # Order lines are generated for the sales of at most this many customers:
 # the plain-SQL self-join of 85M lines at 1M customers would run for hours.
 AFFINITY_MAX_CUSTOMERS=100000
+
+# True when section $1 is to run.
+wants() {
+	[ "${SECTIONS}" = all ] || [[ ",${SECTIONS}," == *",$1,"* ]]
+}
 
 psql_quiet() {
 	psql -X -q -v ON_ERROR_STOP=1 "$@"
@@ -238,6 +252,69 @@ HAVING count(*) >= ${AFFINITY_MIN_SUPPORT} * (SELECT count(DISTINCT transaction_
 STEP_SQL[affinity_sql]="${AFFINITY_PLAIN_SQL}
 DROP TABLE plain_pairs;"
 
+# Campaigns, set up by setup_campaigns: every customer consents to e-mail
+# and has an address; campaign 'bench' starts 30 days before as_of (its 14
+# attribution days hold sales), on every scored customer ('all'), and
+# 'bench_100k' on a loyalty tier of at most 100,000 of them.  The launch is
+# timed on a fresh campaign each run (the previous ones truncated); plain
+# SQL does the same selection, assignment and pre-period sums into a table.
+declare -a CAMPAIGN_STEP_NAMES=(campaign_launch_sql campaign_launch campaign_results_sql campaign_results campaign_results_100k)
+CAMPAIGN_START="(:'as_of'::timestamptz - interval '30 days')"
+STEP_PREPARE[campaign_launch]="TRUNCATE crm.campaigns CASCADE;"
+STEP_SQL[campaign_launch]="
+SELECT sum(customers) FROM crm.launch_campaign(crm.create_campaign('bench', 'all', 'email', starts_at => ${CAMPAIGN_START}));"
+STEP_SQL[campaign_launch_sql]="
+CREATE TEMP TABLE plain_members AS
+WITH eligible AS (
+	SELECT cs.customer_id, cs.segment, cs.lifecycle_stage
+	FROM crm.customer_segments AS cs
+	JOIN crm.customer_contacts AS ct ON ct.customer_id = cs.customer_id AND ct.channel = 'email'
+	WHERE ct.consent AND nullif(btrim(ct.handle), '') IS NOT NULL
+	  AND (hashint8extended(cs.customer_id, 12345) & 4503599627370495) >= 0.05 * 4503599627370496
+), pre AS (
+	SELECT t.customer_id, sum(t.amount) AS revenue, count(*) FILTER (WHERE t.amount > 0) AS orders
+	FROM crm.transactions AS t
+	WHERE t.occurred_at >= ${CAMPAIGN_START} - interval '90 days' AND t.occurred_at < ${CAMPAIGN_START}
+	  AND t.customer_id IN (SELECT e.customer_id FROM eligible AS e)
+	GROUP BY t.customer_id
+)
+SELECT e.customer_id, e.segment, e.lifecycle_stage,
+	   CASE WHEN (hashint8extended(e.customer_id, 54321) & 4503599627370495) < 0.1 * 4503599627370496
+			THEN 'control' ELSE 'treatment' END AS assigned_group,
+	   coalesce(p.revenue, 0) AS pre_revenue, coalesce(p.orders, 0) AS pre_orders
+FROM eligible AS e LEFT JOIN pre AS p USING (customer_id);
+DROP TABLE plain_members;"
+# Reading the results: the view, and the same numbers as an analyst writes
+# them (window sums per member, then per group Wald, Welch with the normal
+# quantile, since plain SQL has no t quantile, and CUPED with theta from
+# covar_samp / var_samp).
+STEP_SQL[campaign_results]="
+SELECT campaign_id, treatment_converters, conversion_uplift_low, revenue_uplift_low, cuped_revenue_uplift_low
+FROM crm.campaign_results WHERE campaign_name = 'bench';"
+STEP_SQL[campaign_results_100k]="
+SELECT campaign_id, treatment_members + control_members AS members, conversion_uplift_low, cuped_revenue_uplift_low
+FROM crm.campaign_results WHERE campaign_name = 'bench_100k';"
+STEP_SQL[campaign_results_sql]="
+WITH c AS (SELECT campaign_id, starts_at, starts_at + attribution_days * interval '1 day' AS window_end
+		   FROM crm.campaigns WHERE name = 'bench'),
+o AS (
+	SELECT m.customer_id, m.assigned_group = 'treatment' AS treated, m.pre_revenue AS x,
+		   coalesce(sum(t.amount), 0) AS y, count(t.amount) FILTER (WHERE t.amount > 0) > 0 AS converted
+	FROM c JOIN crm.campaign_members AS m ON m.campaign_id = c.campaign_id
+	LEFT JOIN crm.transactions AS t ON t.customer_id = m.customer_id
+		 AND t.occurred_at >= c.starts_at AND t.occurred_at < c.window_end
+	GROUP BY 1, 2, 3
+), th AS (SELECT covar_samp(x, y) / var_samp(x) AS theta, avg(x) AS mean_x FROM o),
+g AS (
+	SELECT o.treated, count(*) AS n, avg(o.converted::int) AS p, avg(o.y) AS m, var_samp(o.y) AS v,
+		   avg(o.y - th.theta * (o.x - th.mean_x)) AS a, var_samp(o.y - th.theta * (o.x - th.mean_x)) AS w
+	FROM o, th GROUP BY o.treated
+)
+SELECT t.p - c.p - 1.96 * sqrt(t.p * (1 - t.p) / t.n + c.p * (1 - c.p) / c.n) AS conversion_uplift_low,
+	   t.m - c.m - 1.96 * sqrt(t.v / t.n + c.v / c.n) AS revenue_uplift_low,
+	   t.a - c.a - 1.96 * sqrt(t.w / t.n + c.w / c.n) AS cuped_revenue_uplift_low
+FROM g AS t, g AS c WHERE t.treated AND NOT c.treated;"
+
 # The refresh's pairs against the plain-SQL pair count, both ways of each
 # pair, with support, confidence, lift and conviction computed in SQL from
 # the plain counts in the same float8 divisions as the C code: any pair
@@ -330,6 +407,11 @@ declare -A STEP_LABEL=(
 	[facts_newest_first]='the same, fed newest first'
 	[facts_shuffled]='the same, fed in a random order'
 	[sort_shuffled]="the ${ORDER_DAYS} rows in a random order, only counted (the floor of the shuffled run)"
+	[campaign_launch_sql]='plain SQL launch: consented customers with an address outside a 5 % hash group, a 10 % control by hash, pre-period sums, into a temp table'
+	[campaign_launch]='`crm.launch_campaign(crm.create_campaign(...))` on every scored customer (exclusions, assignment, pre-period, log)'
+	[campaign_results_sql]='plain SQL results: window sums per member, Wald, Welch (normal quantile) and CUPED per group'
+	[campaign_results]='`crm.campaign_results` of that campaign (every scored customer a member)'
+	[campaign_results_100k]='`crm.campaign_results` of a campaign of at most 100,000 members'
 )
 
 # One more refresh, and how long each stage took: the refresh logs the end
@@ -500,6 +582,22 @@ setup_affinity() {
 	SQL
 }
 
+# Contacts for every scored customer, the 'bench' campaign the results
+# steps read, and the 'bench_100k' campaign on a tier of at most 100,000.
+setup_campaigns() {
+	psql_quiet -v as_of="$1" <<-SQL
+		UPDATE crm.settings SET max_contacts_per_week = NULL;
+		INSERT INTO crm.customer_contacts (customer_id, channel, handle, consent)
+		SELECT s.customer_id, 'email', 'c' || s.customer_id || '@example.invalid', true FROM crm.customer_segments AS s;
+		INSERT INTO crm.loyalty_programs (program_id) VALUES ('bench');
+		INSERT INTO crm.loyalty_tiers (program_id, tier_rank, tier_name, threshold) VALUES ('bench', 1, 'Bench', 0);
+		INSERT INTO crm.loyalty_members (customer_id, program_id, enrolled_at, tier_rank, tier_since)
+		SELECT s.customer_id, 'bench', :'as_of'::timestamptz - interval '1 year', 1, :'as_of'::timestamptz - interval '1 year'
+		FROM crm.customer_segments AS s ORDER BY s.customer_id LIMIT 100000;
+		VACUUM ANALYZE crm.customer_contacts, crm.loyalty_members;
+	SQL
+}
+
 # Inside the cluster: everything, printing the report.
 run_in_cluster() {
 	local as_of="${LAST_DAY} 00:00+00"
@@ -537,6 +635,22 @@ run_in_cluster() {
 		FROM crm.transactions;
 	SQL
 
+	if wants rfm; then
+		rfm_section "${as_of}"
+	elif wants campaigns; then
+		psql_quiet -c "CALL crm.refresh_segments('${as_of}')"
+	fi
+	wants models && models_section "${as_of}"
+	wants affinity && affinity_section "${as_of}"
+	wants order && order_section "${as_of}"
+	wants campaigns && campaigns_section "${as_of}"
+	wants explain && explain_section "${as_of}"
+	return 0
+}
+
+# 3. the refresh and its floors.
+rfm_section() {
+	local as_of="$1"
 	setup_validation "${as_of}"
 	time_steps "${as_of}" "${STEP_NAMES[@]}"
 	echo
@@ -547,7 +661,11 @@ run_in_cluster() {
 		round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'refresh')
 			   / percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'incremental'))::numeric, 1))
 		FROM bench_times WHERE run > 0"
+}
 
+# 4. the models.
+models_section() {
+	local as_of="$1"
 	setup_models
 	time_steps "${as_of}" "${MODEL_STEP_NAMES[@]}"
 	echo
@@ -555,7 +673,11 @@ run_in_cluster() {
 	print_medians count p_alive_sql "${MODEL_STEP_NAMES[@]}"
 	median_ratio mbgnbd_fit bgnbd_fit "mbgnbd_fit vs bgnbd_fit"
 	median_ratio pareto_nbd_fit bgnbd_fit "pareto_nbd_fit vs bgnbd_fit"
+}
 
+# 5. basket affinity.
+affinity_section() {
+	local as_of="$1"
 	echo
 	echo "== basket affinity: order lines for the simulated transactions"
 	setup_affinity
@@ -565,7 +687,11 @@ run_in_cluster() {
 	echo
 	echo "== basket affinity: medians of ${RUNS} runs"
 	print_medians count affinity_sql "${AFFINITY_STEP_NAMES[@]}"
+}
 
+# 6. customer_facts and the order of its input.
+order_section() {
+	local as_of="$1"
 	echo
 	echo "== customer_facts and input order: one customer with ${ORDER_DAYS} distinct days"
 	psql_quiet -v as_of="${as_of}" <<-SQL
@@ -579,7 +705,35 @@ run_in_cluster() {
 	median_ratio facts_newest_first facts_oldest_first "newest first vs oldest first"
 	median_ratio facts_shuffled sort_shuffled "shuffled vs its floor (the rows shuffled and counted)"
 	psql_quiet -c "DROP TABLE bench_one_customer;"
+}
 
+# 7. campaigns.
+campaigns_section() {
+	local as_of="$1"
+	echo
+	echo "== campaigns: launch on every scored customer, results over the window's sales"
+	setup_campaigns "${as_of}"
+	time_steps "${as_of}" campaign_launch_sql campaign_launch
+	psql_quiet -v as_of="${as_of}" <<-SQL
+		SELECT count(*) FROM crm.launch_campaign(crm.create_campaign('bench_100k', 'tier:Bench', 'email',
+																	 starts_at => ${CAMPAIGN_START}));
+		VACUUM ANALYZE crm.campaign_members;
+		\pset footer off
+		SELECT campaign_name, treatment_members, control_members, treatment_converters, control_converters,
+			   round(conversion_uplift::numeric, 4) AS conversion_uplift, round(revenue_uplift::numeric, 2) AS revenue_uplift,
+			   round(cuped_revenue_uplift::numeric, 2) AS cuped_revenue_uplift, sample_ratio_mismatch
+		FROM crm.campaign_results ORDER BY campaign_id;
+	SQL
+	time_steps "${as_of}" campaign_results_sql campaign_results campaign_results_100k
+	echo
+	echo "== campaigns: medians of ${RUNS} runs"
+	print_medians count campaign_launch_sql campaign_launch_sql campaign_launch
+	print_medians count campaign_results_sql campaign_results_sql campaign_results campaign_results_100k
+}
+
+# 8. where the refresh's time goes.
+explain_section() {
+	local as_of="$1"
 	echo
 	echo "== where the refresh's time goes: its facts step under EXPLAIN ANALYZE"
 	psql_quiet -v as_of="${as_of}" <<-SQL
@@ -599,7 +753,7 @@ run_in_cluster() {
 main() {
 	if [ "${1:-}" = --in-cluster ]; then
 		shift
-		CUSTOMERS="$1" RUNS="$2"
+		CUSTOMERS="$1" RUNS="$2" SECTIONS="$3"
 		run_in_cluster
 		return
 	fi
@@ -609,7 +763,7 @@ main() {
 		build_and_install >/dev/null
 	fi
 	echo "== machine: $(nproc) CPUs (max_parallel_workers_per_gather=${PARALLEL_WORKERS}), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.1f GB RAM", $2 / 1048576}' /proc/meminfo)"
-	NONROOT=1 pg_virtualenv "${BENCH_CLUSTER_OPTS[@]}" bash "$0" --in-cluster "${CUSTOMERS}" "${RUNS}"
+	NONROOT=1 pg_virtualenv "${BENCH_CLUSTER_OPTS[@]}" bash "$0" --in-cluster "${CUSTOMERS}" "${RUNS}" "${SECTIONS}"
 }
 
 main "$@"

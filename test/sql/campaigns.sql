@@ -216,6 +216,7 @@ SELECT * FROM public.error_of($$SELECT * FROM crm.campaign_sends(1)$$);
 -- the second at the cap of 1 and leaves them out.
 UPDATE crm.settings SET max_contacts_per_week = 1;
 SELECT crm.create_campaign('Gold again', 'tier:Campaign Gold', 'email', starts_at => now() + interval '2 days') AS campaign_id;
+UPDATE crm.campaigns SET assignment_seed = 7 WHERE campaign_id = 3;
 SELECT outcome, customers FROM crm.launch_campaign(3);
 SELECT (SELECT excluded_contact_cap FROM crm.campaign_launches WHERE campaign_id = 3)
 	   = (SELECT treatment_members FROM crm.campaign_launches WHERE campaign_id = 2) AS capped_are_the_treated;
