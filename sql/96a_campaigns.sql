@@ -298,11 +298,13 @@ BEGIN
 		SELECT a.customer_id, a.segment, a.lifecycle_stage,
 			   CASE WHEN NOT a.consent THEN 'no_consent'
 					WHEN NOT a.has_handle THEN 'no_handle'
-					WHEN g.customer_id IS NOT NULL THEN 'global_control'
+					-- the rule of crm.in_global_control, inline: for every key, also
+					-- one missing from crm.customers
+					WHEN (hashint8extended(a.customer_id, g.seed) & 4503599627370495) < g.threshold THEN 'global_control'
 					WHEN recent.contacts >= cap THEN 'contact_cap'
 			   END AS excluded_for
 		FROM audience AS a
-		LEFT JOIN @extschema@.global_control_members AS g ON g.customer_id = a.customer_id
+		CROSS JOIN @extschema@.global_control_key() AS g
 		LEFT JOIN (SELECT m.customer_id, count(*) AS contacts
 				   FROM @extschema@.campaign_members AS m
 				   JOIN @extschema@.campaigns AS c ON c.campaign_id = m.campaign_id

@@ -112,7 +112,10 @@ SELECT c.campaign_id, c.name AS campaign_name, c.channel, c.audience,
 	   coalesce(e.bounced, 0) AS bounced, coalesce(e.unsubscribed, 0) AS unsubscribed
 FROM @extschema@.campaigns AS c
 JOIN @extschema@.campaign_launches AS l ON l.campaign_id = c.campaign_id
-LEFT JOIN @extschema@.campaign_results_by_segment AS r ON r.campaign_id = c.campaign_id AND r.breakdown = 'all'
+-- LATERAL, and kept a subquery (OFFSET 0), so that a query for one
+-- campaign sums only that campaign's members.
+LEFT JOIN LATERAL (SELECT s.* FROM @extschema@.campaign_results_by_segment AS s
+				   WHERE s.campaign_id = c.campaign_id AND s.breakdown = 'all' OFFSET 0) AS r ON true
 LEFT JOIN (SELECT ev.campaign_id,
 				  count(*) FILTER (WHERE ev.event = 'delivered') AS delivered,
 				  count(*) FILTER (WHERE ev.event = 'opened') AS opened,
