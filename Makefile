@@ -26,7 +26,8 @@ OBJS = \
 	src/progress.o \
 	src/loyalty.o \
 	src/satisfaction.o \
-	src/campaign_stats.o
+	src/campaign_stats.o \
+	src/control_group.o
 
 # Numbered in dependency order: later parts use objects of earlier ones (a
 # letter after the number fits a part in between).

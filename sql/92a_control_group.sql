@@ -36,10 +36,16 @@ COMMENT ON FUNCTION @extschema@.settings_global_control_check() IS 'Trigger: val
 CREATE TRIGGER settings_global_control_check BEFORE INSERT OR UPDATE ON @extschema@.settings
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.settings_global_control_check();
 
--- A customer is a member when the low 52 bits of hashint8extended(key, seed)
--- fall below share * 2^52.  hashint8extended mixes 32-bit words
--- arithmetically, so its result does not depend on the platform's byte
--- order; the seed is the first 64 bits of the salt's md5.
+-- The draw of every holdout, global or per campaign (src/control_group.c).
+CREATE OR REPLACE FUNCTION @extschema@.hash_in_share(key bigint, seed bigint, threshold bigint)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'hash_in_share';
+COMMENT ON FUNCTION @extschema@.hash_in_share(bigint, bigint, bigint) IS
+	'True when the low 52 bits of hashint8extended(key, seed) are below threshold: the key is in the share threshold / 2^52 of all keys that this seed draws (none for a threshold of 0 or less, all from 2^52). The rule of the global control group and of campaign control groups; the same on every platform.';
+
+-- A customer is a member when crm.hash_in_share(key, seed, share * 2^52);
+-- the seed is the first 64 bits of the salt's md5.
 CREATE FUNCTION @extschema@.global_control_key(OUT seed bigint, OUT threshold bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -49,7 +55,7 @@ AS $$
 	FROM @extschema@.settings AS s
 $$;
 COMMENT ON FUNCTION @extschema@.global_control_key() IS
-	'Internal: the hash seed and threshold of the global control group from crm.settings: a customer is a member when hashint8extended(customer_id, seed) & (2^52 - 1) < threshold. Stable because it reads a table.';
+	'Internal: the hash seed and threshold of the global control group from crm.settings: a customer is a member when crm.hash_in_share(customer_id, seed, threshold). Stable because it reads a table.';
 
 CREATE FUNCTION @extschema@.in_global_control(customer_id bigint)
 RETURNS boolean
@@ -65,21 +71,20 @@ BEGIN
 			HINT = 'Give the customer key whose global control membership you ask for.';
 	END IF;
 	SELECT * INTO key FROM @extschema@.global_control_key();
-	RETURN (hashint8extended(customer_id, key.seed) & 4503599627370495) < key.threshold;
+	RETURN @extschema@.hash_in_share(customer_id, key.seed, key.threshold);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.in_global_control(bigint) IS
 	'True when the customer key belongs to the global control group (crm.settings.global_control_share of all keys, drawn by a hash with the installation''s salt): no campaign treats them. Any key has an answer, known customer or not. 22004 for NULL. Stable because it reads crm.settings.';
 
 -- The members among the customers, for bulk work: the rule of
--- crm.in_global_control written out, so that it is computed inline instead
--- of by a function call per customer.
+-- crm.in_global_control without its plpgsql call per customer.
 CREATE VIEW @extschema@.global_control_members AS
 SELECT c.customer_id
 FROM @extschema@.customers AS c, @extschema@.global_control_key() AS k
-WHERE (hashint8extended(c.customer_id, k.seed) & 4503599627370495) < k.threshold;
+WHERE @extschema@.hash_in_share(c.customer_id, k.seed, k.threshold);
 COMMENT ON VIEW @extschema@.global_control_members IS
-	'The customers of crm.customers in the global control group (crm.in_global_control of each, computed inline). No personal data.';
+	'The customers of crm.customers in the global control group (crm.in_global_control of each). No personal data.';
 COMMENT ON COLUMN @extschema@.global_control_members.customer_id IS 'Customer key.';
 
 -- Per calendar month (session TimeZone, like crm.monthly_kpis): the

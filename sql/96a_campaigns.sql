@@ -298,11 +298,12 @@ BEGIN
 		SELECT a.customer_id, a.segment, a.lifecycle_stage,
 			   CASE WHEN NOT a.consent THEN 'no_consent'
 					WHEN NOT a.has_handle THEN 'no_handle'
-					-- the rule of crm.in_global_control, inline: for every key, also
-					-- one missing from crm.customers
-					WHEN (hashint8extended(a.customer_id, g.seed) & 4503599627370495) < g.threshold THEN 'global_control'
+					-- the rule of crm.in_global_control for every key, also one
+					-- missing from crm.customers
+					WHEN @extschema@.hash_in_share(a.customer_id, g.seed, g.threshold) THEN 'global_control'
 					WHEN recent.contacts >= cap THEN 'contact_cap'
-			   END AS excluded_for
+			   END AS excluded_for,
+			   @extschema@.hash_in_share(a.customer_id, campaign.assignment_seed, control_threshold) AS in_control
 		FROM audience AS a
 		CROSS JOIN @extschema@.global_control_key() AS g
 		LEFT JOIN (SELECT m.customer_id, count(*) AS contacts
@@ -317,10 +318,8 @@ BEGIN
 			(campaign_id, audience_customers, treatment_members, control_members, excluded_no_consent,
 			 excluded_no_handle, excluded_global_control, excluded_contact_cap)
 		SELECT launch_campaign.campaign_id, count(*),
-			   count(*) FILTER (WHERE c.excluded_for IS NULL
-								AND (hashint8extended(c.customer_id, campaign.assignment_seed) & 4503599627370495) >= control_threshold),
-			   count(*) FILTER (WHERE c.excluded_for IS NULL
-								AND (hashint8extended(c.customer_id, campaign.assignment_seed) & 4503599627370495) < control_threshold),
+			   count(*) FILTER (WHERE c.excluded_for IS NULL AND NOT c.in_control),
+			   count(*) FILTER (WHERE c.excluded_for IS NULL AND c.in_control),
 			   count(*) FILTER (WHERE c.excluded_for = 'no_consent'),
 			   count(*) FILTER (WHERE c.excluded_for = 'no_handle'),
 			   count(*) FILTER (WHERE c.excluded_for = 'global_control'),
@@ -337,8 +336,7 @@ BEGIN
 		INSERT INTO @extschema@.campaign_members
 			(campaign_id, customer_id, assigned_group, segment, lifecycle_stage, loyalty_tier, pre_revenue, pre_orders)
 		SELECT launch_campaign.campaign_id, c.customer_id,
-			   CASE WHEN (hashint8extended(c.customer_id, campaign.assignment_seed) & 4503599627370495) < control_threshold
-					THEN 'control' ELSE 'treatment' END,
+			   CASE WHEN c.in_control THEN 'control' ELSE 'treatment' END,
 			   c.segment, c.lifecycle_stage, t.tier_name, coalesce(p.revenue, 0), coalesce(p.orders, 0)
 		FROM candidates AS c
 		LEFT JOIN pre_period AS p ON p.customer_id = c.customer_id

@@ -27,33 +27,32 @@ COMMENT ON COLUMN @extschema@.campaign_member_outcomes.orders IS 'Purchases (amo
 COMMENT ON COLUMN @extschema@.campaign_member_outcomes.revenue IS 'Net amount of the same window, returns subtracted; 0 without a sale.';
 
 -- Per campaign and breakdown: all members ('all'), or by launch-time
--- segment, lifecycle stage or loyalty tier.  One pass over the members;
--- the sums are those of crm.group_outcomes.
+-- segment, lifecycle stage or loyalty tier.  One pass over the members
+-- sums each group into a crm.group_outcomes; a group without members in a
+-- breakdown value counts 0 members.
 CREATE VIEW @extschema@.campaign_results_by_segment AS
-WITH sums AS (
-	SELECT o.campaign_id, b.breakdown, b.breakdown_value,
-		   ROW(count(*) FILTER (WHERE o.assigned_group = 'treatment'),
-			   count(*) FILTER (WHERE o.assigned_group = 'treatment' AND o.orders > 0),
-			   sum(o.revenue) FILTER (WHERE o.assigned_group = 'treatment'),
-			   sum(o.revenue * o.revenue) FILTER (WHERE o.assigned_group = 'treatment'),
-			   sum(o.pre_revenue) FILTER (WHERE o.assigned_group = 'treatment'),
-			   sum(o.pre_revenue * o.pre_revenue) FILTER (WHERE o.assigned_group = 'treatment'),
-			   sum(o.pre_revenue * o.revenue) FILTER (WHERE o.assigned_group = 'treatment'))::@extschema@.group_outcomes AS treated,
-		   ROW(count(*) FILTER (WHERE o.assigned_group = 'control'),
-			   count(*) FILTER (WHERE o.assigned_group = 'control' AND o.orders > 0),
-			   sum(o.revenue) FILTER (WHERE o.assigned_group = 'control'),
-			   sum(o.revenue * o.revenue) FILTER (WHERE o.assigned_group = 'control'),
-			   sum(o.pre_revenue) FILTER (WHERE o.assigned_group = 'control'),
-			   sum(o.pre_revenue * o.pre_revenue) FILTER (WHERE o.assigned_group = 'control'),
-			   sum(o.pre_revenue * o.revenue) FILTER (WHERE o.assigned_group = 'control'))::@extschema@.group_outcomes AS control,
-		   coalesce(sum(o.orders) FILTER (WHERE o.assigned_group = 'treatment'), 0) AS treatment_orders,
-		   coalesce(sum(o.orders) FILTER (WHERE o.assigned_group = 'control'), 0) AS control_orders
+WITH group_sums AS (
+	SELECT o.campaign_id, b.breakdown, b.breakdown_value, o.assigned_group,
+		   ROW(count(*), count(*) FILTER (WHERE o.orders > 0), sum(o.revenue), sum(o.revenue * o.revenue),
+			   sum(o.pre_revenue), sum(o.pre_revenue * o.pre_revenue),
+			   sum(o.pre_revenue * o.revenue))::@extschema@.group_outcomes AS outcomes,
+		   sum(o.orders) AS orders
 	FROM @extschema@.campaign_member_outcomes AS o
 	CROSS JOIN LATERAL (VALUES ('all', 'all'),
 							   ('segment', coalesce(o.segment, 'none')),
 							   ('lifecycle_stage', coalesce(o.lifecycle_stage, 'none')),
 							   ('loyalty_tier', coalesce(o.loyalty_tier, 'none'))) AS b (breakdown, breakdown_value)
-	GROUP BY o.campaign_id, b.breakdown, b.breakdown_value
+	GROUP BY o.campaign_id, b.breakdown, b.breakdown_value, o.assigned_group
+), sums AS (
+	SELECT g.campaign_id, g.breakdown, g.breakdown_value,
+		   coalesce((array_agg(g.outcomes) FILTER (WHERE g.assigned_group = 'treatment'))[1],
+					ROW(0, 0, NULL, NULL, NULL, NULL, NULL)::@extschema@.group_outcomes) AS treated,
+		   coalesce((array_agg(g.outcomes) FILTER (WHERE g.assigned_group = 'control'))[1],
+					ROW(0, 0, NULL, NULL, NULL, NULL, NULL)::@extschema@.group_outcomes) AS control,
+		   coalesce(sum(g.orders) FILTER (WHERE g.assigned_group = 'treatment'), 0) AS treatment_orders,
+		   coalesce(sum(g.orders) FILTER (WHERE g.assigned_group = 'control'), 0) AS control_orders
+	FROM group_sums AS g
+	GROUP BY g.campaign_id, g.breakdown, g.breakdown_value
 )
 SELECT s.campaign_id, s.breakdown, s.breakdown_value,
 	   (s.treated).members AS treatment_members, (s.control).members AS control_members,

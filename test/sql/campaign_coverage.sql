@@ -56,17 +56,15 @@ WITH members AS (
 		   m.y0 + CASE WHEN m.treated AND m.responds THEN m.response_amount ELSE 0 END AS y,
 		   m.c0 OR (m.treated AND m.responds) AS converted
 	FROM members AS m
+), group_sums AS (
+	SELECT o.campaign, o.treated,
+		   ROW(count(*), count(*) FILTER (WHERE o.converted), sum(o.y), sum(o.y * o.y),
+			   sum(o.x), sum(o.x * o.x), sum(o.x * o.y))::crm.group_outcomes AS outcomes
+	FROM outcomes AS o GROUP BY o.campaign, o.treated
 ), sums AS (
-	SELECT o.campaign,
-		   ROW(count(*) FILTER (WHERE o.treated), count(*) FILTER (WHERE o.treated AND o.converted),
-			   sum(o.y) FILTER (WHERE o.treated), sum(o.y * o.y) FILTER (WHERE o.treated),
-			   sum(o.x) FILTER (WHERE o.treated), sum(o.x * o.x) FILTER (WHERE o.treated),
-			   sum(o.x * o.y) FILTER (WHERE o.treated))::crm.group_outcomes AS treated,
-		   ROW(count(*) FILTER (WHERE NOT o.treated), count(*) FILTER (WHERE NOT o.treated AND o.converted),
-			   sum(o.y) FILTER (WHERE NOT o.treated), sum(o.y * o.y) FILTER (WHERE NOT o.treated),
-			   sum(o.x) FILTER (WHERE NOT o.treated), sum(o.x * o.x) FILTER (WHERE NOT o.treated),
-			   sum(o.x * o.y) FILTER (WHERE NOT o.treated))::crm.group_outcomes AS control
-	FROM outcomes AS o GROUP BY o.campaign
+	SELECT t.campaign, t.outcomes AS treated, c.outcomes AS control
+	FROM group_sums AS t JOIN group_sums AS c ON c.campaign = t.campaign AND NOT c.treated
+	WHERE t.treated
 )
 SELECT s.campaign, tr.conversion_effect, tr.revenue_effect, g.*
 FROM sums AS s JOIN truth AS tr USING (campaign)

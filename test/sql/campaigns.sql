@@ -269,3 +269,21 @@ SET ROLE crm_analyst;
 SELECT count(*) > 0 AS reads_members FROM crm.campaign_member_outcomes;
 SELECT * FROM public.error_of($$SELECT * FROM crm.campaign_send_pulls$$);
 RESET ROLE;
+
+-- The global control group holds every key, also one crm.customers lacks
+-- (sales may arrive before the customer row): such a customer is left out
+-- of a launch like any other member of the group.
+SELECT min(id) AS outsider FROM generate_series(960000, 961000) AS id WHERE crm.in_global_control(id) \gset
+INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount)
+VALUES ('CMP-OUTSIDER', :outsider, '2024-05-20', 40);
+INSERT INTO crm.customer_contacts (customer_id, channel, handle, consent)
+VALUES (:outsider, 'email', 'outsider@example.org', true);
+CALL crm.refresh_segments('2024-06-01 00:00+00');
+SELECT lifecycle_stage AS outsider_stage FROM crm.customer_segments WHERE customer_id = :outsider \gset
+SELECT :'outsider_stage' AS outsider_stage,
+	   NOT EXISTS (SELECT FROM crm.customers WHERE customer_id = :outsider) AS not_in_customers;
+SELECT customers > 0 AS some_left_out_as_global_control
+FROM crm.launch_campaign(crm.create_campaign('outsider', 'lifecycle:' || :'outsider_stage', 'email',
+											 starts_at => '2024-06-01'))
+WHERE outcome = 'excluded_global_control';
+SELECT count(*) AS outsider_memberships FROM crm.campaign_members WHERE customer_id = :outsider;

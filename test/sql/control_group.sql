@@ -30,6 +30,20 @@ UPDATE crm.settings SET global_control_share = 0.05, global_control_salt = 'anot
 SELECT count(*) BETWEEN 80 AND 170 AS overlap_of_independent_groups FROM five_percent WHERE crm.in_global_control(id);
 ROLLBACK;
 
+-- The draw itself, crm.hash_in_share: the low 52 bits of hashint8extended
+-- below the threshold; none at 0 or below, all from 2^52, NULL for NULL,
+-- any key (negative, the extremes of bigint).
+SELECT bool_and(crm.hash_in_share(id, 42, 1 << 51) = ((hashint8extended(id, 42) & ((1::bigint << 52) - 1)) < 1 << 51))
+		   AS same_as_the_formula,
+	   count(*) FILTER (WHERE crm.hash_in_share(id, 42, 0)) AS at_zero,
+	   count(*) FILTER (WHERE crm.hash_in_share(id, 42, -1)) AS below_zero,
+	   count(*) FILTER (WHERE crm.hash_in_share(id, 42, 1::bigint << 52)) AS at_two_to_the_52,
+	   count(*) FILTER (WHERE crm.hash_in_share(id, 42, 9223372036854775807)) AS at_bigint_max
+FROM (SELECT generate_series(-1000, 1000) AS id
+	  UNION ALL VALUES (-9223372036854775808), (9223372036854775807)) AS k (id);
+SELECT crm.hash_in_share(NULL, 1, 1) AS null_key, crm.hash_in_share(1, NULL, 1) AS null_seed,
+	   crm.hash_in_share(1, 1, NULL) AS null_threshold;
+
 -- A month of sales: 400 customers who joined in December 2030, a third of
 -- them buying in March 2031 (some also returning), with the group given by
 -- the salt above.
