@@ -1,7 +1,8 @@
 # retail_crm: PGXS build.  The install script of the current version is
 # assembled from the sql/ parts in dependency order; the upgrade script from
 # the previous version is assembled from the parts it adds and the
-# hand-written changes in sql/upgrade/.  Released install scripts are kept
+# hand-written changes in sql/upgrade/.  Released install scripts, and the
+# upgrade scripts between released versions, are kept
 # verbatim in sql/released/, so every released version can still be
 # installed and updated (test/integration/upgrade.sh).
 EXTENSION = retail_crm
@@ -79,51 +80,17 @@ SQL_PARTS = \
 	sql/97_grants.sql \
 	sql/98_dump.sql
 
-# 1.0 -> 1.1: the header, the changes to 1.0's objects, the parts 1.1 adds
-# (in dependency order, like SQL_PARTS), the 1.0 parts it runs again (the
-# views and their grants: customer_segments became a view), and the move of
-# the 1.0 snapshot and history into partitions; the 1.0 contact and consent
-# columns of crm.customers move into crm.customer_contacts once its part has
-# created it.  Every numbered part listed here is
-# also in SQL_PARTS; the upgrade test compares the catalog of an updated 1.0
-# with a fresh install.
-UPGRADE_1.0_1.1_PARTS = \
+# 1.1 -> 1.2: the header, the hand-written changes to 1.1's tables
+# (sql/upgrade/1.1--1.2.sql), then the parts of 1.1 that 1.2 changes and
+# that can run again (CREATE OR REPLACE of functions only).  Released
+# versions and their upgrade scripts are kept in sql/released/; the upgrade
+# test compares the catalog of an updated 1.0 and 1.1 with a fresh install.
+UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/header.sql \
-	sql/upgrade/1.0--1.1.sql \
-	sql/12_messages.sql \
-	sql/12_channels.sql \
-	sql/15_consent.sql \
-	sql/upgrade/1.0--1.1-contacts.sql \
-	sql/18_config_checks.sql \
-	sql/56_mbgnbd.sql \
-	sql/57_pareto_nbd.sql \
-	sql/58_simulate.sql \
-	sql/59_campaign_stats.sql \
-	sql/76_churn_models.sql \
-	sql/78_progress.sql \
-	sql/81_refresh.sql \
-	sql/82_incremental.sql \
-	sql/83_snapshots.sql \
-	sql/85_affinity.sql \
-	sql/86_satisfaction.sql \
-	sql/87_complaints.sql \
-	sql/88_call_list.sql \
-	sql/89_identity.sql \
-	sql/90_views.sql \
-	sql/91_cron_jobs.sql \
-	sql/92_kpis.sql \
-	sql/92a_control_group.sql \
-	sql/93_privacy.sql \
-	sql/94_audiences.sql \
-	sql/95_schedule.sql \
-	sql/96_loyalty.sql \
-	sql/96a_campaigns.sql \
-	sql/96b_campaign_results.sql \
-	sql/97_grants.sql \
-	sql/98_dump.sql \
-	sql/upgrade/1.0--1.1-partitions.sql
+	sql/upgrade/1.1--1.2.sql \
+	sql/81_refresh.sql
 
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)
 
 # Tests run in this order in one database; install comes first.
@@ -190,8 +157,8 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@
 
-sql/$(EXTENSION)--1.0--1.1.sql: $(UPGRADE_1.0_1.1_PARTS)
-	cat $(UPGRADE_1.0_1.1_PARTS) > $@
+sql/$(EXTENSION)--1.1--1.2.sql: $(UPGRADE_1.1_1.2_PARTS)
+	cat $(UPGRADE_1.1_1.2_PARTS) > $@
 
 # Header dependencies (PGXS tracks none without --enable-depend; a stale
 # object with an old struct layout breaks silently).

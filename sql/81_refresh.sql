@@ -138,7 +138,6 @@ DECLARE
 	base record;
 	full_reason text;
 	incremental boolean;
-	changes_seen pg_snapshot;
 	purchase_model_id bigint;
 	gamma_gamma_id bigint;
 	target_snapshot bigint;		-- the partition the rows go to
@@ -187,12 +186,14 @@ BEGIN
 			mode = run.mode, settings_fingerprint = @extschema@.settings_fingerprint()
 		WHERE r.run_id = refresh_build.run_id;
 
-		-- Queued changes this snapshot sees are covered by this run; later
-		-- statements see at least as much, so none is removed unread.
-		-- The customers to recompute (none listed in a full run).
-		changes_seen := pg_current_snapshot();
+		-- The queue entries this run covers, read once before the facts,
+		-- which see at least as much: every entry for a full run; for an
+		-- incremental one, the customers it recomputes.  Only these entries
+		-- are removed at the end, so none is removed unread.
+		CREATE TEMP TABLE refresh_queue_read ON COMMIT DROP AS
+		SELECT q.customer_id, q.change_id FROM @extschema@.changed_customers AS q;
 		CREATE TEMP TABLE refresh_changed ON COMMIT DROP AS
-		SELECT DISTINCT q.customer_id FROM @extschema@.changed_customers AS q WHERE incremental;
+		SELECT DISTINCT q.customer_id FROM pg_temp.refresh_queue_read AS q WHERE incremental;
 		ANALYZE pg_temp.refresh_changed;
 		SELECT * INTO facts FROM @extschema@.build_facts(run.as_of, source_relation, incremental);
 		run.anonymous_rows := facts.anonymous_rows;
@@ -377,7 +378,8 @@ BEGIN
 			PERFORM @extschema@.run_partition_index('segment_history', refresh_build.run_id);
 		END IF;
 		DELETE FROM @extschema@.changed_customers AS q
-		WHERE pg_visible_in_snapshot(q.changed_by_xact, changes_seen);
+		USING pg_temp.refresh_queue_read AS r
+		WHERE q.customer_id = r.customer_id AND q.change_id = r.change_id;
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_rows);
 
 		UPDATE @extschema@.refresh_runs AS r
@@ -385,7 +387,7 @@ BEGIN
 			customers = n_rows, scored_customers = n_scored,
 			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
 		WHERE r.run_id = refresh_build.run_id;
-		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored, pg_temp.refresh_changed;
+		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored, pg_temp.refresh_changed, pg_temp.refresh_queue_read;
 		PERFORM @extschema@.progress_finish();
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN

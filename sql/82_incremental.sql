@@ -1,20 +1,22 @@
 -- Change tracking for the incremental refresh.  Every statement that writes
 -- crm.transactions (or adds or removes customers) appends the customers it
--- touched to crm.changed_customers, with the id of the writing transaction;
+-- touched to crm.changed_customers, each entry with its own number;
 -- CALL crm.refresh_segments(incremental => true) recomputes just those
--- customers and removes the entries its snapshot saw.  Entries are only
--- appended and deleted, never updated, and a refresh deletes only entries of
--- transactions its snapshot saw committed, so a sale committed while a
--- refresh runs is never lost: it stays queued for the next one.
+-- customers.  Entries are only appended and deleted, never updated, and a
+-- refresh deletes exactly the entries it read, by number, so a sale
+-- committed while a refresh runs is never lost: it stays queued for the
+-- next one.  Numbers, not transaction ids, tell the entries apart, so the
+-- queue means the same on every node of a cluster.
 
 CREATE TABLE @extschema@.changed_customers (
 	customer_id		bigint NOT NULL,
-	changed_by_xact	xid8 NOT NULL DEFAULT pg_current_xact_id()
+	change_id		bigint GENERATED ALWAYS AS IDENTITY,
+	PRIMARY KEY (customer_id, change_id)
 );
 COMMENT ON TABLE @extschema@.changed_customers IS
 	'Queue of customers whose sales (or customer row) changed since the refresh that last covered them; filled by triggers on crm.transactions and crm.customers, emptied by crm.refresh_segments. A customer may appear several times.';
 COMMENT ON COLUMN @extschema@.changed_customers.customer_id IS 'Customer key.';
-COMMENT ON COLUMN @extschema@.changed_customers.changed_by_xact IS 'Transaction that made the change; a refresh removes the entries of transactions its snapshot saw committed.';
+COMMENT ON COLUMN @extschema@.changed_customers.change_id IS 'Number of the entry; a refresh removes the entries it read, by number, and leaves those written since.';
 
 CREATE FUNCTION @extschema@.queue_changed_customers()
 RETURNS trigger
