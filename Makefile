@@ -32,8 +32,8 @@ OBJS = \
 
 # Numbered in dependency order: later parts use objects of earlier ones (a
 # letter after the number fits a part in between).
-# A part holding only functions may create them with CREATE OR REPLACE, so
-# that an upgrade script can run the whole part again.
+# A part holding only functions and views (and grants) may create them with
+# CREATE OR REPLACE, so that an upgrade script can run the whole part again.
 # (Numbers also keep part names apart from test names: pg_regress looks for
 # ./sql/<test>.sql before test/sql/<test>.sql.)
 SQL_PARTS = \
@@ -75,20 +75,23 @@ SQL_PARTS = \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/96_loyalty.sql \
+	sql/96_loyalty_points.sql \
 	sql/96a_campaigns.sql \
 	sql/96b_campaign_results.sql \
 	sql/97_grants.sql \
 	sql/98_dump.sql
 
 # 1.1 -> 1.2: the header, the hand-written changes to 1.1's tables
-# (sql/upgrade/1.1--1.2.sql), then the parts of 1.1 that 1.2 changes and
-# that can run again (CREATE OR REPLACE of functions only).  Released
+# (sql/upgrade/1.1--1.2*.sql), then the parts of 1.1 that 1.2 changes and
+# that can run again (CREATE OR REPLACE of functions and views, grants).  Released
 # versions and their upgrade scripts are kept in sql/released/; the upgrade
 # test compares the catalog of an updated 1.0 and 1.1 with a fresh install.
 UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.1--1.2.sql \
-	sql/81_refresh.sql
+	sql/upgrade/1.1--1.2-loyalty.sql \
+	sql/81_refresh.sql \
+	sql/96_loyalty_points.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)

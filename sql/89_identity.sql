@@ -131,60 +131,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.customer_ids_merged_into(bigint) IS
 	'The customer key and every key merged into it by crm.merge_customers, directly or through a chain. Stable because it reads crm.customer_merges.';
 
--- Moves the merged member's points: each lot still holding points (pending
--- and lapsed ones too, so the merged account ends at 0) is closed by a
--- transfer_out and reopened on the kept member by a transfer_in lot with the
--- same dates.  The ledger stays append-only; keys merge:<id>:lot:<lot> make a
--- replay write nothing twice.  Returns the points moved.
-CREATE FUNCTION @extschema@.merge_loyalty(keep bigint, merged bigint)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	merged_member @extschema@.loyalty_members;
-	lot record;
-	movement @extschema@.points_ledger;
-	moved bigint := 0;
-BEGIN
-	SELECT * INTO merged_member FROM @extschema@.loyalty_members AS m WHERE m.customer_id = merged;
-	IF NOT FOUND THEN
-		RETURN 0;
-	END IF;
-	-- The kept customer joins the merged one's program, or keeps the better
-	-- tier and the earlier enrolment when both are in the same program.
-	INSERT INTO @extschema@.loyalty_members AS m (customer_id, program_id, enrolled_at, tier_rank, tier_since)
-	VALUES (keep, merged_member.program_id, merged_member.enrolled_at, merged_member.tier_rank, merged_member.tier_since)
-	ON CONFLICT ON CONSTRAINT loyalty_members_pkey DO UPDATE
-	SET enrolled_at = least(m.enrolled_at, excluded.enrolled_at),
-		tier_rank = greatest(m.tier_rank, excluded.tier_rank),
-		tier_since = CASE WHEN excluded.tier_rank > m.tier_rank THEN excluded.tier_since ELSE m.tier_since END
-	WHERE m.program_id = excluded.program_id;
-	INSERT INTO @extschema@.points_accounts (customer_id) VALUES (keep) ON CONFLICT DO NOTHING;
-	-- Both accounts, in key order like every other locker of two.
-	PERFORM 1 FROM @extschema@.points_accounts AS a
-	WHERE a.customer_id IN (keep, merged) ORDER BY a.customer_id FOR UPDATE;
-	FOR lot IN
-		SELECT l.lot_id, l.remaining, l.available_at, l.expires_at
-		FROM @extschema@.points_lots AS l
-		WHERE l.customer_id = merged AND l.remaining > 0
-		ORDER BY l.lot_id
-	LOOP
-		movement := @extschema@.points_write(merged, 'transfer_out', -lot.remaining, lot.remaining,
-											 format('merge:%s:lot:%s', merged, lot.lot_id), NULL, NULL, lot.lot_id);
-		INSERT INTO @extschema@.points_allocations (movement_id, lot_id, points)
-		VALUES (movement.movement_id, lot.lot_id, lot.remaining);
-		PERFORM @extschema@.points_write(keep, 'transfer_in', lot.remaining, lot.remaining,
-										 format('merge:%s:lot:%s', merged, lot.lot_id),
-										 lot.available_at, lot.expires_at, lot.lot_id);
-		moved := moved + lot.remaining;
-	END LOOP;
-	RETURN moved;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.merge_loyalty(bigint, bigint) IS
-	'Internal, for crm.merge_customers: enrols the kept customer in the merged member''s program (or keeps the better tier in the same program) and transfers every lot still holding points with its dates; returns the points moved.';
-
 CREATE FUNCTION @extschema@.merge_customers(keep_id bigint, merge_id bigint)
 RETURNS @extschema@.customer_merges
 LANGUAGE plpgsql VOLATILE
@@ -346,8 +292,7 @@ GRANT SELECT ON @extschema@.duplicate_candidates, @extschema@.data_quality TO cr
 GRANT SELECT, UPDATE ON @extschema@.identity_rules TO crm_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.customer_merges TO crm_admin;
 REVOKE EXECUTE ON FUNCTION @extschema@.merge_customers(bigint, bigint) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION @extschema@.merge_loyalty(bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.merge_customers(bigint, bigint), @extschema@.merge_loyalty(bigint, bigint) TO crm_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.merge_customers(bigint, bigint) TO crm_admin;
 -- Reads crm.customer_merges, which only crm_admin may (the tier review uses it).
 REVOKE EXECUTE ON FUNCTION @extschema@.customer_ids_merged_into(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.customer_ids_merged_into(bigint) TO crm_admin;

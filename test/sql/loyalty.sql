@@ -150,7 +150,7 @@ SELECT (crm.redeem_points(9000001, 140, 'basket-2')).points AS replayed, crm.poi
 SELECT * FROM public.error_of($$SELECT crm.redeem_points(9000001, 1, 'basket-3')$$);
 -- Keys reused with other arguments, and other bad input.
 SELECT * FROM public.error_of($$SELECT crm.earn_points(9000001, 101, 'order-1')$$);
-SELECT * FROM public.error_of($$SELECT crm.earn_points(9000002, 100, 'order-1')$$);
+-- (The same key for another member is another movement: section 11.)
 SELECT * FROM public.error_of($$SELECT crm.redeem_points(9000001, 10, 'basket-2')$$);
 SELECT * FROM public.error_of($$SELECT crm.earn_points(9000007, 100, 'order-x')$$);
 SELECT * FROM public.error_of($$SELECT crm.redeem_points(1234567890, 1, 'basket-x')$$);
@@ -351,3 +351,33 @@ SELECT count(*) AS reviews_without_stage
 FROM crm.loyalty_runs AS r
 WHERE r.job = 'tier_review'
   AND NOT EXISTS (SELECT 1 FROM crm.work_stages AS w WHERE w.command = 'tier review' AND w.run_id = r.run_id);
+
+-- 11. Idempotency keys are per member: the same key for two members makes
+-- two movements (1.1 raised CRM02 for the second member); a replay for the
+-- same member returns its first movement, or CRM02 with other points.
+-- Rolled back at the end: later tests count the customers.
+BEGIN;
+INSERT INTO crm.customers (customer_id, joined_at) VALUES (9000008, '2020-01-01'), (9000009, '2020-01-01');
+SELECT crm.enrol_member(c, 'club') AS enrolled FROM generate_series(9000008, 9000009) AS c;
+SELECT (crm.earn_points(9000008, 10, 'shared-1')).movement_id AS lot_8 \gset
+SELECT (crm.earn_points(9000009, 20, 'shared-1')).movement_id AS lot_9 \gset
+SELECT :lot_8 <> :lot_9 AS two_movements,
+	   (crm.earn_points(9000009, 20, 'shared-1')).movement_id = :lot_9 AS replay_is_first_movement,
+	   (crm.earn_points(9000008, 10, 'shared-1')).movement_id = :lot_8 AS other_replay_is_first_movement;
+SELECT * FROM public.error_of($$SELECT crm.earn_points(9000009, 21, 'shared-1')$$);
+SELECT (crm.redeem_points(9000008, 4, 'shared-basket')).movement_id AS redeem_8 \gset
+SELECT (crm.redeem_points(9000009, 4, 'shared-basket')).points AS redeemed_9;
+SELECT (crm.redeem_points(9000009, 4, 'shared-basket')).points AS replayed_9;
+SELECT customer_id, kind, points, requested, idempotency_key FROM crm.points_ledger
+WHERE idempotency_key LIKE 'shared-%' ORDER BY customer_id, movement_id;
+SELECT crm.points_balance(9000008) AS balance_8, crm.points_balance(9000009) AS balance_9;
+-- The keys keep each movement with its member: no allocation of another
+-- member's lot or for another member's movement, no relation to another
+-- member's movement, no adjustment reason on another member's movement, one
+-- movement per member, kind and key.
+SELECT * FROM public.error_of(format('INSERT INTO crm.points_allocations (customer_id, movement_id, lot_id, points) VALUES (9000008, %s, %s, 1)', :redeem_8, :lot_9));
+SELECT * FROM public.error_of(format('INSERT INTO crm.points_allocations (customer_id, movement_id, lot_id, points) VALUES (9000009, %s, %s, 1)', :redeem_8, :lot_9));
+SELECT * FROM public.error_of(format($$INSERT INTO crm.points_ledger (customer_id, kind, points, requested, idempotency_key, related_movement_id) VALUES (9000008, 'clawback', 0, 1, 'cross-1', %s)$$, :lot_9));
+SELECT * FROM public.error_of(format($$INSERT INTO crm.points_adjustment_reasons (movement_id, customer_id, reason) VALUES (%s, 9000009, 'not hers')$$, :lot_8));
+SELECT * FROM public.error_of($$INSERT INTO crm.points_ledger (customer_id, kind, points, requested, idempotency_key) VALUES (9000008, 'redeem', -1, 1, 'shared-basket')$$);
+ROLLBACK;

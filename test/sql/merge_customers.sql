@@ -76,14 +76,21 @@ SELECT (SELECT count(*) FROM crm.customers WHERE customer_id = 920002) AS merged
 
 -- The ledger stays append-only: each lot was closed on the merged member and
 -- reopened on the kept one with the same dates (the pending lot stays pending).
+-- A movement relates only to its own member's: the transfer_out to the lot,
+-- the transfer_in to nothing; it shares the transfer_out's key.
 SELECT l.customer_id, l.kind, l.points, l.requested, r.kind AS related_kind, r.points AS related_points
 FROM crm.points_ledger AS l
-JOIN crm.points_ledger AS r ON r.movement_id = l.related_movement_id
+JOIN crm.points_ledger AS o ON o.kind = 'transfer_out' AND o.idempotency_key = l.idempotency_key
+JOIN crm.points_ledger AS r ON r.customer_id = o.customer_id AND r.movement_id = o.related_movement_id
 WHERE l.kind IN ('transfer_out', 'transfer_in') AND l.idempotency_key LIKE 'merge:920002:%'
 ORDER BY l.movement_id;
+SELECT kind, count(*) AS movements, count(related_movement_id) AS related FROM crm.points_ledger
+WHERE kind IN ('transfer_out', 'transfer_in') AND idempotency_key LIKE 'merge:920002:%' GROUP BY kind ORDER BY kind;
 SELECT i.available_at = o.available_at AND i.expires_at = o.expires_at AS same_dates, i.status
 FROM crm.points_lots AS i
-JOIN crm.points_lots AS o ON o.lot_id = (SELECT related_movement_id FROM crm.points_ledger WHERE movement_id = i.lot_id)
+JOIN crm.points_ledger AS t ON t.kind = 'transfer_out'
+ AND t.idempotency_key = (SELECT n.idempotency_key FROM crm.points_ledger AS n WHERE n.customer_id = i.customer_id AND n.movement_id = i.lot_id)
+JOIN crm.points_lots AS o ON o.customer_id = t.customer_id AND o.lot_id = t.related_movement_id
 WHERE i.customer_id = 920001 ORDER BY i.lot_id;
 -- The person's whole history: the merged member's 3 movements, 2 lots moved
 -- out and 2 moved in.
