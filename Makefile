@@ -40,6 +40,7 @@ SQL_PARTS = \
 	sql/00_header.sql \
 	sql/05_roles.sql \
 	sql/10_tables.sql \
+	sql/11_anonymous_sales.sql \
 	sql/12_messages.sql \
 	sql/12_channels.sql \
 	sql/15_consent.sql \
@@ -62,11 +63,14 @@ SQL_PARTS = \
 	sql/81_refresh.sql \
 	sql/82_incremental.sql \
 	sql/83_snapshots.sql \
+	sql/84_baskets.sql \
 	sql/85_affinity.sql \
 	sql/86_satisfaction.sql \
 	sql/87_complaints.sql \
 	sql/88_call_list.sql \
 	sql/89_identity.sql \
+	sql/89a_data_quality.sql \
+	sql/89b_merge_customers.sql \
 	sql/90_views.sql \
 	sql/91_cron_jobs.sql \
 	sql/92_kpis.sql \
@@ -82,15 +86,21 @@ SQL_PARTS = \
 	sql/98_dump.sql
 
 # 1.1 -> 1.2: the header, the hand-written changes to 1.1's tables
-# (sql/upgrade/1.1--1.2*.sql), then the parts of 1.1 that 1.2 changes and
-# that can run again (CREATE OR REPLACE of functions and views, grants).  Released
+# (sql/upgrade/1.1--1.2*.sql) around the parts 1.2 adds, then the parts of
+# 1.1 that 1.2 changes and that can run again (CREATE OR REPLACE of
+# functions and views, grants).  Released
 # versions and their upgrade scripts are kept in sql/released/; the upgrade
 # test compares the catalog of an updated 1.0 and 1.1 with a fresh install.
 UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/header.sql \
 	sql/upgrade/1.1--1.2.sql \
 	sql/upgrade/1.1--1.2-loyalty.sql \
+	sql/11_anonymous_sales.sql \
+	sql/upgrade/1.1--1.2-anonymous.sql \
 	sql/81_refresh.sql \
+	sql/84_baskets.sql \
+	sql/89a_data_quality.sql \
+	sql/89b_merge_customers.sql \
 	sql/96_loyalty_points.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql

@@ -562,14 +562,14 @@ setup_affinity() {
 	psql_quiet <<-SQL
 		SELECT setseed(0.25);
 		SELECT clock_timestamp() AS t0 \gset
-		INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price)
+		INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price, customer_id)
 		SELECT t.transaction_id, l.line_no,
 			   'P' || lpad(CASE WHEN random() < 0.7 THEN t.theme * 10 + floor(random() * 10)::integer
 								ELSE floor(5000 * power(random(), 2))::integer END::text, 4, '0'),
-			   CASE WHEN t.amount < 0 THEN -1 ELSE 1 END, 1
-		FROM (SELECT s.transaction_id, s.amount, floor(random() * 100)::integer AS theme,
+			   CASE WHEN t.amount < 0 THEN -1 ELSE 1 END, 1, t.customer_id
+		FROM (SELECT s.transaction_id, s.customer_id, s.amount, floor(random() * 100)::integer AS theme,
 					 1 + floor(-ln(1 - random()) * 8)::integer AS lines
-			  FROM (SELECT transaction_id, amount FROM crm.transactions
+			  FROM (SELECT transaction_id, customer_id, amount FROM crm.transactions
 					WHERE customer_id <= ${AFFINITY_MAX_CUSTOMERS} ORDER BY transaction_id) AS s) AS t
 		CROSS JOIN LATERAL generate_series(1, t.lines) AS l (line_no);
 		INSERT INTO bench_times SELECT 'generate_items', 1, 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);

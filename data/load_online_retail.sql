@@ -107,10 +107,16 @@ FROM online_retail_lines
 GROUP BY invoice_no;
 
 -- Every line of those invoices, numbered 1.. in file order per invoice.
-INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, description, quantity, unit_price)
+-- Order lines carry their invoice's customer since retail_crm 1.2; the
+-- script loads earlier versions too.
+SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_attribute
+						 WHERE attrelid = 'crm.transaction_items'::regclass AND attname = 'customer_id'
+						   AND NOT attisdropped)
+			THEN ', customer_id' ELSE '' END AS line_customer \gset
+INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, description, quantity, unit_price :line_customer)
 SELECT invoice_no,
 	   row_number() OVER (PARTITION BY invoice_no ORDER BY line_no),
-	   stock_code, description, quantity, unit_price
+	   stock_code, description, quantity, unit_price :line_customer
 FROM online_retail_lines;
 
 \echo 'Load report:'

@@ -23,10 +23,13 @@ COMMENT ON COLUMN @extschema@.customers.country IS 'Country of the customer''s a
 COMMENT ON COLUMN @extschema@.customers.postal_code IS 'Personal data when combined with other fields.';
 COMMENT ON COLUMN @extschema@.customers.joined_at IS 'When the customer joined (registration or first contact).';
 
--- One row per order, not per line: RFM frequency counts orders.
+-- One row per order, not per line: RFM frequency counts orders.  Every row
+-- has its customer, so that Citus can keep each customer's rows on one node
+-- (README, "Citus"); sales without a customer go to
+-- crm.anonymous_transactions.
 CREATE TABLE @extschema@.transactions (
 	transaction_id		text PRIMARY KEY,
-	customer_id			bigint,
+	customer_id			bigint NOT NULL,
 	occurred_at			timestamptz NOT NULL,
 	amount				numeric NOT NULL CONSTRAINT transactions_amount_finite
 		CHECK (amount NOT IN ('NaN', 'Infinity', '-Infinity')),
@@ -34,9 +37,9 @@ CREATE TABLE @extschema@.transactions (
 	store				text
 );
 COMMENT ON TABLE @extschema@.transactions IS
-	'One row per order. Returns are rows with a negative amount. Rows without a customer are kept for totals but cannot feed customer metrics.';
+	'One row per order of a known customer. Returns are rows with a negative amount. Sales without a customer go to crm.anonymous_transactions.';
 COMMENT ON COLUMN @extschema@.transactions.transaction_id IS 'The retailer''s order or invoice number.';
-COMMENT ON COLUMN @extschema@.transactions.customer_id IS 'Buyer; NULL for anonymous sales.';
+COMMENT ON COLUMN @extschema@.transactions.customer_id IS 'Buyer (crm.customers.customer_id, which may arrive later).';
 COMMENT ON COLUMN @extschema@.transactions.occurred_at IS 'When the order was placed.';
 COMMENT ON COLUMN @extschema@.transactions.amount IS 'Net order value; negative for a return or cancellation.';
 COMMENT ON COLUMN @extschema@.transactions.channel IS 'Sales channel, e.g. store, online, app.';
@@ -49,6 +52,7 @@ CREATE INDEX transactions_customer_time_idx
 CREATE INDEX transactions_occurred_at_brin
 	ON @extschema@.transactions USING brin (occurred_at);
 
+-- A line carries its order's customer, to be stored with it.
 CREATE TABLE @extschema@.transaction_items (
 	transaction_id		text NOT NULL,
 	line_no				integer NOT NULL,
@@ -56,14 +60,17 @@ CREATE TABLE @extschema@.transaction_items (
 	description			text,
 	quantity			numeric NOT NULL,
 	unit_price			numeric NOT NULL,
+	-- last, where the update from 1.1 added it
+	customer_id			bigint NOT NULL,
 	PRIMARY KEY (transaction_id, line_no)
 );
-COMMENT ON TABLE @extschema@.transaction_items IS 'Order lines, for basket analysis.';
+COMMENT ON TABLE @extschema@.transaction_items IS 'Order lines of the orders in crm.transactions, for basket analysis.';
 COMMENT ON COLUMN @extschema@.transaction_items.transaction_id IS 'The order the line belongs to (crm.transactions.transaction_id).';
 COMMENT ON COLUMN @extschema@.transaction_items.line_no IS 'Line number within the order.';
 COMMENT ON COLUMN @extschema@.transaction_items.product_id IS 'Product or SKU code.';
 COMMENT ON COLUMN @extschema@.transaction_items.description IS 'Product description as printed on the order.';
 COMMENT ON COLUMN @extschema@.transaction_items.quantity IS 'Units; negative on return lines.';
 COMMENT ON COLUMN @extschema@.transaction_items.unit_price IS 'Price of one unit.';
+COMMENT ON COLUMN @extschema@.transaction_items.customer_id IS 'The order''s customer (crm.transactions.customer_id); a line whose order has another customer is left out of baskets.';
 
 CREATE INDEX transaction_items_product_idx ON @extschema@.transaction_items (product_id);

@@ -39,7 +39,7 @@ COMMENT ON COLUMN @extschema@.refresh_runs.rfm_method IS 'Score binning method u
 COMMENT ON COLUMN @extschema@.refresh_runs.segment_rule_set IS 'Segment rule set used.';
 COMMENT ON COLUMN @extschema@.refresh_runs.customers IS 'Rows written to crm.customer_segments.';
 COMMENT ON COLUMN @extschema@.refresh_runs.scored_customers IS 'Customers with at least one purchase, who get RFM scores.';
-COMMENT ON COLUMN @extschema@.refresh_runs.anonymous_rows IS 'Sales rows without a customer_id, left out of customer metrics.';
+COMMENT ON COLUMN @extschema@.refresh_runs.anonymous_rows IS 'Rows of the sales source without a customer_id, left out of customer metrics (a source of your own may have them; crm.transactions has none: anonymous sales are in crm.anonymous_transactions).';
 COMMENT ON COLUMN @extschema@.refresh_runs.future_rows IS 'Sales rows dated after as_of, left out.';
 COMMENT ON COLUMN @extschema@.refresh_runs.error_sqlstate IS 'SQLSTATE of the error a failed run stopped on.';
 COMMENT ON COLUMN @extschema@.refresh_runs.error_message IS 'Message of the error a failed run stopped on.';

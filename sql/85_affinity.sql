@@ -2,21 +2,6 @@
 -- customer next.  Pairs are counted in C (crm.basket_pairs) over the sale
 -- baskets of crm.basket_items; crm.refresh_affinity publishes them.
 
--- The lines basket analysis counts: product lines with a positive quantity
--- of sale transactions (amount > 0).  Returns and cancellations are not
--- baskets; lines of orders missing from crm.transactions are left out.
-CREATE VIEW @extschema@.basket_items AS
-SELECT i.transaction_id, t.customer_id, t.occurred_at, i.product_id
-FROM @extschema@.transaction_items AS i
-JOIN @extschema@.transactions AS t ON t.transaction_id = i.transaction_id
-WHERE t.amount > 0 AND i.quantity > 0;
-COMMENT ON VIEW @extschema@.basket_items IS
-	'The order lines basket analysis counts: lines with quantity > 0 of sale transactions (amount > 0). Returns, cancellations and lines of orders missing from crm.transactions are left out. A purchase history: not granted to analysts.';
-COMMENT ON COLUMN @extschema@.basket_items.transaction_id IS 'The basket (crm.transactions.transaction_id).';
-COMMENT ON COLUMN @extschema@.basket_items.customer_id IS 'Buyer; NULL for anonymous sales.';
-COMMENT ON COLUMN @extschema@.basket_items.occurred_at IS 'When the order was placed.';
-COMMENT ON COLUMN @extschema@.basket_items.product_id IS 'Product on the line; a product on several lines of one basket counts once.';
-
 -- Stable: it only reads.  Parallel restricted: the source may be a
 -- temporary table, which parallel workers cannot read.
 CREATE FUNCTION @extschema@.basket_pairs(source regclass, min_support double precision,

@@ -298,10 +298,11 @@ COMMENT ON COLUMN @extschema@.points_ledger.related_movement_id IS 'A movement o
 CREATE INDEX points_ledger_lot_expiry_idx ON @extschema@.points_ledger (expires_at) WHERE points > 0;
 
 CREATE TABLE @extschema@.points_allocations (
-	customer_id		bigint NOT NULL,
 	movement_id		bigint NOT NULL,
 	lot_id			bigint NOT NULL,
 	points			bigint NOT NULL CONSTRAINT points_allocations_positive CHECK (points > 0),
+	-- last, where the update from 1.1 added it
+	customer_id		bigint NOT NULL,
 	PRIMARY KEY (customer_id, movement_id, lot_id),
 	-- A movement spends only its own member's lots.
 	FOREIGN KEY (customer_id, movement_id) REFERENCES @extschema@.points_ledger (customer_id, movement_id),

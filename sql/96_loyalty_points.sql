@@ -395,12 +395,16 @@ BEGIN
 	LEFT JOIN @extschema@.loyalty_tiers AS tier ON tier.program_id = m.program_id AND tier.tier_rank = m.tier_rank
 	WHERE t.transaction_id = award_transaction_points.transaction_id;
 	IF NOT FOUND THEN
+		IF EXISTS (SELECT 1 FROM @extschema@.anonymous_transactions AS a
+				   WHERE a.transaction_id = award_transaction_points.transaction_id) THEN
+			RETURN NULL;
+		END IF;
 		RAISE EXCEPTION USING ERRCODE = 'no_data_found',
 			MESSAGE = format('transaction %L does not exist', @extschema@.message_excerpt(transaction_id)),
-			HINT = 'Load the order into crm.transactions first.';
+			HINT = 'Load the order into crm.transactions (or crm.anonymous_transactions) first.';
 	END IF;
 	points := floor(abs(sale.amount) * sale.earn_rate);
-	IF points = 0 OR sale.customer_id IS NULL THEN
+	IF points = 0 THEN
 		RETURN NULL;
 	END IF;
 	IF sale.amount > 0 THEN
@@ -411,7 +415,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.award_transaction_points(text) IS
-	'Points for a crm.transactions row at the earn rate of the member''s tier (floor of |amount| x rate): a purchase earns a lot pending until occurred_at + the program''s return_window, a return claws the points back. Idempotency key transaction:<transaction_id>, so replays award once. NULL when that makes 0 points or the sale is anonymous; CRM03 when the buyer is not a member.';
+	'Points for a crm.transactions row at the earn rate of the member''s tier (floor of |amount| x rate): a purchase earns a lot pending until occurred_at + the program''s return_window, a return claws the points back. Idempotency key transaction:<transaction_id>, so replays award once. NULL when that makes 0 points or the sale is anonymous (crm.anonymous_transactions); CRM03 when the buyer is not a member.';
 
 CREATE OR REPLACE FUNCTION @extschema@.expire_points()
 RETURNS @extschema@.loyalty_runs

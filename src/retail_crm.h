@@ -24,9 +24,6 @@
 #define RFM_MAX_SCORE	5
 #define RFM_NUM_BREAKS	(RFM_MAX_SCORE - RFM_MIN_SCORE)
 
-/* A day in microseconds, the unit of every TimestampTz difference. */
-#define RCRM_USECS_PER_DAY	((double) USECS_PER_DAY)
-
 /*
  * Reject NaN and +/-Infinity where a finite number is the only meaningful
  * input.  "what" names the argument in the message.

@@ -109,6 +109,12 @@ check_data_survives() {
 		sed -i -E '/^customers\|(email|phone|consent_(email|sms|phone|app|updated_at)|preferred_channel)$/d' "${WORK_DIR}/columns"
 	fi
 	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/before"
+	# An anonymous sale with a line, and a line of an order that is not
+	# there: 1.2 moves them to the anonymous tables (checked after).
+	sql "${database}" "INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, store)
+		VALUES ('UPGRADE-ANON', NULL, '${AS_OF}'::timestamptz - interval '2 days', 12.5, 'S1');
+		INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price)
+		VALUES ('UPGRADE-ANON', 1, 'P-1', 1, 12.5), ('UPGRADE-NO-ORDER', 1, 'P-2', 2, 1)"
 
 	if [ "${version}" = 1.0 ]; then
 		refuses_while_user_views_read_replaced_tables "${database}"
@@ -125,6 +131,10 @@ check_data_survives() {
 	[ "${new_version}" = "${CURRENT_VERSION}" ] ||
 		fail "after the update from ${version} the version is ${new_version}, not ${CURRENT_VERSION}"
 	table_checksums "${database}" "${WORK_DIR}/columns" >"${WORK_DIR}/after"
+	[ "$(sql "${database}" "SELECT (SELECT string_agg(concat_ws(' ', transaction_id, amount, store), ',')
+			FROM crm.anonymous_transactions) || ' / ' || (SELECT string_agg(concat_ws(' ', transaction_id, product_id, quantity), ','
+			ORDER BY transaction_id) FROM crm.anonymous_transaction_items)")" = 'UPGRADE-ANON 12.5 S1 / UPGRADE-ANON P-1 1,UPGRADE-NO-ORDER P-2 2' ] ||
+		fail "the anonymous sale of ${version} or its lines did not move to the anonymous tables"
 	diff -u "${WORK_DIR}/before" "${WORK_DIR}/after" ||
 		fail "data of version ${version} changed in the update (diff above)"
 	if [ "${version}" = 1.0 ]; then

@@ -32,7 +32,9 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount) 
 	('S3', 902, '2024-01-03', 20), ('S4', 903, '2024-01-04', 20),
 	('S5', 903, '2024-01-06', 40), ('S6', 905, '2024-01-07', 40),
 	('R7', 901, '2024-01-08', -20), ('S8', 904, '2024-01-09', 5);
-INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price) VALUES
+INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price, customer_id)
+SELECT l.transaction_id, l.line_no, l.product_id, l.quantity, l.unit_price, t.customer_id
+FROM crm.transactions AS t JOIN (VALUES
 	('S1', 1, 'A', 1, 10), ('S1', 2, 'B', 1, 10), ('S1', 3, 'C', 1, 10),
 	('S2', 1, 'A', 1, 10), ('S2', 2, 'B', 1, 10),
 	('S3', 1, 'A', 1, 10), ('S3', 2, 'C', 1, 10),
@@ -40,7 +42,8 @@ INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity
 	('S5', 1, 'A', 1, 10), ('S5', 2, 'B', 1, 10), ('S5', 3, 'D', 1, 10), ('S5', 4, 'A', 1, 10),
 	('S6', 1, 'A', 1, 10), ('S6', 2, 'B', 1, 10), ('S6', 3, 'C', 1, 10), ('S6', 4, 'D', 1, 10),
 	('R7', 1, 'A', -1, 10), ('R7', 2, 'B', -1, 10),
-	('S8', 1, 'A', 1, 10), ('S8', 2, 'C', -1, 5);
+	('S8', 1, 'A', 1, 10), ('S8', 2, 'C', -1, 5))
+	AS l (transaction_id, line_no, product_id, quantity, unit_price) ON l.transaction_id = t.transaction_id;
 
 -- min_support 0.3: pairs in at least 1.8 of 6 baskets, i.e. AB, AC, BD.
 --   A=>B support 3/6, confidence 3/5, lift 3*6/(5*4) = 0.9,
@@ -187,6 +190,18 @@ SET ROLE crm_admin;
 SELECT baskets, skipped_baskets, pairs FROM crm.refresh_affinity(0.3, 3);
 SELECT count(*) AS admin_reads_lines FROM crm.basket_items;
 RESET ROLE;
+
+-- Anonymous baskets count like the others (N1 {C,D}: n(C,D) becomes 1 in 7
+-- baskets); a line filed under another customer than its order's is left
+-- out (S2's D line, filed under 902).
+INSERT INTO crm.anonymous_transactions (transaction_id, occurred_at, amount) VALUES ('N1', '2024-01-10', 15);
+INSERT INTO crm.anonymous_transaction_items (transaction_id, line_no, product_id, quantity, unit_price)
+VALUES ('N1', 1, 'C', 1, 5), ('N1', 2, 'D', 1, 10);
+INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price, customer_id)
+VALUES ('S2', 3, 'D', 1, 10, 902);
+SELECT transaction_id, customer_id, product_id FROM crm.basket_items WHERE transaction_id IN ('N1', 'S2') ORDER BY 1, 3;
+SELECT baskets, skipped_baskets FROM crm.refresh_affinity(0.1, 3);
+SELECT product_a, product_b, baskets_together FROM crm.product_affinity WHERE product_a = 'C' AND product_b = 'D';
 ROLLBACK;
 
 RESET client_min_messages;

@@ -47,7 +47,7 @@ SELECT q.customers = (SELECT count(*) FROM crm.customers) AS customers_match,
 	   q.invalid_phone = (SELECT count(DISTINCT customer_id) FROM crm.customer_contacts
 						  WHERE channel IN ('sms', 'phone') AND btrim(handle) <> ''
 							AND length(regexp_replace(handle, '\D', '', 'g')) NOT BETWEEN 7 AND 15) AS invalid_phone_match,
-	   q.transactions_without_customer = (SELECT count(*) FROM crm.transactions WHERE customer_id IS NULL) AS anonymous_match,
+	   q.transactions_without_customer = (SELECT count(*) FROM crm.anonymous_transactions) AS anonymous_match,
 	   q.transactions_unknown_customer = (SELECT count(*) FROM crm.transactions AS t
 										  WHERE t.customer_id NOT IN (SELECT customer_id FROM crm.customers)) AS unknown_match,
 	   q.duplicate_pairs >= 3 AS has_the_three_pairs

@@ -17,8 +17,9 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount) 
 	('INC-3', 900012, '2024-07-01 12:00+00', -5);
 DELETE FROM crm.transactions WHERE transaction_id = 'AUD-900013-3';
 INSERT INTO crm.customers (customer_id, joined_at) VALUES (900021, '2024-07-01');
--- Anonymous sales queue nobody.
-INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount) VALUES ('INC-ANON', NULL, '2024-07-01 13:00+00', 9);
+-- Anonymous sales queue nobody; a sale of crm.transactions needs its customer.
+INSERT INTO crm.anonymous_transactions (transaction_id, occurred_at, amount) VALUES ('INC-ANON', '2024-07-01 13:00+00', 9);
+SELECT * FROM public.error_of($$INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount) VALUES ('INC-ANON2', NULL, '2024-07-01 13:00+00', 9)$$);
 SELECT customer_id, count(*) AS queued FROM crm.changed_customers GROUP BY 1 ORDER BY 1;
 
 CALL crm.refresh_segments('2024-07-02 00:00+00', incremental => true);

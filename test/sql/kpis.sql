@@ -45,8 +45,8 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount) 
 	('k2a', 2, '2024-01-10 10:00', 200), ('k2b', 2, '2024-02-11 10:00', 30), ('k2r', 2, '2024-02-12 10:00', -20),
 	('k3a', 3, '2024-02-02 10:00', 60), ('k3b', 3, '2024-03-09 10:00', 40), ('k3c', 3, '2024-04-01 10:00', 10),
 	('k4a', 4, '2024-03-15 10:00', 500),
-	('k5a', 5, '2024-04-20 10:00', 70), ('k5r', 5, '2024-04-25 10:00', -70),
-	('kxa', NULL, '2024-02-01 10:00', 999);
+	('k5a', 5, '2024-04-20 10:00', 70), ('k5r', 5, '2024-04-25 10:00', -70);
+INSERT INTO crm.anonymous_transactions (transaction_id, occurred_at, amount) VALUES ('kxa', '2024-02-01 10:00', 999);
 
 -- By hand:
 --   month  active new returning retained reactivated lost retention churn repeat revenue  per customer

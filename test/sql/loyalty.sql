@@ -229,8 +229,8 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount) 
 	('L-1', 9000005, now() - interval '30 days', 99.90),
 	('L-2', 9000005, now() - interval '1 day', 250.00),
 	('L-3', 9000005, now(), -50.00),
-	('L-4', NULL, now(), 80.00),
 	('L-5', 9000005, now(), 0.50);
+INSERT INTO crm.anonymous_transactions (transaction_id, occurred_at, amount) VALUES ('L-4', now(), 80.00);
 SELECT t, (m).kind, (m).points, (m).requested, (m).available_at > now() AS pending
 FROM unnest(ARRAY['L-1', 'L-2', 'L-3', 'L-4', 'L-5', 'L-1', 'L-2', 'L-3']) WITH ORDINALITY AS u (t, n),
 	 LATERAL (SELECT crm.award_transaction_points(t) AS m) AS s

@@ -27,6 +27,8 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, 
 	('MRG-M2', 920002, '2024-02-03', -10.00, 'store'),
 	('MRG-M3', 920002, '2024-07-01', 200.00, 'app'),
 	('MRG-C1', 920003, '2024-08-01', 75.00, 'store');
+INSERT INTO crm.transaction_items (transaction_id, line_no, product_id, quantity, unit_price, customer_id) VALUES
+	('MRG-K1', 1, 'P1', 1, 100.00, 920001), ('MRG-M1', 1, 'P1', 1, 20.00, 920002), ('MRG-M1', 2, 'P2', 1, 10.00, 920002);
 INSERT INTO crm.survey_responses (customer_id, responded_at, dimension, score, scale_min, scale_max) VALUES
 	(920002, '2024-07-02', 'overall', 4, 1, 5);
 INSERT INTO crm.feedback (customer_id, received_at, comment) VALUES (920002, '2024-07-02', 'Lovely shop');
@@ -73,6 +75,10 @@ SELECT (SELECT count(*) FROM crm.customers WHERE customer_id = 920002) AS merged
 	   (SELECT count(*) FROM crm.transactions WHERE customer_id = 920002) AS sales_left,
 	   (SELECT count(*) FROM crm.points_lots WHERE customer_id = 920002 AND remaining > 0) AS lots_left,
 	   crm.points_balance(920002) AS balance_left;
+-- The order lines follow their orders, and stay in the baskets.
+SELECT count(*) FILTER (WHERE customer_id = 920001) AS lines_kept, count(*) FILTER (WHERE customer_id = 920002) AS lines_left,
+	   (SELECT count(*) FROM crm.basket_items WHERE transaction_id LIKE 'MRG-%') AS basket_lines
+FROM crm.transaction_items WHERE transaction_id LIKE 'MRG-%';
 
 -- The ledger stays append-only: each lot was closed on the merged member and
 -- reopened on the kept one with the same dates (the pending lot stays pending).

@@ -44,9 +44,11 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, 
 	('11a', 11, '2023-12-01 12:00', 10, 'app'),	-- not in crm.customers
 	('11b', 11, '2024-02-01 12:00', 999, 'app'),	-- after as_of: left out
 	('12a', 12, '2023-11-01 12:00', 55, 'store'),
-	('12b', 12, '2023-12-01 12:00', 0, 'store'),	-- zero amount: not an order
-	('x1', NULL, '2023-12-01 12:00', 35, 'store'),	-- anonymous sales
-	('x2', NULL, '2023-12-02 12:00', 45, 'store');
+	('12b', 12, '2023-12-01 12:00', 0, 'store');	-- zero amount: not an order
+-- Anonymous sales have their own table: the refresh does not read it.
+INSERT INTO crm.anonymous_transactions (transaction_id, occurred_at, amount, channel) VALUES
+	('x1', '2023-12-01 12:00', 35, 'store'),
+	('x2', '2023-12-02 12:00', 45, 'store');
 
 CALL crm.refresh_segments('2024-01-01 00:00+00');
 
