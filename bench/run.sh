@@ -127,7 +127,7 @@ CREATE TEMP TABLE grouped AS
 SELECT t.customer_id, count(*) AS source_rows FROM crm.transactions AS t GROUP BY t.customer_id;
 DROP TABLE grouped;"
 # The plain-SQL way an analyst writes RFM today: the 11 segments of the
-# default rule set (README), scores by NTILE(5) as most tutorials do.
+# default rule set (DEFINITIONS.md), scores by NTILE(5) as most tutorials do.
 STEP_SQL[plain_sql]="
 CREATE TEMP TABLE plain_rfm AS
 WITH facts AS (

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/bi_reference.sh [--check]: rewrites the generated part of the
-# README's "BI column reference" (between its bi-reference markers) from the
+# REFERENCE.md's "BI column reference" (between its bi-reference markers) from the
 # catalog of the database the PG* variables name, which must have retail_crm
-# installed; with --check, only says whether the README matches (exit 1 and
+# installed; with --check, only says whether REFERENCE.md matches (exit 1 and
 # the diff when not).  Run it after changing a comment or a column of
 # anything crm_analyst reads.
 set -euo pipefail
@@ -13,19 +13,19 @@ generated="$(mktemp)"
 updated="$(mktemp)"
 trap 'rm -f "${generated}" "${updated}"' EXIT
 psql -X -q -f scripts/bi_reference.sql >"${generated}"
-if ! grep -qxF "${begin}" README.md || ! grep -qxF "${end}" README.md; then
-	echo "README.md lacks the bi-reference markers" >&2
+if ! grep -qxF "${begin}" REFERENCE.md || ! grep -qxF "${end}" REFERENCE.md; then
+	echo "REFERENCE.md lacks the bi-reference markers" >&2
 	exit 1
 fi
 awk -v begin="${begin}" -v end="${end}" -v generated="${generated}" '
 	$0 == begin { print; print ""; while ((getline line < generated) > 0) print line; skip = 1; next }
 	$0 == end { skip = 0 }
-	!skip { print }' README.md >"${updated}"
+	!skip { print }' REFERENCE.md >"${updated}"
 if [ "${1:-}" = --check ]; then
-	diff -u README.md "${updated}" || {
-		echo "README.md's BI column reference differs from the catalog (- README, + catalog): run scripts/bi_reference.sh" >&2
+	diff -u REFERENCE.md "${updated}" || {
+		echo "REFERENCE.md's BI column reference differs from the catalog (- REFERENCE.md, + catalog): run scripts/bi_reference.sh" >&2
 		exit 1
 	}
 else
-	cp "${updated}" README.md
+	cp "${updated}" REFERENCE.md
 fi

@@ -1,7 +1,7 @@
--- scripts/bi_reference.sql: the README's BI column reference, from the
+-- scripts/bi_reference.sql: REFERENCE.md's BI column reference, from the
 -- catalog of a database with retail_crm installed: one Markdown table per
 -- relation crm_analyst can read whole, its columns with their declared
--- types and comments.  ODBC drivers show no comments, so the README must.
+-- types and comments.  ODBC drivers show no comments, so REFERENCE.md must.
 -- Run by scripts/bi_reference.sh.
 \set ON_ERROR_STOP on
 \pset format unaligned
@@ -9,7 +9,7 @@
 SELECT string_agg(section, E'\n' ORDER BY relname)
 FROM (
 	SELECT c.relname,
-		   format(E'#### `crm.%s` (%s)\n\n%s\n\n| Column | Type | Description |\n| --- | --- | --- |\n%s\n',
+		   format(E'### `crm.%s` (%s)\n\n%s\n\n| Column | Type | Description |\n| --- | --- | --- |\n%s\n',
 				  c.relname,
 				  CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'p' THEN 'partitioned table' ELSE 'table' END,
 				  replace(obj_description(c.oid, 'pg_class'), '|', '\|'),

@@ -25,7 +25,7 @@ COMMENT ON COLUMN @extschema@.customers.joined_at IS 'When the customer joined (
 
 -- One row per order, not per line: RFM frequency counts orders.  Every row
 -- has its customer, so that Citus can keep each customer's rows on one node
--- (README, "Citus"); sales without a customer go to
+-- (README, "Beyond one machine: Citus"); sales without a customer go to
 -- crm.anonymous_transactions.
 CREATE TABLE @extschema@.transactions (
 	transaction_id		text PRIMARY KEY,

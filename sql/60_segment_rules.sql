@@ -33,9 +33,9 @@ COMMENT ON COLUMN @extschema@.segment_rules.fm_max IS 'Highest FM score the rule
 CREATE TRIGGER segment_rules_check BEFORE INSERT OR UPDATE ON @extschema@.segment_rules
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.segment_rules_check();
 
--- The complete 11-segment scheme on R and FM (README, "How the numbers are
--- defined", the R x FM table): every one
--- of the 25 R x FM cells is covered and every rule wins at least one cell.
+-- The complete 11-segment scheme on R and FM (DEFINITIONS.md, "RFM scores,
+-- segments and lifecycle stages", the R x FM table): every one of the 25
+-- R x FM cells is covered and every rule wins at least one cell.
 INSERT INTO @extschema@.segment_rules (rule_set, precedence, segment, r_min, r_max, fm_min, fm_max) VALUES
 	('default', 10, 'Champions', 5, 5, 5, 5),
 	('default', 20, 'Loyal Customers', 3, 5, 4, 5),

@@ -1,6 +1,6 @@
 -- BI views: flat, commented, stable column names, no personal data.
 -- Numeric columns are cast to a precision and scale, so that JDBC and ODBC
--- report them (README, "BI column reference"); each cast keeps the
+-- report them (REFERENCE.md, "BI column reference"); each cast keeps the
 -- rounding the column had.
 
 CREATE VIEW @extschema@.segment_summary AS

@@ -1,4 +1,4 @@
--- Loyalty program (README, "Loyalty program"): tiers configured in tables, a tier
+-- Loyalty program (DEFINITIONS.md, "Loyalty program"): tiers configured in tables, a tier
 -- review that upgrades at once and downgrades only at review dates, and an
 -- append-only points ledger whose balance never goes negative.
 --

@@ -1,4 +1,4 @@
--- Loyalty points (README, "Loyalty program"): the functions and views over
+-- Loyalty points (DEFINITIONS.md, "Loyalty program"): the functions and views over
 -- the ledger tables of 96_loyalty.sql, and the loyalty grants.  Only CREATE
 -- OR REPLACE of functions and views, and grants: an upgrade script runs
 -- this part again to bring the functions of a released version up to date.
