@@ -101,6 +101,8 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/84_baskets.sql \
 	sql/89a_data_quality.sql \
 	sql/89b_merge_customers.sql \
+	sql/90_views.sql \
+	sql/92_kpis.sql \
 	sql/96_loyalty_points.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql

@@ -319,6 +319,10 @@ BEGIN
 		ELSE
 			target_snapshot := refresh_build.run_id;
 		END IF;
+		-- The customers with facts and the changed ones as CTEs: Citus joins
+		-- those with its distributed crm.customers, not the temporary tables.
+		WITH with_facts AS MATERIALIZED (SELECT f.customer_id FROM pg_temp.refresh_facts AS f),
+			 changed AS MATERIALIZED (SELECT ch.customer_id FROM pg_temp.refresh_changed AS ch)
 		INSERT INTO @extschema@.segment_snapshots
 		SELECT target_snapshot, @extschema@.progress_count(f.customer_id), run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
 			   f.recency_days, f.orders, f.net_spend, f.returns,
@@ -364,9 +368,8 @@ BEGIN
 			   NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
 			   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM @extschema@.customers AS c
-		WHERE NOT EXISTS (SELECT 1 FROM pg_temp.refresh_facts AS f WHERE f.customer_id = c.customer_id)
-		  AND (NOT incremental
-			   OR EXISTS (SELECT 1 FROM pg_temp.refresh_changed AS ch WHERE ch.customer_id = c.customer_id));
+		WHERE NOT EXISTS (SELECT 1 FROM with_facts AS f WHERE f.customer_id = c.customer_id)
+		  AND (NOT incremental OR EXISTS (SELECT 1 FROM changed AS ch WHERE ch.customer_id = c.customer_id));
 		GET DIAGNOSTICS n_rows = ROW_COUNT;
 
 		-- The history keeps whole snapshots: full runs only.

@@ -2,8 +2,23 @@
 -- Numeric columns are cast to a precision and scale, so that JDBC and ODBC
 -- report them (REFERENCE.md, "BI column reference"); each cast keeps the
 -- rounding the column had.
+-- Only views (and a helper of theirs) here: an upgrade runs this part again.
 
-CREATE VIEW @extschema@.segment_summary AS
+-- Whether a run kept its history: its partition of crm.segment_history
+-- exists (full runs write one; history_runs_kept drops old ones).  The
+-- catalog answers without reading the history, which on Citus lives on the
+-- workers, where a correlated subquery from a local table cannot reach.
+CREATE OR REPLACE FUNCTION @extschema@.has_history(run_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT to_regclass(format('%I.%I', '@extschema@', @extschema@.run_partition('segment_history', run_id))) IS NOT NULL
+$$;
+COMMENT ON FUNCTION @extschema@.has_history(bigint) IS
+	'Internal: true when the refresh run kept its rows in crm.segment_history (its partition exists). Stable because it reads the catalog.';
+
+CREATE OR REPLACE VIEW @extschema@.segment_summary AS
 SELECT cs.segment,
 	   count(*) AS customers,
 	   round(count(*) / sum(count(*)) OVER (), 4)::numeric(7,4) AS customer_share,
@@ -29,7 +44,7 @@ COMMENT ON COLUMN @extschema@.segment_summary.avg_monetary IS 'Mean net spend pe
 COMMENT ON COLUMN @extschema@.segment_summary.as_of IS 'Analysis date of the refresh.';
 
 -- All 25 cells, empty ones included, so a BI pivot keeps its shape.
-CREATE VIEW @extschema@.rfm_grid AS
+CREATE OR REPLACE VIEW @extschema@.rfm_grid AS
 WITH cells AS (
 	SELECT m.r_score, m.fm_score,
 		   CASE WHEN count(DISTINCT m.segment) = 1 THEN min(m.segment) ELSE 'Mixed' END AS segment
@@ -58,7 +73,7 @@ COMMENT ON COLUMN @extschema@.rfm_grid.customer_share IS 'Share of scored custom
 COMMENT ON COLUMN @extschema@.rfm_grid.revenue IS 'Net spend of the cell''s customers.';
 COMMENT ON COLUMN @extschema@.rfm_grid.avg_monetary IS 'Mean net spend per customer; NULL for an empty cell.';
 
-CREATE VIEW @extschema@.lifecycle_summary AS
+CREATE OR REPLACE VIEW @extschema@.lifecycle_summary AS
 SELECT cs.lifecycle_stage,
 	   count(*) AS customers,
 	   round(count(*) / sum(count(*)) OVER (), 4)::numeric(7,4) AS customer_share,
@@ -77,30 +92,29 @@ COMMENT ON COLUMN @extschema@.lifecycle_summary.avg_recency_days IS 'Mean days s
 COMMENT ON COLUMN @extschema@.lifecycle_summary.as_of IS 'Analysis date of the refresh.';
 
 -- From-segment x to-segment between the last two runs that kept history.
-CREATE VIEW @extschema@.segment_migration AS
-WITH last_two AS (
-	SELECT r.run_id, r.as_of, row_number() OVER (ORDER BY r.run_id DESC) AS age
-	FROM @extschema@.refresh_runs AS r
-	WHERE r.status = 'succeeded'
-	  AND EXISTS (SELECT 1 FROM @extschema@.segment_history AS h WHERE h.run_id = r.run_id)
-	ORDER BY r.run_id DESC
-	LIMIT 2
-), prev AS (
-	SELECT h.* FROM @extschema@.segment_history AS h JOIN last_two AS l ON l.run_id = h.run_id AND l.age = 2
-), cur AS (
-	SELECT h.* FROM @extschema@.segment_history AS h JOIN last_two AS l ON l.run_id = h.run_id AND l.age = 1
+CREATE OR REPLACE VIEW @extschema@.segment_migration AS
+WITH pair AS (
+	SELECT max(l.run_id) FILTER (WHERE l.age = 2) AS from_run_id, max(l.run_id) FILTER (WHERE l.age = 1) AS to_run_id,
+		   max(l.as_of) FILTER (WHERE l.age = 2) AS from_as_of, max(l.as_of) FILTER (WHERE l.age = 1) AS to_as_of
+	FROM (SELECT r.run_id, r.as_of, row_number() OVER (ORDER BY r.run_id DESC) AS age
+		  FROM @extschema@.refresh_runs AS r
+		  WHERE r.status = 'succeeded' AND @extschema@.has_history(r.run_id)
+		  ORDER BY r.run_id DESC
+		  LIMIT 2) AS l
+	HAVING count(*) = 2
+), moves AS (
+	SELECT CASE WHEN p.customer_id IS NULL THEN '(new customer)' ELSE coalesce(p.segment, '(not scored)') END AS from_segment,
+		   CASE WHEN c.customer_id IS NULL THEN '(gone)' ELSE coalesce(c.segment, '(not scored)') END AS to_segment,
+		   count(*) AS customers
+	FROM (SELECT h.customer_id, h.segment FROM @extschema@.segment_history AS h
+		  WHERE h.run_id = (SELECT pair.from_run_id FROM pair)) AS p
+	FULL JOIN (SELECT h.customer_id, h.segment FROM @extschema@.segment_history AS h
+			   WHERE h.run_id = (SELECT pair.to_run_id FROM pair)) AS c
+		ON c.customer_id = p.customer_id
+	GROUP BY 1, 2
 )
-SELECT CASE WHEN p.customer_id IS NULL THEN '(new customer)' ELSE coalesce(p.segment, '(not scored)') END AS from_segment,
-	   CASE WHEN c.customer_id IS NULL THEN '(gone)' ELSE coalesce(c.segment, '(not scored)') END AS to_segment,
-	   count(*) AS customers,
-	   (SELECT l.run_id FROM last_two AS l WHERE l.age = 2) AS from_run_id,
-	   (SELECT l.run_id FROM last_two AS l WHERE l.age = 1) AS to_run_id,
-	   (SELECT l.as_of FROM last_two AS l WHERE l.age = 2) AS from_as_of,
-	   (SELECT l.as_of FROM last_two AS l WHERE l.age = 1) AS to_as_of
-FROM prev AS p
-FULL JOIN cur AS c ON c.customer_id = p.customer_id
-WHERE (SELECT count(*) FROM last_two) = 2
-GROUP BY 1, 2;
+SELECT m.from_segment, m.to_segment, m.customers, pair.from_run_id, pair.to_run_id, pair.from_as_of, pair.to_as_of
+FROM moves AS m CROSS JOIN pair;
 COMMENT ON VIEW @extschema@.segment_migration IS
 	'How many customers moved from each segment to each other between the last two successful refreshes. Empty until two refreshes have run.';
 COMMENT ON COLUMN @extschema@.segment_migration.from_segment IS 'Segment at the earlier run; (new customer) when absent then, (not scored) without a purchase.';
@@ -113,7 +127,7 @@ COMMENT ON COLUMN @extschema@.segment_migration.to_as_of IS 'Analysis date of th
 
 -- Everything known about a customer except personal data (names, contacts,
 -- birth date, gender, postal code stay in crm.customers).
-CREATE VIEW @extschema@.customer_360 AS
+CREATE OR REPLACE VIEW @extschema@.customer_360 AS
 SELECT cs.customer_id,
 	   c.joined_at,
 	   c.home_store,
@@ -171,7 +185,7 @@ COMMENT ON COLUMN @extschema@.customer_360.expected_spend IS 'Expected spend per
 COMMENT ON COLUMN @extschema@.customer_360.clv IS 'Customer lifetime value over crm.settings.clv_months months, discounted.';
 COMMENT ON COLUMN @extschema@.customer_360.as_of IS 'Analysis date of the refresh.';
 
-CREATE VIEW @extschema@.rfm_breaks AS
+CREATE OR REPLACE VIEW @extschema@.rfm_breaks AS
 SELECT b.metric, b.method, b.break_1, b.break_2, b.break_3, b.break_4, b.run_id, r.as_of
 FROM @extschema@.rfm_break_points AS b
 JOIN @extschema@.refresh_runs AS r USING (run_id)
@@ -190,7 +204,7 @@ COMMENT ON COLUMN @extschema@.rfm_breaks.as_of IS 'Analysis date of that run.';
 -- Valuable customers the purchase model thinks will not come back in the
 -- churn horizon, most value at stake first; one-time buyers included, since
 -- the horizon risk is graded for them under every model.
-CREATE VIEW @extschema@.churn_watch_list AS
+CREATE OR REPLACE VIEW @extschema@.churn_watch_list AS
 SELECT cs.customer_id, cs.segment, cs.lifecycle_stage,
 	   cs.recency_days, cs.frequency, cs.monetary,
 	   round(cs.p_alive::numeric, 4)::numeric(7,4) AS p_alive,
@@ -219,7 +233,7 @@ COMMENT ON COLUMN @extschema@.churn_watch_list.clv IS 'Expected lifetime value o
 COMMENT ON COLUMN @extschema@.churn_watch_list.clv_at_risk IS 'Value lost if the customer has dropped out: the CLV they would have if surely active minus their CLV, clv * (1 - p_alive) / p_alive.';
 COMMENT ON COLUMN @extschema@.churn_watch_list.as_of IS 'Analysis date of the refresh.';
 
-CREATE VIEW @extschema@.clv_by_segment AS
+CREATE OR REPLACE VIEW @extschema@.clv_by_segment AS
 SELECT cs.segment,
 	   count(*) AS customers,
 	   count(*) FILTER (WHERE cs.one_time_buyer) AS one_time_buyers,
@@ -244,7 +258,7 @@ COMMENT ON COLUMN @extschema@.clv_by_segment.avg_clv IS 'Mean expected lifetime 
 COMMENT ON COLUMN @extschema@.clv_by_segment.clv_share IS 'Share of the total expected lifetime value, 0-1.';
 COMMENT ON COLUMN @extschema@.clv_by_segment.as_of IS 'Analysis date of the refresh.';
 
-CREATE VIEW @extschema@.model_diagnostics AS
+CREATE OR REPLACE VIEW @extschema@.model_diagnostics AS
 SELECT m.model_id, m.kind, m.fitted_at, m.as_of, m.time_unit,
 	   m.r, m.alpha, m.a, m.b, m.p, m.q, m.v,
 	   m.log_likelihood, m.customers, m.converged, m.iterations, m.spend_frequency_corr,

@@ -2,10 +2,11 @@
 -- and rates, cohort retention, segment movement between refreshes.
 -- A purchase is a transaction with a customer and amount > 0; months are
 -- calendar months in the session's TimeZone (set it in the BI connection).
+-- Only views here: an upgrade runs this part again.
 
 -- Each customer's purchases and net amount per month: what the KPI views
 -- count.  A purchase history, so not granted to analysts.
-CREATE VIEW @extschema@.customer_months AS
+CREATE OR REPLACE VIEW @extschema@.customer_months AS
 SELECT t.customer_id, date_trunc('month', t.occurred_at)::date AS month,
 	   count(*) FILTER (WHERE t.amount > 0) AS purchases,
 	   sum(t.amount) AS net_amount
@@ -19,7 +20,7 @@ COMMENT ON COLUMN @extschema@.customer_months.month IS 'First day of the month.'
 COMMENT ON COLUMN @extschema@.customer_months.purchases IS 'Transactions with amount > 0 in the month; 0 when the month holds only returns.';
 COMMENT ON COLUMN @extschema@.customer_months.net_amount IS 'Sum of the month''s amounts, returns subtracted.';
 
-CREATE VIEW @extschema@.monthly_kpis AS
+CREATE OR REPLACE VIEW @extschema@.monthly_kpis AS
 WITH purchases AS (
 	SELECT m.customer_id, m.month FROM @extschema@.customer_months AS m WHERE m.purchases > 0
 ), orders AS (
@@ -97,7 +98,7 @@ COMMENT ON COLUMN @extschema@.monthly_kpis.repeat_purchase_rate IS 'Customers wi
 COMMENT ON COLUMN @extschema@.monthly_kpis.net_revenue IS 'Sum of the amounts of the month''s transactions with a customer, returns subtracted.';
 COMMENT ON COLUMN @extschema@.monthly_kpis.revenue_per_customer IS 'net_revenue / active_customers, rounded to cents.';
 
-CREATE VIEW @extschema@.cohort_retention AS
+CREATE OR REPLACE VIEW @extschema@.cohort_retention AS
 WITH purchases AS (
 	SELECT m.customer_id, m.month FROM @extschema@.customer_months AS m WHERE m.purchases > 0
 ), cohorts AS (
@@ -139,28 +140,36 @@ COMMENT ON COLUMN @extschema@.cohort_retention.share IS 'active / customers, 0-1
 -- Segment moves between every two consecutive refreshes whose history is
 -- kept (crm.settings.history_runs_kept); crm.segment_migration is the
 -- latest of them.
-CREATE VIEW @extschema@.segment_movement AS
+CREATE OR REPLACE VIEW @extschema@.segment_movement AS
 WITH runs AS (
 	SELECT r.run_id, r.as_of,
 		   lag(r.run_id) OVER (ORDER BY r.run_id) AS from_run_id,
 		   lag(r.as_of) OVER (ORDER BY r.run_id) AS from_as_of
 	FROM @extschema@.refresh_runs AS r
-	WHERE r.status = 'succeeded'
-	  AND EXISTS (SELECT 1 FROM @extschema@.segment_history AS h WHERE h.run_id = r.run_id)
+	WHERE r.status = 'succeeded' AND @extschema@.has_history(r.run_id)
+), sides AS (
+	-- each pair's two runs, joined to the history by equality: every
+	-- history partition is read once per pair it belongs to
+	SELECT r.from_run_id, r.run_id AS to_run_id, s.run_id, s.is_to
+	FROM runs AS r
+	CROSS JOIN LATERAL (VALUES (r.from_run_id, false), (r.run_id, true)) AS s (run_id, is_to)
+	WHERE r.from_run_id IS NOT NULL
+), per_customer AS (
+	SELECT s.from_run_id, s.to_run_id, h.customer_id,
+		   bool_or(NOT s.is_to) AS was_there, bool_or(s.is_to) AS is_there,
+		   max(h.segment) FILTER (WHERE NOT s.is_to) AS from_segment,
+		   max(h.segment) FILTER (WHERE s.is_to) AS to_segment
+	FROM sides AS s
+	JOIN @extschema@.segment_history AS h ON h.run_id = s.run_id
+	GROUP BY s.from_run_id, s.to_run_id, h.customer_id
 )
-SELECT r.from_run_id, r.run_id AS to_run_id, r.from_as_of, r.as_of AS to_as_of,
-	   m.from_segment, m.to_segment, m.customers
-FROM runs AS r
-CROSS JOIN LATERAL (
-	SELECT CASE WHEN p.customer_id IS NULL THEN '(new customer)' ELSE coalesce(p.segment, '(not scored)') END AS from_segment,
-		   CASE WHEN c.customer_id IS NULL THEN '(gone)' ELSE coalesce(c.segment, '(not scored)') END AS to_segment,
-		   count(*) AS customers
-	FROM (SELECT h.customer_id, h.segment FROM @extschema@.segment_history AS h WHERE h.run_id = r.from_run_id) AS p
-	FULL JOIN (SELECT h.customer_id, h.segment FROM @extschema@.segment_history AS h WHERE h.run_id = r.run_id) AS c
-		ON c.customer_id = p.customer_id
-	GROUP BY 1, 2
-) AS m
-WHERE r.from_run_id IS NOT NULL;
+SELECT c.from_run_id, c.to_run_id, r.from_as_of, r.as_of AS to_as_of,
+	   CASE WHEN NOT c.was_there THEN '(new customer)' ELSE coalesce(c.from_segment, '(not scored)') END AS from_segment,
+	   CASE WHEN NOT c.is_there THEN '(gone)' ELSE coalesce(c.to_segment, '(not scored)') END AS to_segment,
+	   count(*) AS customers
+FROM per_customer AS c
+JOIN runs AS r ON r.run_id = c.to_run_id
+GROUP BY c.from_run_id, c.to_run_id, r.from_as_of, r.as_of, 5, 6;
 COMMENT ON VIEW @extschema@.segment_movement IS
 	'Customers moving from each segment to each other between every two consecutive successful refreshes whose history is kept: segment movement over time. The last pair of runs is crm.segment_migration.';
 COMMENT ON COLUMN @extschema@.segment_movement.from_run_id IS 'Earlier refresh run.';

@@ -569,6 +569,32 @@ COMMENT ON COLUMN @extschema@.points_statement.idempotency_key IS 'Key of the so
 
 -- Grants ----------------------------------------------------------------------
 
+CREATE OR REPLACE VIEW @extschema@.loyalty_tier_summary AS
+-- The merged keys as a CTE: Citus joins it with the distributed members.
+WITH merged AS MATERIALIZED (SELECT m.merge_id FROM @extschema@.customer_merges AS m),
+counts AS (
+	SELECT m.program_id, m.tier_rank, count(*) AS members
+	FROM @extschema@.loyalty_members AS m
+	WHERE NOT EXISTS (SELECT 1 FROM merged WHERE merged.merge_id = m.customer_id)
+	GROUP BY m.program_id, m.tier_rank
+)
+SELECT coalesce(t.program_id, c.program_id) AS program_id,
+	   coalesce(t.tier_rank, c.tier_rank) AS tier_rank,
+	   coalesce(t.tier_name, '(no tier)') AS tier_name,
+	   t.threshold, t.earn_rate,
+	   coalesce(c.members, 0) AS members,
+	   round(coalesce(c.members, 0) / nullif(sum(c.members) OVER (PARTITION BY coalesce(t.program_id, c.program_id)), 0), 4)::numeric(7,4) AS member_share
+FROM @extschema@.loyalty_tiers AS t
+FULL JOIN counts AS c ON c.program_id = t.program_id AND c.tier_rank = t.tier_rank;
+COMMENT ON VIEW @extschema@.loyalty_tier_summary IS 'Members per tier of each program, empty tiers included; rank 0 (no tier) appears when members hold it. Members merged into another customer are not counted.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.program_id IS 'The program.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.tier_rank IS 'Rank; 0 = below every tier.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.tier_name IS 'Tier name; (no tier) for rank 0.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.threshold IS 'Qualifying metric the tier needs.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.earn_rate IS 'Points per currency unit.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.members IS 'Members holding the tier.';
+COMMENT ON COLUMN @extschema@.loyalty_tier_summary.member_share IS 'Share of the program''s members, 0-1.';
+
 GRANT SELECT ON
 	@extschema@.loyalty_programs, @extschema@.loyalty_tiers, @extschema@.loyalty_members,
 	@extschema@.points_accounts, @extschema@.points_ledger, @extschema@.points_allocations,
