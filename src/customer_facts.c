@@ -38,6 +38,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "bytea_state.h"
 #include "retail_crm.h"
 
 /*
@@ -98,6 +99,9 @@ typedef struct CustomerFactsState
 
 StaticAssertDecl(offsetof(CustomerFactsState, days) == 100,
 				 "customer_facts state header must have no padding");
+StaticAssertDecl(offsetof(CustomerFactsState, magic) == offsetof(ByteaStateHeader, magic) &&
+				 offsetof(CustomerFactsState, version) == offsetof(ByteaStateHeader, version),
+				 "customer_facts state must start with a bytea state header");
 
 /*
  * The numeric on-disk format, read directly so that converting an amount
@@ -212,11 +216,8 @@ CheckCustomerFactsState(const CustomerFactsState *state, Size size, bool full)
 	const char *problem = CustomerFactsStateProblem(state, size, full);
 
 	if (problem != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid customer_facts state"),
-				 errdetail("%s", problem),
-				 errhint("Pass only states produced by customer_facts_accum or customer_facts_combine of the same retail_crm version on a machine of the same byte order.")));
+		ReportInvalidByteaState("customer_facts", problem,
+								"customer_facts_accum or customer_facts_combine");
 }
 
 /*
@@ -243,16 +244,15 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 {
 	int64		counted;
 	int32		i;
+	const char *problem;
 
-	if (size < CF_HEADER_SIZE)
-		return "The state is shorter than its fixed header.";
-	if (state->magic != CF_STATE_MAGIC)
-		return "The state has a wrong magic number.";
-	if (state->version != CF_STATE_VERSION)
-		return "The state has an unsupported version.";
-	if (state->capacity < 0 || state->capacity > CF_MAX_DAYS ||
-		size != CF_STATE_SIZE(state->capacity))
-		return "The state length does not match its capacity.";
+	problem = ByteaStateHeaderProblem(state, size, CF_HEADER_SIZE,
+									  CF_STATE_MAGIC, CF_STATE_VERSION);
+	if (problem == NULL)
+		problem = ByteaStateCapacityProblem(state->capacity, size, CF_HEADER_SIZE,
+											sizeof(int32), CF_MAX_DAYS);
+	if (problem != NULL)
+		return problem;
 	if (state->ndays < 0 || state->unsorted_days < 0 ||
 		(int64) state->ndays + state->unsorted_days > state->capacity)
 		return "The state holds more days than its capacity.";
@@ -326,11 +326,9 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 static CustomerFactsState *
 NewCustomerFactsState(int32 capacity)
 {
-	CustomerFactsState *state = palloc0(CF_STATE_SIZE(capacity));
+	CustomerFactsState *state = NewByteaState(CF_STATE_SIZE(capacity),
+											  CF_STATE_MAGIC, CF_STATE_VERSION);
 
-	SET_VARSIZE(state, CF_STATE_SIZE(capacity));
-	state->magic = CF_STATE_MAGIC;
-	state->version = CF_STATE_VERSION;
 	state->capacity = capacity;
 	return state;
 }
@@ -369,7 +367,7 @@ GrowCapacity(int32 current, int64 needed)
 static CustomerFactsState *
 GetStateArg(FunctionCallInfo fcinfo, int argno, bool full, bool *copied)
 {
-	CustomerFactsState *state = (CustomerFactsState *) GetAlignedVarlenaArg(fcinfo, argno, copied);
+	CustomerFactsState *state = (CustomerFactsState *) ByteaStateArg(fcinfo, argno, copied);
 
 	CheckCustomerFactsState(state, VARSIZE(state), full);
 	return state;
@@ -804,8 +802,7 @@ customer_facts_accum(PG_FUNCTION_ARGS)
 		 * gets a full check and works on a copy: never scribble on input.
 		 */
 		state = GetStateArg(fcinfo, 0, !in_agg, &copied);
-		if (!in_agg && !copied)
-			state = CopyCustomerFactsState(state, state->capacity);
+		state = ByteaStateWritable(state, in_agg || copied);
 		if (state->rows == 0)
 			state->as_of = as_of;
 		else

@@ -90,33 +90,6 @@ FiniteResult(FunctionCallInfo fcinfo, double value)
 }
 
 /*
- * Argument argno, a varlena aggregate state, detoasted and 8-byte aligned
- * so that its int64 and double fields can be read in place.  A state stored
- * inside a tuple (a partial state coming through Gather) is only 4-byte
- * aligned, like every bytea, and is then copied.  *copied tells whether
- * the result is a private copy the caller may modify.
- */
-static inline struct varlena *
-GetAlignedVarlenaArg(FunctionCallInfo fcinfo, int argno, bool *copied)
-{
-	Datum		datum = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
-	struct varlena *detoasted = PG_DETOAST_DATUM(datum);
-
-	*copied = (detoasted != raw);
-	if (!PointerIsAligned(detoasted, int64))
-	{
-		Size		size = VARSIZE(detoasted);
-		struct varlena *aligned = palloc(size);
-
-		memcpy(aligned, detoasted, size);
-		detoasted = aligned;
-		*copied = true;
-	}
-	return detoasted;
-}
-
-/*
  * Capacity of a growing state that needs room for "needed" items (the
  * caller has checked needed <= max): double the current capacity, at least
  * "initial", so that a state growing one item at a time is copied
@@ -129,22 +102,6 @@ DoubledCapacity(int32 current, int64 needed, int32 initial, int32 max)
 
 	capacity = Max(capacity, needed);
 	return (int32) Min(capacity, (int64) max);
-}
-
-/*
- * A copy of a growable varlena state of new_size bytes: the used_size bytes
- * of src after the varlena header (its fixed header and used elements) are
- * copied, the rest stays zero.  The caller sets the new capacity field.
- */
-static inline void *
-CopyGrowableState(const void *src, Size used_size, Size new_size)
-{
-	char	   *copy = palloc0(new_size);
-
-	Assert(used_size <= new_size);
-	SET_VARSIZE(copy, new_size);
-	memcpy(copy + VARHDRSZ, (const char *) src + VARHDRSZ, used_size - VARHDRSZ);
-	return copy;
 }
 
 /*
