@@ -178,5 +178,8 @@ sql/$(EXTENSION)--1.1--1.2.sql: $(UPGRADE_1.1_1.2_PARTS)
 # object with an old struct layout breaks silently).
 $(OBJS): src/retail_crm.h
 src/bytea_state.o src/customer_facts.o src/grouped_points.o src/satisfaction.o: src/bytea_state.h
-src/btyd.o src/grouped_points.o src/optimize.o src/nbd.o src/bgnbd.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
+src/grouped_points.o: src/grouped_points.h
+src/optimize.o: src/optimize.h
+# btyd.h includes grouped_points.h and optimize.h
+src/btyd.o src/nbd.o src/bgnbd.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
 	src/btyd.h src/grouped_points.h src/optimize.h

@@ -59,13 +59,6 @@ typedef struct GammaGammaParams
 } GammaGammaParams;
 
 /*
- * Largest x accepted: a count of repeat purchase periods.  Far above any
- * real customer, low enough that r + x and the series below stay exact in
- * double precision.
- */
-#define BTYD_MAX_FREQUENCY	1e9
-
-/*
  * A model composite type.  Its columns are the nparams parameters, then
  * log_likelihood, customers, converged and any model-specific ones, among
  * them the nparams standard errors of the parameters from se_column on.

@@ -28,7 +28,6 @@
 #include "fmgr.h"
 #include "utils/memutils.h"
 
-#include "btyd.h"
 #include "bytea_state.h"
 #include "grouped_points.h"
 #include "retail_crm.h"
