@@ -20,6 +20,7 @@ OBJS = \
 	src/btyd.o \
 	src/nbd.o \
 	src/bgnbd.o \
+	src/expected_purchases.o \
 	src/pareto_nbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
@@ -181,5 +182,6 @@ src/bytea_state.o src/customer_facts.o src/grouped_points.o src/satisfaction.o: 
 src/grouped_points.o: src/grouped_points.h
 src/optimize.o: src/optimize.h
 # btyd.h includes grouped_points.h and optimize.h
-src/btyd.o src/nbd.o src/bgnbd.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
+src/btyd.o src/nbd.o src/bgnbd.o src/expected_purchases.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
 	src/btyd.h src/grouped_points.h src/optimize.h
+src/bgnbd.o src/expected_purchases.o: src/expected_purchases.h
