@@ -181,8 +181,8 @@ CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what),
-				 errhint("Filter out rows with a null %s before calling customer_facts.", what)));
+				 errmsg("%s must not be NULL", what),
+				 errhint("Filter out rows with a NULL %s before calling customer_facts.", what)));
 }
 
 /* Reject -infinity and infinity: they have no day index. */

@@ -150,7 +150,7 @@ CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what,
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null when a score is given", what),
+				 errmsg("%s must not be NULL when a score is given", what),
 				 errhint("Give every answer of %s its %s; a NULL score (an unanswered question) is skipped.", aggregate, what)));
 }
 
