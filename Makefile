@@ -11,6 +11,7 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/defau
 MODULE_big = retail_crm
 OBJS = \
 	src/retail_crm.o \
+	src/bytea_state.o \
 	src/customer_facts.o \
 	src/rfm_score.o \
 	src/lifecycle.o \
@@ -19,6 +20,7 @@ OBJS = \
 	src/btyd.o \
 	src/nbd.o \
 	src/bgnbd.o \
+	src/expected_purchases.o \
 	src/pareto_nbd.o \
 	src/gamma_gamma.o \
 	src/clv.o \
@@ -178,5 +180,10 @@ sql/$(EXTENSION)--1.1--1.2.sql: $(UPGRADE_1.1_1.2_PARTS)
 # Header dependencies (PGXS tracks none without --enable-depend; a stale
 # object with an old struct layout breaks silently).
 $(OBJS): src/retail_crm.h
-src/btyd.o src/grouped_points.o src/optimize.o src/nbd.o src/bgnbd.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
+src/bytea_state.o src/customer_facts.o src/grouped_points.o src/satisfaction.o: src/bytea_state.h
+src/grouped_points.o: src/grouped_points.h
+src/optimize.o: src/optimize.h
+# btyd.h includes grouped_points.h and optimize.h
+src/btyd.o src/nbd.o src/bgnbd.o src/expected_purchases.o src/pareto_nbd.o src/gamma_gamma.o src/clv.o: \
 	src/btyd.h src/grouped_points.h src/optimize.h
+src/bgnbd.o src/expected_purchases.o: src/expected_purchases.h

@@ -108,6 +108,16 @@ typedef struct Baskets
 	int32		max_basket_items;	/* larger baskets are skipped */
 } Baskets;
 
+/* qunique comparator for int32 */
+static int
+CompareInt32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /* Reject what is not a share of baskets in (0, 1]: zero would keep every pair. */
 static inline void
 CheckMinSupport(double min_support)

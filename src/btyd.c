@@ -117,9 +117,9 @@ GetModelParameters(FunctionCallInfo fcinfo, int argno, const ModelSpec *spec,
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s model parameter %s must not be null",
+					 errmsg("%s model parameter %s must not be NULL",
 							spec->name, spec->param_names[i]),
-					 errhint("A fit returns null parameters when the data cannot identify the model (see its converged column); build one with crm.%s_model() instead.",
+					 errhint("A fit returns NULL parameters when the data cannot identify the model (see its converged column); build one with crm.%s_model() instead.",
 							 spec->name)));
 		values[i] = DatumGetFloat8(datum);
 		CheckGreaterThan(values[i], 0, spec->param_names[i], spec->hint);
@@ -448,8 +448,8 @@ GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what),
-				 errhint("Filter out rows with a null %s before calling %s.",
+				 errmsg("%s must not be NULL", what),
+				 errhint("Filter out rows with a NULL %s before calling %s.",
 						 what, aggregate)));
 	return PG_GETARG_FLOAT8(argno);
 }

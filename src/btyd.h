@@ -59,13 +59,6 @@ typedef struct GammaGammaParams
 } GammaGammaParams;
 
 /*
- * Largest x accepted: a count of repeat purchase periods.  Far above any
- * real customer, low enough that r + x and the series below stay exact in
- * double precision.
- */
-#define BTYD_MAX_FREQUENCY	1e9
-
-/*
  * A model composite type.  Its columns are the nparams parameters, then
  * log_likelihood, customers, converged and any model-specific ones, among
  * them the nparams standard errors of the parameters from se_column on.
@@ -136,13 +129,33 @@ extern Datum FiniteFloat8ArrayResult(FunctionCallInfo fcinfo, const double *valu
 extern double GetDoubleArg(FunctionCallInfo fcinfo, int argno, const char *what,
 						   const char *aggregate);
 
+/*
+ * One of BG/NBD and MBG/NBD: its composite type, fit state and dropout
+ * chances (bgnbd.c).
+ */
+typedef struct BgnbdVariant
+{
+	const ModelSpec *spec;
+	GroupedPointsKind kind;
+	const char *aggregate;		/* SQL name of the fit, for messages */
+	double		first_dropout;	/* d: 0 for BG/NBD, 1 for MBG/NBD */
+} BgnbdVariant;
+
+extern const BgnbdVariant bgnbd_variant;
+extern const BgnbdVariant mbgnbd_variant;
+extern void GetBgnbdCustomerAndModel(FunctionCallInfo fcinfo, int argno,
+									 const BgnbdVariant *variant, double *x,
+									 double *t_x, double *T, BgnbdParams *p);
+extern double BgnbdLogOddsDead(const BgnbdParams *p, double d, double x,
+							   double t_x, double T);
+
 /* model readers (bgnbd.c, pareto_nbd.c, gamma_gamma.c) */
 extern void GetBgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
 extern void GetMbgnbdModelArg(FunctionCallInfo fcinfo, int argno, BgnbdParams *params);
 extern void GetParetoNbdModelArg(FunctionCallInfo fcinfo, int argno, ParetoNbdParams *params);
 extern void GetGammaGammaModelArg(FunctionCallInfo fcinfo, int argno, GammaGammaParams *params);
 
-/* scoring (bgnbd.c, pareto_nbd.c, gamma_gamma.c) */
+/* scoring (expected_purchases.c, pareto_nbd.c, gamma_gamma.c) */
 extern void BgnbdExpectedPurchasesMany(const BgnbdParams *p, const double *horizons,
 									   int n, double x, double t_x, double T,
 									   double *expected);

@@ -38,6 +38,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "bytea_state.h"
 #include "retail_crm.h"
 
 /*
@@ -93,11 +94,46 @@ typedef struct CustomerFactsState
 #define CF_UNITS_PER_CURRENCY	10000
 #define CF_UNIT_DECIMALS		4
 
-/* Columns of the crm.customer_facts composite type, in order. */
-#define CF_NATTS			15
+/* Columns of the crm.customer_facts composite type, found by name. */
+typedef enum FactsColumn
+{
+	CF_COL_FIRST_PURCHASE_AT,
+	CF_COL_LAST_PURCHASE_AT,
+	CF_COL_ORDERS,
+	CF_COL_RETURNS,
+	CF_COL_NET_SPEND,
+	CF_COL_RECENCY_DAYS,
+	CF_COL_TENURE_DAYS,
+	CF_COL_PURCHASE_DAYS,
+	CF_COL_BTYD_FREQUENCY,
+	CF_COL_BTYD_RECENCY,
+	CF_COL_BTYD_T,
+	CF_COL_AVG_REPEAT_SPEND,
+	CF_COL_LAST_GAP_DAYS,
+	CF_COL_MEDIAN_GAP_DAYS,
+	CF_COL_FUTURE_ROWS,
+	CF_NATTS
+} FactsColumn;
+
+static const char *const facts_column_names[CF_NATTS] = {
+	"first_purchase_at", "last_purchase_at", "orders", "returns", "net_spend",
+	"recency_days", "tenure_days", "purchase_days", "btyd_frequency",
+	"btyd_recency", "btyd_t", "avg_repeat_spend", "last_gap_days",
+	"median_gap_days", "future_rows"
+};
+
+/* The result row type and where each FactsColumn is in it. */
+typedef struct FactsRowType
+{
+	TupleDesc	tupdesc;
+	int			index[CF_NATTS];	/* 0-based attribute of each column */
+} FactsRowType;
 
 StaticAssertDecl(offsetof(CustomerFactsState, days) == 100,
 				 "customer_facts state header must have no padding");
+StaticAssertDecl(offsetof(CustomerFactsState, magic) == offsetof(ByteaStateHeader, magic) &&
+				 offsetof(CustomerFactsState, version) == offsetof(ByteaStateHeader, version),
+				 "customer_facts state must start with a bytea state header");
 
 /*
  * The numeric on-disk format, read directly so that converting an amount
@@ -145,8 +181,8 @@ CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what),
-				 errhint("Filter out rows with a null %s before calling customer_facts.", what)));
+				 errmsg("%s must not be NULL", what),
+				 errhint("Filter out rows with a NULL %s before calling customer_facts.", what)));
 }
 
 /* Reject -infinity and infinity: they have no day index. */
@@ -212,11 +248,8 @@ CheckCustomerFactsState(const CustomerFactsState *state, Size size, bool full)
 	const char *problem = CustomerFactsStateProblem(state, size, full);
 
 	if (problem != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid customer_facts state"),
-				 errdetail("%s", problem),
-				 errhint("Pass only states produced by customer_facts_accum or customer_facts_combine of the same retail_crm version on a machine of the same byte order.")));
+		ReportInvalidByteaState("customer_facts", problem,
+								"customer_facts_accum or customer_facts_combine");
 }
 
 /*
@@ -243,16 +276,15 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 {
 	int64		counted;
 	int32		i;
+	const char *problem;
 
-	if (size < CF_HEADER_SIZE)
-		return "The state is shorter than its fixed header.";
-	if (state->magic != CF_STATE_MAGIC)
-		return "The state has a wrong magic number.";
-	if (state->version != CF_STATE_VERSION)
-		return "The state has an unsupported version.";
-	if (state->capacity < 0 || state->capacity > CF_MAX_DAYS ||
-		size != CF_STATE_SIZE(state->capacity))
-		return "The state length does not match its capacity.";
+	problem = ByteaStateHeaderProblem(state, size, CF_HEADER_SIZE,
+									  CF_STATE_MAGIC, CF_STATE_VERSION);
+	if (problem == NULL)
+		problem = ByteaStateCapacityProblem(state->capacity, size, CF_HEADER_SIZE,
+											sizeof(int32), CF_MAX_DAYS);
+	if (problem != NULL)
+		return problem;
 	if (state->ndays < 0 || state->unsorted_days < 0 ||
 		(int64) state->ndays + state->unsorted_days > state->capacity)
 		return "The state holds more days than its capacity.";
@@ -326,11 +358,9 @@ CustomerFactsStateProblem(const CustomerFactsState *state, Size size, bool full)
 static CustomerFactsState *
 NewCustomerFactsState(int32 capacity)
 {
-	CustomerFactsState *state = palloc0(CF_STATE_SIZE(capacity));
+	CustomerFactsState *state = NewByteaState(CF_STATE_SIZE(capacity),
+											  CF_STATE_MAGIC, CF_STATE_VERSION);
 
-	SET_VARSIZE(state, CF_STATE_SIZE(capacity));
-	state->magic = CF_STATE_MAGIC;
-	state->version = CF_STATE_VERSION;
 	state->capacity = capacity;
 	return state;
 }
@@ -369,7 +399,7 @@ GrowCapacity(int32 current, int64 needed)
 static CustomerFactsState *
 GetStateArg(FunctionCallInfo fcinfo, int argno, bool full, bool *copied)
 {
-	CustomerFactsState *state = (CustomerFactsState *) GetAlignedVarlenaArg(fcinfo, argno, copied);
+	CustomerFactsState *state = (CustomerFactsState *) ByteaStateArg(fcinfo, argno, copied);
 
 	CheckCustomerFactsState(state, VARSIZE(state), full);
 	return state;
@@ -804,8 +834,7 @@ customer_facts_accum(PG_FUNCTION_ARGS)
 		 * gets a full check and works on a copy: never scribble on input.
 		 */
 		state = GetStateArg(fcinfo, 0, !in_agg, &copied);
-		if (!in_agg && !copied)
-			state = CopyCustomerFactsState(state, state->capacity);
+		state = ByteaStateWritable(state, in_agg || copied);
 		if (state->rows == 0)
 			state->as_of = as_of;
 		else
@@ -973,27 +1002,51 @@ customer_facts_combine(PG_FUNCTION_ARGS)
 }
 
 /*
- * The result row type, looked up once per query and kept with the function
- * call (looking it up per group showed in profiles of 1M customers).
+ * The result row type and its columns' positions, looked up once per query
+ * and kept with the function call (looking the type up per group showed in
+ * profiles of 1M customers).
  */
-static TupleDesc
-FactsTupleDesc(FunctionCallInfo fcinfo)
+static const FactsRowType *
+GetFactsRowType(FunctionCallInfo fcinfo)
 {
 	TupleDesc	tupdesc;
 	MemoryContext old_context;
+	FactsRowType *rowtype;
+	int			column;
 
 	if (fcinfo->flinfo->fn_extra != NULL)
-		return (TupleDesc) fcinfo->flinfo->fn_extra;
+		return (const FactsRowType *) fcinfo->flinfo->fn_extra;
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (tupdesc->natts != CF_NATTS)
 		elog(ERROR, "customer_facts type has %d columns, expected %d",
 			 tupdesc->natts, CF_NATTS);
 	old_context = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	rowtype = palloc(sizeof(FactsRowType));
+	rowtype->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 	MemoryContextSwitchTo(old_context);
-	fcinfo->flinfo->fn_extra = tupdesc;
-	return tupdesc;
+	for (column = 0; column < CF_NATTS; column++)
+	{
+		int			i;
+
+		rowtype->index[column] = -1;
+		for (i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+
+			if (!attr->attisdropped &&
+				strcmp(NameStr(attr->attname), facts_column_names[column]) == 0)
+			{
+				rowtype->index[column] = i;
+				break;
+			}
+		}
+		if (rowtype->index[column] < 0)
+			elog(ERROR, "customer_facts type has no column %s",
+				 facts_column_names[column]);
+	}
+	fcinfo->flinfo->fn_extra = rowtype;
+	return rowtype;
 }
 
 /*
@@ -1007,7 +1060,7 @@ customer_facts_final(PG_FUNCTION_ARGS)
 {
 	CustomerFactsState *state;
 	bool		copied;
-	TupleDesc	tupdesc;
+	const FactsRowType *rowtype;
 	Datum		values[CF_NATTS];
 	bool		nulls[CF_NATTS];
 	int32		x;
@@ -1020,20 +1073,19 @@ customer_facts_final(PG_FUNCTION_ARGS)
 	if (state->rows == 0)
 		PG_RETURN_NULL();
 
-	tupdesc = FactsTupleDesc(fcinfo);
+	rowtype = GetFactsRowType(fcinfo);
+
+#define SET_COLUMN(column, datum) \
+	(values[rowtype->index[column]] = (datum), nulls[rowtype->index[column]] = false)
 
 	memset(nulls, true, sizeof(nulls));
-	values[2] = Int64GetDatum(state->orders);
-	nulls[2] = false;
-	values[3] = Int64GetDatum(state->returns);
-	nulls[3] = false;
-	values[4] = NumericGetDatum(int64_div_fast_to_numeric(state->net_spend,
-														  CF_UNIT_DECIMALS));
-	nulls[4] = false;
-	values[7] = Int32GetDatum(state->ndays);
-	nulls[7] = false;
-	values[14] = Int64GetDatum(state->future_rows);
-	nulls[14] = false;
+	SET_COLUMN(CF_COL_ORDERS, Int64GetDatum(state->orders));
+	SET_COLUMN(CF_COL_RETURNS, Int64GetDatum(state->returns));
+	SET_COLUMN(CF_COL_NET_SPEND,
+			   NumericGetDatum(int64_div_fast_to_numeric(state->net_spend,
+														 CF_UNIT_DECIMALS)));
+	SET_COLUMN(CF_COL_PURCHASE_DAYS, Int32GetDatum(state->ndays));
+	SET_COLUMN(CF_COL_FUTURE_ROWS, Int64GetDatum(state->future_rows));
 
 	if (state->ndays > 0)
 	{
@@ -1041,27 +1093,26 @@ customer_facts_final(PG_FUNCTION_ARGS)
 		int32		last_day = state->days[state->ndays - 1];
 
 		x = state->ndays - 1;
-		values[0] = TimestampTzGetDatum(state->first_purchase_at);
-		values[1] = TimestampTzGetDatum(state->last_purchase_at);
-		values[5] = Int32GetDatum(last_day);	/* recency_days */
-		values[6] = Int32GetDatum(first_day);	/* tenure_days */
-		values[8] = Int32GetDatum(x);	/* btyd_frequency */
-		values[9] = Int32GetDatum(first_day - last_day);	/* btyd_recency */
-		values[10] = Int32GetDatum(first_day);	/* btyd_t */
-		nulls[0] = nulls[1] = nulls[5] = nulls[6] = false;
-		nulls[8] = nulls[9] = nulls[10] = false;
+		SET_COLUMN(CF_COL_FIRST_PURCHASE_AT, TimestampTzGetDatum(state->first_purchase_at));
+		SET_COLUMN(CF_COL_LAST_PURCHASE_AT, TimestampTzGetDatum(state->last_purchase_at));
+		SET_COLUMN(CF_COL_RECENCY_DAYS, Int32GetDatum(last_day));
+		SET_COLUMN(CF_COL_TENURE_DAYS, Int32GetDatum(first_day));
+		SET_COLUMN(CF_COL_BTYD_FREQUENCY, Int32GetDatum(x));
+		SET_COLUMN(CF_COL_BTYD_RECENCY, Int32GetDatum(first_day - last_day));
+		SET_COLUMN(CF_COL_BTYD_T, Int32GetDatum(first_day));
 
 		if (x > 0)
 		{
 			int64		repeat_spend = state->purchase_spend - state->first_day_spend;
 
-			values[11] = NumericGetDatum(int64_div_fast_to_numeric(DivideRounded(repeat_spend, x),
-																   CF_UNIT_DECIMALS));
-			values[12] = Int32GetDatum(state->days[x - 1] - last_day);
-			values[13] = Float8GetDatum(MedianGapDays(state));
-			nulls[11] = nulls[12] = nulls[13] = false;
+			SET_COLUMN(CF_COL_AVG_REPEAT_SPEND,
+					   NumericGetDatum(int64_div_fast_to_numeric(DivideRounded(repeat_spend, x),
+																 CF_UNIT_DECIMALS)));
+			SET_COLUMN(CF_COL_LAST_GAP_DAYS, Int32GetDatum(state->days[x - 1] - last_day));
+			SET_COLUMN(CF_COL_MEDIAN_GAP_DAYS, Float8GetDatum(MedianGapDays(state)));
 		}
 	}
+#undef SET_COLUMN
 
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(rowtype->tupdesc, values, nulls)));
 }

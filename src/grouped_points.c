@@ -1,17 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * grouped_points.c
- *	  A bytea aggregate state of distinct weighted tuples, shared by
- *	  crm.bgnbd_fit and crm.gamma_gamma_fit.
+ *	  A bytea aggregate state of distinct weighted tuples, shared by the
+ *	  model fits (crm.bgnbd_fit, crm.mbgnbd_fit, crm.pareto_nbd_fit and
+ *	  crm.gamma_gamma_fit).
  *
- * The likelihoods of both models depend on a customer only through a short
+ * The likelihoods of the models depend on a customer only through a short
  * tuple ((x, t_x, T) or (x, zbar)), and in real data, counted in whole days
  * or weeks, many customers share one.  The state therefore keeps each
  * distinct tuple once with its count, which makes the state and the fit
  * O(distinct tuples) rather than O(customers).
  *
  * Like customer_facts, the state is a plain bytea rather than internal, so
- * that it can travel between parallel workers and Citus nodes; it is
+ * that it can travel between parallel workers and Citus nodes
+ * (bytea_state.h); it is
  * self-describing (magic, version, kind, capacity) and validated before use:
  * cheaply on every row inside the aggregate, fully (every point) when it
  * comes from outside, where a malformed state raises 22P03.
@@ -26,7 +28,7 @@
 #include "fmgr.h"
 #include "utils/memutils.h"
 
-#include "btyd.h"
+#include "bytea_state.h"
 #include "grouped_points.h"
 #include "retail_crm.h"
 
@@ -41,6 +43,9 @@ StaticAssertDecl(offsetof(GroupedPoints, points) == 40,
 				 "grouped points state header must have no padding");
 StaticAssertDecl(sizeof(GroupedPoint) == 32,
 				 "grouped point must have no padding");
+StaticAssertDecl(offsetof(GroupedPoints, magic) == offsetof(ByteaStateHeader, magic) &&
+				 offsetof(GroupedPoints, version) == offsetof(ByteaStateHeader, version),
+				 "grouped points state must start with a bytea state header");
 
 /* Coordinates used by a kind of state, 0 for an unknown kind. */
 static int
@@ -136,18 +141,18 @@ GroupedPointsProblem(const GroupedPoints *state, Size size, int kind, bool full)
 {
 	int64		rows = 0;
 	int32		i;
+	const char *problem;
 
-	if (size < GP_HEADER_SIZE)
-		return "The state is shorter than its fixed header.";
-	if (state->magic != GP_STATE_MAGIC)
-		return "The state has a wrong magic number.";
-	if (state->version != GP_STATE_VERSION)
-		return "The state has an unsupported version.";
+	problem = ByteaStateHeaderProblem(state, size, GP_HEADER_SIZE,
+									  GP_STATE_MAGIC, GP_STATE_VERSION);
+	if (problem != NULL)
+		return problem;
 	if (state->kind != kind || state->ndims != KindDims(kind))
 		return "The state belongs to another aggregate.";
-	if (state->capacity < 0 || state->capacity > GP_MAX_POINTS ||
-		size != GP_STATE_SIZE(state->capacity))
-		return "The state length does not match its capacity.";
+	problem = ByteaStateCapacityProblem(state->capacity, size, GP_HEADER_SIZE,
+										sizeof(GroupedPoint), GP_MAX_POINTS);
+	if (problem != NULL)
+		return problem;
 	if (state->npoints < 0 || state->npoints > state->capacity ||
 		state->nsorted < 0 || state->nsorted > state->npoints)
 		return "The state holds more points than its capacity.";
@@ -198,23 +203,18 @@ CheckGroupedPoints(const GroupedPoints *state, Size size, int kind, bool full)
 	const char *problem = GroupedPointsProblem(state, size, kind, full);
 
 	if (problem != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid %s state", KindName(kind)),
-				 errdetail("%s", problem),
-				 errhint("Pass only states produced by the transition or combine function of crm.%s of the same retail_crm version on a machine of the same byte order.",
-						 KindName(kind))));
+		ReportInvalidByteaState(KindName(kind), problem,
+								psprintf("the transition or combine function of crm.%s",
+										 KindName(kind)));
 }
 
 /* A new, empty state with room for capacity points. */
 static GroupedPoints *
 NewGroupedPoints(int kind, int32 capacity)
 {
-	GroupedPoints *state = palloc0(GP_STATE_SIZE(capacity));
+	GroupedPoints *state = NewByteaState(GP_STATE_SIZE(capacity),
+										 GP_STATE_MAGIC, GP_STATE_VERSION);
 
-	SET_VARSIZE(state, GP_STATE_SIZE(capacity));
-	state->magic = GP_STATE_MAGIC;
-	state->version = GP_STATE_VERSION;
 	state->kind = kind;
 	state->ndims = KindDims(kind);
 	state->capacity = capacity;
@@ -317,7 +317,7 @@ static GroupedPoints *
 GetStateArg(FunctionCallInfo fcinfo, int argno, GroupedPointsKind kind,
 			bool full, bool *copied)
 {
-	GroupedPoints *state = (GroupedPoints *) GetAlignedVarlenaArg(fcinfo, argno, copied);
+	GroupedPoints *state = (GroupedPoints *) ByteaStateArg(fcinfo, argno, copied);
 
 	CheckGroupedPoints(state, VARSIZE(state), kind, full);
 	return state;
@@ -352,8 +352,7 @@ GroupedPointsForUpdate(FunctionCallInfo fcinfo, GroupedPointsKind kind)
 	if (PG_ARGISNULL(0))
 		return NewGroupedPoints(kind, GP_INITIAL_POINTS);
 	state = GetStateArg(fcinfo, 0, kind, !in_agg, &copied);
-	if (!in_agg && !copied)
-		state = CopyGroupedPoints(state, state->capacity);
+	state = ByteaStateWritable(state, in_agg || copied);
 	AssertCheckGroupedPoints(state);
 	return state;
 }

@@ -24,6 +24,15 @@ typedef enum GroupedPointsKind
 
 #define GP_MAX_DIMS		3
 
+/*
+ * Largest x accepted by the models (CheckFrequency) and so in a point: a
+ * count of repeat purchase periods.  Far above any real customer, low
+ * enough that r + x and the models' series stay exact in double precision.
+ * Defined here, under the models, because a received state's points are
+ * checked against it.
+ */
+#define BTYD_MAX_FREQUENCY	1e9
+
 /* One distinct tuple; unused coordinates are 0.  32 bytes, no padding. */
 typedef struct GroupedPoint
 {

@@ -22,12 +22,23 @@
 
 #include "optimize.h"
 
+/* Stopping rules; OptimizeDefaults() fills in the usual ones. */
+typedef struct OptimizeOptions
+{
+	int			max_iterations; /* BFGS iterations, line searches included */
+	double		gradient_tolerance; /* converged when max |grad| is below */
+	double		relative_tolerance; /* ... or f and theta stop changing */
+	double		max_step;		/* longest step in any coordinate */
+	double		bound;			/* |theta_i| <= bound, else +Infinity */
+	double		limit;			/* converged only if every |theta_i| <= limit */
+} OptimizeOptions;
+
 /* Armijo sufficient decrease constant and the line search's step limit */
 #define ARMIJO_C1			1e-4
 #define MAX_BACKTRACKS		60
 
 /* Defaults for the BTYD fits, whose objectives are means per customer. */
-void
+static void
 OptimizeDefaults(OptimizeOptions *options)
 {
 	options->max_iterations = 500;
@@ -89,7 +100,7 @@ SetIdentity(double h[OPTIMIZE_MAX_DIM][OPTIMIZE_MAX_DIM], int n)
  * the usual restart; the search gives up only when a plain gradient step
  * fails too.
  */
-void
+static void
 OptimizeBfgs(OptimizeObjective objective, void *arg, int n, double *theta,
 			 const OptimizeOptions *options, OptimizeResult *result)
 {

@@ -20,17 +20,6 @@
  */
 typedef double (*OptimizeObjective) (const double *theta, double *grad, void *arg);
 
-/* Stopping rules; OptimizeDefaults() fills in the usual ones. */
-typedef struct OptimizeOptions
-{
-	int			max_iterations; /* BFGS iterations, line searches included */
-	double		gradient_tolerance; /* converged when max |grad| is below */
-	double		relative_tolerance; /* ... or f and theta stop changing */
-	double		max_step;		/* longest step in any coordinate */
-	double		bound;			/* |theta_i| <= bound, else +Infinity */
-	double		limit;			/* converged only if every |theta_i| <= limit */
-} OptimizeOptions;
-
 typedef struct OptimizeResult
 {
 	double		f;				/* objective at the returned theta */
@@ -38,11 +27,6 @@ typedef struct OptimizeResult
 	bool		converged;		/* a stopping rule was met, not a limit */
 	bool		finite;			/* the start point had a finite objective */
 } OptimizeResult;
-
-extern void OptimizeDefaults(OptimizeOptions *options);
-extern void OptimizeBfgs(OptimizeObjective objective, void *arg, int n,
-						 double *theta, const OptimizeOptions *options,
-						 OptimizeResult *result);
 
 extern void OptimizeFromStarts(OptimizeObjective objective, void *arg, int n,
 							   int nstarts, const double *starts,

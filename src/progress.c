@@ -127,7 +127,7 @@ ProgressNameArg(FunctionCallInfo fcinfo, int argno, const char *what, char *targ
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what),
+				 errmsg("%s must not be NULL", what),
 				 errhint("Name the work and its stages briefly, such as 'full refresh' and 'facts'.")));
 	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (value[0] == '\0' || strlen(value) >= RCRM_PROGRESS_NAME_LEN)
@@ -174,7 +174,7 @@ progress_start(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("run_id and stages must not be null"),
+				 errmsg("run_id and stages must not be NULL"),
 				 errhint("Pass the run's number and how many stages it has.")));
 	run_id = PG_GETARG_INT64(1);
 	stages = PG_GETARG_INT32(2);
@@ -236,7 +236,7 @@ progress_stage(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stage_number must not be null"),
+				 errmsg("stage_number must not be NULL"),
 				 errhint("Number the stages of a run from 1.")));
 	stage_number = PG_GETARG_INT32(0);
 	ProgressNameArg(fcinfo, 1, "stage", stage);

@@ -90,33 +90,6 @@ FiniteResult(FunctionCallInfo fcinfo, double value)
 }
 
 /*
- * Argument argno, a varlena aggregate state, detoasted and 8-byte aligned
- * so that its int64 and double fields can be read in place.  A state stored
- * inside a tuple (a partial state coming through Gather) is only 4-byte
- * aligned, like every bytea, and is then copied.  *copied tells whether
- * the result is a private copy the caller may modify.
- */
-static inline struct varlena *
-GetAlignedVarlenaArg(FunctionCallInfo fcinfo, int argno, bool *copied)
-{
-	Datum		datum = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
-	struct varlena *detoasted = PG_DETOAST_DATUM(datum);
-
-	*copied = (detoasted != raw);
-	if (!PointerIsAligned(detoasted, int64))
-	{
-		Size		size = VARSIZE(detoasted);
-		struct varlena *aligned = palloc(size);
-
-		memcpy(aligned, detoasted, size);
-		detoasted = aligned;
-		*copied = true;
-	}
-	return detoasted;
-}
-
-/*
  * Capacity of a growing state that needs room for "needed" items (the
  * caller has checked needed <= max): double the current capacity, at least
  * "initial", so that a state growing one item at a time is copied
@@ -132,25 +105,9 @@ DoubledCapacity(int32 current, int64 needed, int32 initial, int32 max)
 }
 
 /*
- * A copy of a growable varlena state of new_size bytes: the used_size bytes
- * of src after the varlena header (its fixed header and used elements) are
- * copied, the rest stays zero.  The caller sets the new capacity field.
- */
-static inline void *
-CopyGrowableState(const void *src, Size used_size, Size new_size)
-{
-	char	   *copy = palloc0(new_size);
-
-	Assert(used_size <= new_size);
-	SET_VARSIZE(copy, new_size);
-	memcpy(copy + VARHDRSZ, (const char *) src + VARHDRSZ, used_size - VARHDRSZ);
-	return copy;
-}
-
-/*
- * sort_int32(array, n): ascending sort with the comparison inlined, which
- * per-customer and per-basket sorting needs (qsort's comparator call per
- * comparison showed in profiles).
+ * sort_int32(array, n): ascending sort with the comparison inlined (no call
+ * per comparison, as qsort makes), for the days customer_facts merges in
+ * and the items of each basket (affinity).
  */
 #define ST_SORT sort_int32
 #define ST_ELEMENT_TYPE int32
@@ -158,15 +115,5 @@ CopyGrowableState(const void *src, Size used_size, Size new_size)
 #define ST_SCOPE static inline
 #define ST_DEFINE
 #include "lib/sort_template.h"
-
-/* qsort comparator for int32 */
-static inline int
-CompareInt32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
 
 #endif							/* RETAIL_CRM_H */

@@ -35,6 +35,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
+#include "bytea_state.h"
 #include "retail_crm.h"
 
 #ifndef HAVE_INT128
@@ -124,15 +125,21 @@ StaticAssertDecl(sizeof(MultiDimensionState) == 16 + MD_MAX_DIMENSIONS * 24,
 /* Two-sided 95 % normal quantile of the NPS interval. */
 #define NPS_Z95				1.96
 
+/* Every state starts with the common header (the survey counts' kind in its version). */
+StaticAssertDecl(offsetof(SatisfactionIndexState, magic) == offsetof(ByteaStateHeader, magic) &&
+				 offsetof(SatisfactionIndexState, version) == offsetof(ByteaStateHeader, version) &&
+				 offsetof(SurveyCountsState, magic) == offsetof(ByteaStateHeader, magic) &&
+				 offsetof(SurveyCountsState, kind) == offsetof(ByteaStateHeader, version) &&
+				 offsetof(MultiDimensionState, magic) == offsetof(ByteaStateHeader, magic) &&
+				 offsetof(MultiDimensionState, version) == offsetof(ByteaStateHeader, version),
+				 "satisfaction states must start with a bytea state header");
+
 /* Raise 22P03 for a state that did not come from our support functions. */
 static void
 InvalidState(const char *aggregate, const char *problem)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid %s state", aggregate),
-			 errdetail("%s", problem),
-			 errhint("Pass only states produced by the %s support functions of the same retail_crm version on a machine of the same byte order.", aggregate)));
+	ReportInvalidByteaState(aggregate, problem,
+							psprintf("the %s support functions", aggregate));
 }
 
 /* Raise 22004 for a NULL argument that must accompany a score. */
@@ -143,7 +150,7 @@ CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what,
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null when a score is given", what),
+				 errmsg("%s must not be NULL when a score is given", what),
 				 errhint("Give every answer of %s its %s; a NULL score (an unanswered question) is skipped.", aggregate, what)));
 }
 
@@ -236,41 +243,26 @@ WeightUnits(double weight, bool allow_zero, const char *what)
 }
 
 /*
- * State argument argno, detoasted, 8-byte aligned and of the expected size
- * and magic; a private copy when "for_update" and the state is not our own
- * transition value inside an aggregate (never scribble on an input).
+ * State argument argno, detoasted, 8-byte aligned and of the expected size,
+ * magic and version (BYTEA_STATE_ANY_VERSION: the caller checks the kind);
+ * a private copy when "for_update" and the state is not our own transition
+ * value inside an aggregate (never scribble on an input).
  */
 static void *
 GetFixedState(FunctionCallInfo fcinfo, int argno, Size size, uint16 magic,
-			  const char *aggregate, bool for_update)
+			  int version, const char *aggregate, bool for_update)
 {
 	bool		copied;
-	struct varlena *state = GetAlignedVarlenaArg(fcinfo, argno, &copied);
+	struct varlena *state = ByteaStateArg(fcinfo, argno, &copied);
+	const char *problem;
 
 	if (VARSIZE(state) != size)
 		InvalidState(aggregate, "The state has the wrong length.");
-	/* magic is the first field after the 4-byte header in every state */
-	if (*(const uint16 *) VARDATA(state) != magic)
-		InvalidState(aggregate, "The state has a wrong magic number.");
-	if (for_update && !copied && !AggCheckCallContext(fcinfo, NULL))
-	{
-		struct varlena *copy = palloc(size);
-
-		memcpy(copy, state, size);
-		state = copy;
-	}
-	return state;
-}
-
-/* A new zeroed state of the given size and magic, in CurrentMemoryContext. */
-static void *
-NewFixedState(Size size, uint16 magic, uint16 version_or_kind)
-{
-	char	   *state = palloc0(size);
-
-	SET_VARSIZE(state, size);
-	memcpy(VARDATA(state), &magic, sizeof(uint16));
-	memcpy(VARDATA(state) + sizeof(uint16), &version_or_kind, sizeof(uint16));
+	problem = ByteaStateHeaderProblem(state, size, size, magic, version);
+	if (problem != NULL)
+		InvalidState(aggregate, problem);
+	if (for_update)
+		state = ByteaStateWritable(state, copied || AggCheckCallContext(fcinfo, NULL));
 	return state;
 }
 
@@ -283,8 +275,6 @@ NewFixedState(Size size, uint16 magic, uint16 version_or_kind)
 static void
 CheckSatisfactionIndexState(const SatisfactionIndexState *state)
 {
-	if (state->version != SAT_STATE_VERSION)
-		InvalidState("satisfaction_index", "The state has an unsupported version.");
 	if (state->responses < 0 || state->weight_sum < state->responses ||
 		state->weighted_sum < 0 ||
 		state->weight_sum > SAT_SUM_LIMIT || state->weighted_sum > SAT_SUM_LIMIT)
@@ -303,7 +293,7 @@ GetSatisfactionIndexState(FunctionCallInfo fcinfo, int argno, bool for_update)
 	SatisfactionIndexState *state;
 
 	state = GetFixedState(fcinfo, argno, sizeof(SatisfactionIndexState),
-						  SI_MAGIC, "satisfaction_index", for_update);
+						  SI_MAGIC, SAT_STATE_VERSION, "satisfaction_index", for_update);
 	CheckSatisfactionIndexState(state);
 	return state;
 }
@@ -322,7 +312,7 @@ satisfaction_index_accum(PG_FUNCTION_ARGS)
 	int64		weight_units = 1000000000;	/* weight 1 */
 
 	if (PG_ARGISNULL(0))
-		state = NewFixedState(sizeof(SatisfactionIndexState), SI_MAGIC, SAT_STATE_VERSION);
+		state = NewByteaState(sizeof(SatisfactionIndexState), SI_MAGIC, SAT_STATE_VERSION);
 	else
 		state = GetSatisfactionIndexState(fcinfo, 0, true);
 
@@ -395,8 +385,6 @@ CheckMultiDimensionState(const MultiDimensionState *state)
 	int64		counted = 0;
 	int			i;
 
-	if (state->version != SAT_STATE_VERSION)
-		InvalidState("multi_dimension_index", "The state has an unsupported version.");
 	for (i = 0; i < MD_MAX_DIMENSIONS; i++)
 	{
 		const DimensionSlot *slot = &state->slots[i];
@@ -420,7 +408,7 @@ GetMultiDimensionState(FunctionCallInfo fcinfo, int argno, bool for_update)
 	MultiDimensionState *state;
 
 	state = GetFixedState(fcinfo, argno, sizeof(MultiDimensionState),
-						  MD_MAGIC, "multi_dimension_index", for_update);
+						  MD_MAGIC, SAT_STATE_VERSION, "multi_dimension_index", for_update);
 	CheckMultiDimensionState(state);
 	return state;
 }
@@ -452,7 +440,7 @@ multi_dimension_index_accum(PG_FUNCTION_ARGS)
 	int64		score_units;
 
 	if (PG_ARGISNULL(0))
-		state = NewFixedState(sizeof(MultiDimensionState), MD_MAGIC, SAT_STATE_VERSION);
+		state = NewByteaState(sizeof(MultiDimensionState), MD_MAGIC, SAT_STATE_VERSION);
 	else
 		state = GetMultiDimensionState(fcinfo, 0, true);
 
@@ -585,7 +573,7 @@ GetSurveyCountsState(FunctionCallInfo fcinfo, int argno, bool for_update)
 	SurveyCountsState *state;
 
 	state = GetFixedState(fcinfo, argno, sizeof(SurveyCountsState), SC_MAGIC,
-						  "survey counts", for_update);
+						  BYTEA_STATE_ANY_VERSION, "survey counts", for_update);
 	CheckSurveyCountsState(state);
 	return state;
 }
@@ -597,7 +585,7 @@ SurveyCountsForUpdate(FunctionCallInfo fcinfo, SurveyKind kind)
 	SurveyCountsState *state;
 
 	if (PG_ARGISNULL(0))
-		return NewFixedState(sizeof(SurveyCountsState), SC_MAGIC, kind);
+		return NewByteaState(sizeof(SurveyCountsState), SC_MAGIC, kind);
 	state = GetSurveyCountsState(fcinfo, 0, true);
 	if (state->kind != kind)
 		InvalidState(SurveyName(kind), "The state belongs to another aggregate.");
