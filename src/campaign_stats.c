@@ -2,7 +2,7 @@
  *
  * campaign_stats.c
  *	  The distributions behind campaign planning and uplift intervals
- *	  (README, "Campaigns"): the standard normal and Student's t, each
+ *	  (DEFINITIONS.md, "Campaigns"): the standard normal and Student's t, each
  *	  with its distribution function and its quantile function.
  *
  * SQL has no erf() before PostgreSQL 16, and sample sizes, intervals and

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * control_group.c
- *	  The rule that draws holdout groups (README, "Campaigns"): a key falls
+ *	  The rule that draws holdout groups (DEFINITIONS.md, "Campaigns"): a key falls
  *	  in a share of all keys by a seeded hash, with no random state to keep.
  *
  * The global control group and every campaign's control group use it.  The

@@ -3,8 +3,8 @@
  * lifecycle.c
  *	  Lifecycle stage of one customer from order count and day measures.
  *
- * The stages (README, "How the numbers are defined") are decided by rules
- * in a fixed order, the first match wins:
+ * The stages (DEFINITIONS.md, "RFM scores, segments and lifecycle stages")
+ * are decided by rules in a fixed order, the first match wins:
  *
  *	1. orders = 0							-> prospect
  *	2. recency_days > dormant_days			-> lost

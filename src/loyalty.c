@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * loyalty.c
- *	  The tier a loyalty member holds after one evaluation (README,
+ *	  The tier a loyalty member holds after one evaluation (DEFINITIONS.md,
  *	  "Loyalty program").
  *
  * A program's tiers have ranks 1..n; thresholds[k] is the qualifying metric

@@ -4,9 +4,9 @@
  *	  RFM scoring of one customer against given break points.
  *
  * The break points are computed elsewhere (value quantiles or fixed
- * business thresholds; README, "How the numbers are defined"); this file
- * only maps a value to a score so that every binning method scores in
- * exactly the same way.
+ * business thresholds; DEFINITIONS.md, "RFM scores, segments and
+ * lifecycle stages"); this file only maps a value to a score so that every
+ * binning method scores in exactly the same way.
  *
  * A break array holds exactly four finite, non-decreasing values b1..b4
  * (one-dimensional, no NULL elements).  The band of a value v is
