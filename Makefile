@@ -123,15 +123,15 @@ REGRESS = \
 	clv \
 	simulate \
 	segment_rules \
-	source \
+	transaction_source \
 	refresh \
 	progress \
 	views \
 	churn \
 	schedule \
 	roles \
-	bad_input \
-	parallel \
+	refresh_bad_data \
+	customer_facts_parallel \
 	affinity \
 	kpis \
 	loyalty \

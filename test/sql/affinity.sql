@@ -2,6 +2,8 @@
 -- (crm.recommend) and next-best products per segment, on baskets small
 -- enough to count by hand.  Everything in one transaction, rolled back at
 -- the end, so that the data of earlier tests is left as it was.
+\set this_test affinity
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

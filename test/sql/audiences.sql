@@ -1,5 +1,7 @@
 -- Campaign audiences: only consenting customers with a contact, for
 -- crm_marketer only, every pull logged.
+\set this_test audiences
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -2,6 +2,7 @@
 -- analytic gradients against finite differences, P(alive) and expected
 -- purchases against independent SQL, edge cases and bad input, malformed
 -- states, parallel plans, and parameter recovery from simulated data.
+\i test/fixtures/extension.sql
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 

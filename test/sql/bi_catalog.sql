@@ -7,6 +7,8 @@
 -- column grants withhold personal columns, on a view of the granted ones);
 -- every routine the role can execute works on ordinary arguments.  Runs
 -- late, so that the refresh has made partitions and the tables hold rows.
+\set this_test bi_catalog
+\i test/fixtures/earlier_tests.sql
 SET client_min_messages = warning;
 
 -- Numeric columns left without precision and scale, each with its reason.

@@ -6,6 +6,7 @@
 -- cover the truth in 93-97 % of the campaigns, the significant flag fire
 -- in about 5 % of the campaigns without an effect, CUPED's interval be
 -- narrower than Welch's and its estimate unbiased.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,7 @@
 -- Planning a campaign: the normal distribution, the members a campaign
 -- needs to detect an uplift and the uplift an audience can detect, against
 -- the textbook formula written out in plain SQL; bad input.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -2,6 +2,8 @@
 -- seeded assignment, once only), the send list and the sending tool's
 -- events, what a merge does, and the results against the textbook formulas
 -- computed in plain SQL from the members' own rows.
+\set this_test campaigns
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,7 @@
 -- Channels are data: the shipped channels, contacts per customer and
 -- channel written with crm.set_contact, a channel added with an INSERT, and
 -- what analysts see of it all.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,8 @@
 -- Churn and lifetime value end to end on the CDNOW sample (the data of the
 -- BG/NBD and Gamma-Gamma papers): a calibrated fit with a holdout check, the
 -- refresh filling churn and CLV columns, the churn views.
+\set this_test churn
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

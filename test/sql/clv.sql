@@ -1,6 +1,7 @@
 -- CLV and the stability of the scoring functions: CLV against its
 -- definition summed in SQL, telescoping without discount, heavy buyers,
 -- long-lapsed customers and huge T stay finite and monotone, bad arguments.
+\i test/fixtures/extension.sql
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 

@@ -2,6 +2,8 @@
 -- while pending or on-hold, SLA breaches, the dashboard, the call list of
 -- high-value customers, and who may read what.  Every expected value is
 -- worked out by hand in the comments.
+\set this_test complaints
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SET extra_float_digits = 0;

@@ -1,6 +1,8 @@
 -- The global control group: a salted hash of the customer key, the share
 -- from crm.settings; the monthly comparison with everyone else against the
 -- textbook formulas in plain SQL; what a merge does; bad settings.
+\set this_test control_group
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

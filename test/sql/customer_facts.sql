@@ -1,6 +1,7 @@
 -- customer_facts aggregate: hand-computed fixtures, edge cases, bad input,
 -- malformed states, and a comparison with plain SQL on generated data.
 -- Day index of ts = floor((as_of - ts) / 24 h); as_of is 2024-03-01 00:00 UTC.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SET extra_float_digits = 0;

@@ -2,6 +2,7 @@
 -- true maximum, analytic gradients against finite differences, expected
 -- spend against the formula in SQL, edge cases, bad input, malformed and
 -- empty states, and a parallel plan.
+\i test/fixtures/extension.sql
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 

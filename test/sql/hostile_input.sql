@@ -12,6 +12,7 @@
 -- its result (its text form, arrays and composites included) unless the
 -- function is in the allowlist below with the reason: those calls are
 -- listed too, and there should be none outside the allowlist.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,4 +1,5 @@
 -- Likely duplicate customers and data-quality counts.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,8 @@
 -- Incremental refresh: only the customers whose sales changed since the
 -- last refresh are recomputed, on the last full run's break points and
 -- models; it runs in full when it cannot build on one.
+\set this_test incremental
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -3,19 +3,6 @@ CREATE EXTENSION retail_crm CASCADE;
 SELECT extname, extversion, extrelocatable, extnamespace::regnamespace
 FROM pg_extension WHERE extname = 'retail_crm';
 
--- Test helper used by later files: runs a statement and shows the error it
--- raises as (sqlstate, message, hint), so expected files pin the SQLSTATE.
-CREATE FUNCTION public.error_of(statement text,
-								OUT state text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE statement;
-	state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END
-$$;
-
 -- Members of the extension, by kind: everything lives in schema crm.
 -- Without the types that come with another object (the array type of every
 -- type, the row type of every table and view, the multirange of a range):

@@ -2,6 +2,8 @@
 -- numbers are counted by hand below, cohort_retention again from plain SQL,
 -- and segment_movement against segment_migration.  The shop lives in one
 -- transaction, rolled back at the end.
+\set this_test kpis
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \set SHOW_CONTEXT never

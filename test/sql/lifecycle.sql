@@ -1,5 +1,6 @@
 -- lifecycle_stage: every stage, boundaries exactly at thresholds, NULL rules and bad input.
 -- Thresholds used throughout: new 30, active 60, at-risk 120, dormant 365 days.
+\i test/fixtures/extension.sql
 
 -- one row per stage, first matching rule wins
 SELECT label, crm.lifecycle_stage(orders, recency, tenure, gap, 30, 60, 120, 365) AS stage

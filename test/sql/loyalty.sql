@@ -1,6 +1,7 @@
 -- Loyalty: the tier rule in C, program configuration, enrolment, the
 -- points ledger (earn, redeem, expire, adjust, clawback, idempotency), the
 -- tier review, the jobs, the views and who may do what.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

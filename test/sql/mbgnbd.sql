@@ -4,6 +4,7 @@
 -- formulas in plain SQL, analytic gradients against finite differences,
 -- horizon churn and future P(alive) against a Monte Carlo simulation,
 -- bad input, foreign states and parallel plans.
+\i test/fixtures/extension.sql
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 -- Tables of its own, apart from those of the BG/NBD test.

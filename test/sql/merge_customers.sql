@@ -1,5 +1,6 @@
 -- crm.merge_customers: everything of the merged customer reaches the kept
 -- one, nothing is lost or counted twice, and a replay is safe.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

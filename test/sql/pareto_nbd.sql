@@ -4,6 +4,7 @@
 -- and the quadrature regime; scoring against closed forms and against the
 -- simulator, edge cases, bad input, malformed states, parallel plans and
 -- parameter recovery.
+\i test/fixtures/extension.sql
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 

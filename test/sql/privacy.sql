@@ -1,4 +1,5 @@
 -- Consent with time and source, and erasure of personal data.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,8 @@
 -- crm.progress and crm.work_stages: what a session reports about its own
 -- run (the isolation spec progress_visible shows another session reading it), the
 -- stages the refreshes of the earlier tests left, and bad input.
+\set this_test progress
+\i test/fixtures/earlier_tests.sql
 \set SHOW_CONTEXT never
 
 -- The refreshes of the refresh test, stage by stage, in order.

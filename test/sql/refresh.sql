@@ -1,5 +1,7 @@
 -- crm.refresh_segments on a hand-made shop: facts, scores under the three
 -- binning methods, segments, lifecycle stages, the run log and history.
+\set this_test refresh
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,5 +1,6 @@
 -- rfm_band and rfm_score: bands at and around break points, scores, codes and bad input.
 -- Break sets used throughout: R {30,60,120,240} days, F {1,2,4,8} orders, M {0,100,500,1000}.
+\i test/fixtures/extension.sql
 
 -- rfm_band: a value equal to a break stays in the lower band
 SELECT v, crm.rfm_band(v, '{10,20,30,40}') AS band

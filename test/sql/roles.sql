@@ -1,4 +1,6 @@
 -- The three roles and what each can reach, proved with SET ROLE.
+\set this_test roles
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,6 +1,7 @@
 -- Satisfaction aggregates (satisfaction_index, multi_dimension_index, nps,
 -- csat, ces), their bad inputs and states, and the survey BI views.  Every
 -- expected value is worked out by hand in the comment above it.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never

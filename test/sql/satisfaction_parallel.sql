@@ -1,6 +1,7 @@
 -- The satisfaction aggregates in parallel plans: workers build partial
 -- states, the combine functions merge them; results must equal the serial
 -- ones exactly (the states hold integers only).
+\i test/fixtures/extension.sql
 SET extra_float_digits = 3;
 
 CREATE TABLE sat_par AS

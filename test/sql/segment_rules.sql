@@ -1,4 +1,5 @@
 -- Segment rule sets: the default 11-segment scheme, coverage reports, bad rules.
+\i test/fixtures/extension.sql
 \set SHOW_CONTEXT never
 
 -- The default rule set covers every cell and every rule wins at least one.

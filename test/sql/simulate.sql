@@ -5,6 +5,7 @@
 -- thousand customers, printed as booleans; with fixed seeds they are
 -- deterministic, the tolerance only says how far off a correct simulator
 -- could plausibly be.
+\i test/fixtures/extension.sql
 
 -- A few pinned rows: same seed, same rows on every platform.
 SELECT * FROM crm.bgnbd_simulate(5, 52, 0.25, 4, 0.8, 2.5, 42);

@@ -1,4 +1,6 @@
 -- BI views over the snapshot the refresh test left (as of 2024-03-01).
+\set this_test views
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 
 SELECT * FROM crm.segment_summary ORDER BY revenue DESC, segment;

@@ -1,5 +1,6 @@
 -- customer_facts in parallel plans: partial states are built by workers and
 -- merged by customer_facts_combine; the result must equal the serial one.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SET extra_float_digits = 0;

@@ -1,4 +1,5 @@
 -- Pointing the refresh at the retailer's own sales table or view.
+\i test/fixtures/extension.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,5 +1,7 @@
 -- Bad data reaching the refresh: each case fails with SQLSTATE, message and
 -- hint and is logged, or has a defined result. The previous snapshot survives.
+\set this_test refresh_bad_data
+\i test/fixtures/earlier_tests.sql
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
