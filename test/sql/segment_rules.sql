@@ -6,7 +6,7 @@
 SELECT * FROM crm.check_segment_rules('default');
 SELECT count(DISTINCT segment) AS segments FROM crm.segment_rules WHERE rule_set = 'default';
 
--- The default map read as the R x FM grid of the README ("How the numbers are defined").
+-- The default map read as the R x FM grid of DEFINITIONS.md ("RFM scores, segments and lifecycle stages").
 SELECT r_score, fm_score, min(segment) AS segment
 FROM crm.segment_map GROUP BY r_score, fm_score ORDER BY r_score DESC, fm_score
 \crosstabview r_score fm_score segment
