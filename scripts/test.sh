@@ -8,7 +8,8 @@
 # preloaded (pg_virtualenv for Debian's servers, else a cluster made with
 # the server's own initdb) runs
 #   1. the pg_regress suites (make installcheck; regression.diffs is printed
-#      on failure), each test counted from its own result line;
+#      on failure), each test counted from its own result line, then two of
+#      them alone on a new database (each test must also run alone);
 #   2. every test/integration/*.sh script, each counted as one test.
 #   3. the pg_regress suites again, in a second throwaway cluster, against a
 #      build with UndefinedBehaviorSanitizer (a report aborts the backend and
@@ -52,6 +53,21 @@ run_regression_tests() {
 	prepare_output_dirs
 	run_installcheck "${results_file}" "make installcheck: pg_regress suites" ISOLATION=
 	run_installcheck "${results_file}" "make installcheck: isolation specs" REGRESS=
+}
+
+# Two pg_regress tests alone, each on a new database: one that replays the
+# tests before it (views), one that needs only the extension (hostile_input).
+run_tests_alone() {
+	local results_file="$1" test
+	for test in views hostile_input; do
+		step "make installcheck: ${test} alone"
+		if make installcheck PG_CONFIG="${PG_CONFIG}" PG_REGRESS_DIFF_OPTS=-U3 REGRESS="${test}" ISOLATION= >/dev/null 2>&1; then
+			record "${results_file}" PASS "alone:${test}"
+		else
+			[ -r regression.diffs ] && cat regression.diffs
+			record "${results_file}" FAIL "alone:${test}"
+		fi
+	done
 }
 
 # One make installcheck with the given variable overrides.
@@ -113,6 +129,7 @@ run_integration_tests() {
 run_suites_in_cluster() {
 	local results_file="$1"
 	run_regression_tests "${results_file}"
+	run_tests_alone "${results_file}"
 	run_integration_tests "${results_file}"
 	! grep -q '^FAIL ' "${results_file}"
 }
