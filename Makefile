@@ -67,6 +67,7 @@ SQL_PARTS = \
 	sql/83_snapshots.sql \
 	sql/84_baskets.sql \
 	sql/85_affinity.sql \
+	sql/85a_affinity_refresh.sql \
 	sql/86_satisfaction.sql \
 	sql/87_complaints.sql \
 	sql/88_call_list.sql \
@@ -101,6 +102,7 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/1.1--1.2-anonymous.sql \
 	sql/81_refresh.sql \
 	sql/84_baskets.sql \
+	sql/85a_affinity_refresh.sql \
 	sql/89a_data_quality.sql \
 	sql/89b_merge_customers.sql \
 	sql/90_views.sql \

@@ -231,16 +231,18 @@ AFFINITY_MIN_SUPPORT=0.001
 AFFINITY_MAX_ITEMS=100
 STEP_SQL[affinity]="SELECT pairs FROM crm.refresh_affinity(${AFFINITY_MIN_SUPPORT}, ${AFFINITY_MAX_ITEMS});"
 # Floors, none of our code: the lines in basket order as crm.basket_pairs
-# reads them, and the distinct lines in basket order as SQL gives them.
+# reads them, and the distinct lines in basket order as SQL gives them.  The
+# bench has no anonymous sales: refresh_affinity reads
+# crm.customer_basket_items, and so do the floors and the plain SQL.
 STEP_SQL[affinity_read]="
 SELECT count(*) FROM (SELECT s.transaction_id::pg_catalog.text, s.product_id::pg_catalog.text
-					  FROM crm.basket_items AS s ORDER BY s.transaction_id) AS l;"
+					  FROM crm.customer_basket_items AS s ORDER BY s.transaction_id) AS l;"
 STEP_SQL[affinity_distinct]="
-SELECT count(*) FROM (SELECT DISTINCT s.transaction_id, s.product_id FROM crm.basket_items AS s ORDER BY 1) AS l;"
+SELECT count(*) FROM (SELECT DISTINCT s.transaction_id, s.product_id FROM crm.customer_basket_items AS s ORDER BY 1) AS l;"
 AFFINITY_PLAIN_SQL="
 CREATE TEMP TABLE plain_pairs AS
 WITH lines AS (
-	SELECT DISTINCT b.transaction_id, b.product_id FROM crm.basket_items AS b
+	SELECT DISTINCT b.transaction_id, b.product_id FROM crm.customer_basket_items AS b
 ), kept AS (
 	SELECT l.* FROM lines AS l
 	WHERE l.transaction_id IN (SELECT transaction_id FROM lines GROUP BY 1 HAVING count(*) <= ${AFFINITY_MAX_ITEMS})
@@ -325,7 +327,7 @@ check_affinity() {
 	result="$(psql_quiet -A -t <<-SQL
 		${AFFINITY_PLAIN_SQL}
 		WITH lines AS (
-			SELECT DISTINCT b.transaction_id, b.product_id FROM crm.basket_items AS b
+			SELECT DISTINCT b.transaction_id, b.product_id FROM crm.customer_basket_items AS b
 		), kept AS (
 			SELECT l.* FROM lines AS l
 			WHERE l.transaction_id IN (SELECT transaction_id FROM lines GROUP BY 1 HAVING count(*) <= ${AFFINITY_MAX_ITEMS})

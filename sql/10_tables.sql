@@ -71,6 +71,6 @@ COMMENT ON COLUMN @extschema@.transaction_items.product_id IS 'Product or SKU co
 COMMENT ON COLUMN @extschema@.transaction_items.description IS 'Product description as printed on the order.';
 COMMENT ON COLUMN @extschema@.transaction_items.quantity IS 'Units; negative on return lines.';
 COMMENT ON COLUMN @extschema@.transaction_items.unit_price IS 'Price of one unit.';
-COMMENT ON COLUMN @extschema@.transaction_items.customer_id IS 'The order''s customer (crm.transactions.customer_id); a line whose order has another customer is left out of baskets.';
+COMMENT ON COLUMN @extschema@.transaction_items.customer_id IS 'The order''s customer (crm.transactions.customer_id), so that a cluster keeps the line with its order.';
 
 CREATE INDEX transaction_items_product_idx ON @extschema@.transaction_items (product_id);

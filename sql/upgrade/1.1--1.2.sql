@@ -17,4 +17,4 @@ ALTER TABLE @extschema@.transaction_items ADD COLUMN customer_id bigint;
 UPDATE @extschema@.transaction_items AS i SET customer_id = t.customer_id
 FROM @extschema@.transactions AS t WHERE t.transaction_id = i.transaction_id;
 COMMENT ON TABLE @extschema@.transaction_items IS 'Order lines of the orders in crm.transactions, for basket analysis.';
-COMMENT ON COLUMN @extschema@.transaction_items.customer_id IS 'The order''s customer (crm.transactions.customer_id); a line whose order has another customer is left out of baskets.';
+COMMENT ON COLUMN @extschema@.transaction_items.customer_id IS 'The order''s customer (crm.transactions.customer_id), so that a cluster keeps the line with its order.';
