@@ -487,13 +487,15 @@ print_medians() {
 		UNION ALL
 		SELECT format('| %s | %s (%s–%s) | %s | %s | %s |', l.label, round(m.ms::numeric),
 					  round(m.min_ms::numeric), round(m.max_ms::numeric),
-					  round((m.ms / c.ms)::numeric, 1), round((m.ms / p.ms)::numeric, 2),
+					  coalesce(round((m.ms / c.ms)::numeric, 1)::text, '–'),
+					  coalesce(round((m.ms / p.ms)::numeric, 2)::text, '–'),
 					  round(mem.peak_kb / 1024.0, 1))
 		FROM (SELECT * FROM labels ORDER BY ord) AS l
 		JOIN medians AS m USING (step)
 		JOIN bench_memory AS mem USING (step)
-		CROSS JOIN (SELECT ms FROM medians WHERE step = '${first}') AS c
-		CROSS JOIN (SELECT ms FROM medians WHERE step = '${second}') AS p;
+		-- a reference step of a section left out gives no ratio
+		LEFT JOIN (SELECT ms FROM medians WHERE step = '${first}') AS c ON true
+		LEFT JOIN (SELECT ms FROM medians WHERE step = '${second}') AS p ON true;
 	SQL
 }
 
