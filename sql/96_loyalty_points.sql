@@ -7,12 +7,13 @@
 -- kind: a replay for the same member returns the original movement and
 -- writes nothing; the same key for another member is another movement.
 --
--- SQLSTATEs of their own (class CR):
---   CRM01  insufficient points: a redemption or negative adjustment asks
+-- SQLSTATEs of their own (class RC: the SQL standard leaves classes I-Z to
+-- implementations; 1.1 used CRM01-CRM04, whose class CR is reserved):
+--   RC001  insufficient points: a redemption or negative adjustment asks
 --          for more than the member's available points; nothing is written
---   CRM02  idempotency key reused with other arguments
---   CRM03  not a loyalty member
---   CRM04  the member was merged into another
+--   RC002  idempotency key reused with other arguments
+--   RC003  not a loyalty member
+--   RC004  the member was merged into another
 
 -- Lots with what is left of them.  Status as of now(): a lapsed lot keeps
 -- its remainder until the expiry sweep writes it off, but cannot be spent.
@@ -54,7 +55,7 @@ COMMENT ON FUNCTION @extschema@.points_balance(bigint) IS
 	'Points the member can spend now: what is left of available, unexpired lots (pending and lapsed points excluded). 0 for a customer without points. Stable because it reads the ledger.';
 
 -- Locks the member's account for the rest of the transaction and returns
--- the member's program; CRM03 for a customer who is not a member.
+-- the member's program; RC003 for a customer who is not a member.
 CREATE OR REPLACE FUNCTION @extschema@.points_lock_account(customer bigint)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -72,12 +73,12 @@ BEGIN
 	IF FOUND THEN
 		SELECT m.keep_id INTO survivor FROM @extschema@.customer_merges AS m WHERE m.merge_id = customer;
 		IF FOUND THEN
-			RAISE EXCEPTION USING ERRCODE = 'CRM04',
+			RAISE EXCEPTION USING ERRCODE = 'RC004',
 				MESSAGE = format('customer %s was merged into customer %s', customer, survivor),
 				HINT = format('Points follow the merge: use customer %s.', survivor);
 		END IF;
 	ELSE
-		RAISE EXCEPTION USING ERRCODE = 'CRM03',
+		RAISE EXCEPTION USING ERRCODE = 'RC003',
 			MESSAGE = format('customer %s is not a loyalty member', customer),
 			HINT = 'Enrol the customer first: SELECT crm.enrol_member(customer_id, program_id);';
 	END IF;
@@ -85,7 +86,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.points_lock_account(bigint) IS
-	'Internal: locks the member''s crm.points_accounts row (serialising the member''s movements) and returns the program; SQLSTATE CRM03 when the customer is not a member, CRM04 when it was merged into another.';
+	'Internal: locks the member''s crm.points_accounts row (serialising the member''s movements) and returns the program; SQLSTATE RC003 when the customer is not a member, RC004 when it was merged into another.';
 
 -- The movement an idempotency key already wrote for the member, checked
 -- against the points of the replay; NULL when the key is new for the member.
@@ -103,7 +104,7 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	IF movement.requested <> asked THEN
-		RAISE EXCEPTION USING ERRCODE = 'CRM02',
+		RAISE EXCEPTION USING ERRCODE = 'RC002',
 			MESSAGE = format('idempotency key %L of %s was used for customer %s and %s points, not for customer %s and %s points',
 							 @extschema@.message_excerpt(key), movement_kind, movement.customer_id, movement.requested, customer, asked),
 			HINT = 'Each source event needs its own key; a replay must repeat the original arguments.';
@@ -112,7 +113,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.points_replay(text, text, bigint, bigint) IS
-	'Internal: the movement written earlier for the customer under (kind, key), or NULL; SQLSTATE CRM02 when it was written with other points. Stable because it reads the ledger.';
+	'Internal: the movement written earlier for the customer under (kind, key), or NULL; SQLSTATE RC002 when it was written with other points. Stable because it reads the ledger.';
 
 -- Checks the arguments every movement from outside has.
 CREATE OR REPLACE FUNCTION @extschema@.points_check_arguments(customer bigint, points bigint, key text)
@@ -245,7 +246,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.points_add_lot(bigint, text, bigint, text, timestamptz, timestamptz) IS
 	'Internal: writes a lot of kind earn or adjust for crm.earn_points() and crm.adjust_points().';
 
--- Spends points of a member (redeem, or a negative adjust): CRM01 when
+-- Spends points of a member (redeem, or a negative adjust): RC001 when
 -- fewer are available.
 CREATE OR REPLACE FUNCTION @extschema@.points_spend(customer bigint, movement_kind text, points bigint, asked bigint, key text)
 RETURNS @extschema@.points_ledger
@@ -263,7 +264,7 @@ BEGIN
 	END IF;
 	balance := @extschema@.points_balance(customer);
 	IF balance < points THEN
-		RAISE EXCEPTION USING ERRCODE = 'CRM01',
+		RAISE EXCEPTION USING ERRCODE = 'RC001',
 			MESSAGE = format('insufficient points: customer %s has %s available, not %s', customer, balance, points),
 			HINT = 'Nothing was written. Pending points (return window) and lapsed points cannot be spent.';
 	END IF;
@@ -273,7 +274,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.points_spend(bigint, text, bigint, bigint, text) IS
-	'Internal: writes a redeem or negative adjust movement and takes its points from the oldest-expiring available lots; SQLSTATE CRM01 when fewer are available.';
+	'Internal: writes a redeem or negative adjust movement and takes its points from the oldest-expiring available lots; SQLSTATE RC001 when fewer are available.';
 
 CREATE OR REPLACE FUNCTION @extschema@.earn_points(customer_id bigint, points bigint, idempotency_key text,
 										expires_at timestamptz DEFAULT NULL, available_at timestamptz DEFAULT NULL)
@@ -282,7 +283,7 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN @extschema@.points_add_lot(customer_id, 'earn', points, idempotency_key, expires_at, available_at);
 COMMENT ON FUNCTION @extschema@.earn_points(bigint, bigint, text, timestamptz, timestamptz) IS
-	'Adds a lot of points (> 0) to a member: spendable from available_at (default now; later = pending), lapsing at expires_at (default now + the program''s points_validity; never when that is NULL). Returns the movement. A replay of the member''s idempotency key returns the original movement and writes nothing (keys are per member: another member''s key is another movement); CRM02 when its points differ, CRM03 for a non-member.';
+	'Adds a lot of points (> 0) to a member: spendable from available_at (default now; later = pending), lapsing at expires_at (default now + the program''s points_validity; never when that is NULL). Returns the movement. A replay of the member''s idempotency key returns the original movement and writes nothing (keys are per member: another member''s key is another movement); RC002 when its points differ, RC003 for a non-member.';
 
 CREATE OR REPLACE FUNCTION @extschema@.redeem_points(customer_id bigint, points bigint, idempotency_key text)
 RETURNS @extschema@.points_ledger
@@ -300,7 +301,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.redeem_points(bigint, bigint, text) IS
-	'Spends points (> 0) of a member, oldest-expiring lots first, and returns the movement. SQLSTATE CRM01 (insufficient points) when fewer are available: nothing is written. A replay of the member''s idempotency key returns the original movement; CRM02 when its points differ, CRM03 for a non-member.';
+	'Spends points (> 0) of a member, oldest-expiring lots first, and returns the movement. SQLSTATE RC001 (insufficient points) when fewer are available: nothing is written. A replay of the member''s idempotency key returns the original movement; RC002 when its points differ, RC003 for a non-member.';
 
 CREATE OR REPLACE FUNCTION @extschema@.adjust_points(customer_id bigint, points bigint, idempotency_key text, reason text,
 										  expires_at timestamptz DEFAULT NULL)
@@ -329,7 +330,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.adjust_points(bigint, bigint, text, text, timestamptz) IS
-	'Corrects a member''s points: positive points add a lot (expires_at as in crm.earn_points), negative points are taken from the oldest-expiring lots (CRM01 when short). reason is required and kept in crm.points_adjustment_reasons. Idempotent by key like crm.earn_points.';
+	'Corrects a member''s points: positive points add a lot (expires_at as in crm.earn_points), negative points are taken from the oldest-expiring lots (RC001 when short). reason is required and kept in crm.points_adjustment_reasons. Idempotent by key like crm.earn_points.';
 
 CREATE OR REPLACE FUNCTION @extschema@.claw_back_points(customer_id bigint, points bigint, idempotency_key text,
 											 earn_key text DEFAULT NULL)
@@ -374,7 +375,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.claw_back_points(bigint, bigint, text, text) IS
-	'Takes back points (> 0) of a returned purchase: first from the lot of the earn with idempotency key earn_key (also while pending), then from the oldest-expiring available lots, but never more than the member has (requested minus points is the shortfall). Idempotent by key; CRM03 for a non-member.';
+	'Takes back points (> 0) of a returned purchase: first from the lot of the earn with idempotency key earn_key (also while pending), then from the oldest-expiring available lots, but never more than the member has (requested minus points is the shortfall). Idempotent by key; RC003 for a non-member.';
 
 -- Points for one purchase or return of crm.transactions, at the earn rate
 -- of the member's tier; NULL (nothing written) when that is 0 points.
@@ -415,7 +416,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.award_transaction_points(text) IS
-	'Points for a crm.transactions row at the earn rate of the member''s tier (floor of |amount| x rate): a purchase earns a lot pending until occurred_at + the program''s return_window, a return claws the points back. Idempotency key transaction:<transaction_id>, so replays award once. NULL when that makes 0 points or the sale is anonymous (crm.anonymous_transactions); CRM03 when the buyer is not a member.';
+	'Points for a crm.transactions row at the earn rate of the member''s tier (floor of |amount| x rate): a purchase earns a lot pending until occurred_at + the program''s return_window, a return claws the points back. Idempotency key transaction:<transaction_id>, so replays award once. NULL when that makes 0 points or the sale is anonymous (crm.anonymous_transactions); RC003 when the buyer is not a member.';
 
 CREATE OR REPLACE FUNCTION @extschema@.expire_points()
 RETURNS @extschema@.loyalty_runs

@@ -97,12 +97,12 @@ main() {
 	# The retry of a success returns the same movement: one line per key.
 	[ "$(cut -d' ' -f2 "${work}/successes" | sort -u | wc -l)" -eq "${distinct_successes}" ] ||
 		fail "a redemption key was answered with two different movements"
-	refused="$(cat "${work}"/redeem_*.err | grep -c 'CRM01' || true)"
-	other_errors="$(cat "${work}"/redeem_*.err | grep -v 'CRM01' | grep -c . || true)"
-	[ "${other_errors}" -eq 0 ] || fail "redemptions failed otherwise than CRM01: $(cat "${work}"/redeem_*.err | grep -v CRM01 | head -3)"
+	refused="$(cat "${work}"/redeem_*.err | grep -c 'RC001' || true)"
+	other_errors="$(cat "${work}"/redeem_*.err | grep -v 'RC001' | grep -c . || true)"
+	[ "${other_errors}" -eq 0 ] || fail "redemptions failed otherwise than RC001: $(cat "${work}"/redeem_*.err | grep -v RC001 | head -3)"
 	[ $((successes + refused)) -eq $((CLIENTS * REDEMPTIONS * 2)) ] ||
 		fail "${successes} successes + ${refused} refusals, not $((CLIENTS * REDEMPTIONS * 2)) answers"
-	log "${distinct_successes} redemptions succeeded (${successes} answers with retries), ${refused} refused with CRM01"
+	log "${distinct_successes} redemptions succeeded (${successes} answers with retries), ${refused} refused with RC001"
 
 	# The ledger holds exactly the movements the clients saw succeed.
 	sql "${TEST_DB}" "SELECT 'ok ' || idempotency_key || ' ' || movement_id FROM crm.points_ledger
@@ -131,7 +131,7 @@ main() {
 		   AND (SELECT min(running_balance) FROM crm.points_statement WHERE customer_id = ${MEMBER}) >= 0")" = t ] ||
 		fail "ledger inconsistent: account total, lot allocations, duplicate keys or a negative running balance"
 
-	pass "${distinct_successes} concurrent redemptions of ${COST} (${refused} refused with CRM01) from ${earned} points earned: balance ${balance} = earned - redeemed, never negative; ${REPLAYERS} replays of ${EARN_EVENTS} earn events awarded once"
+	pass "${distinct_successes} concurrent redemptions of ${COST} (${refused} refused with RC001) from ${earned} points earned: balance ${balance} = earned - redeemed, never negative; ${REPLAYERS} replays of ${EARN_EVENTS} earn events awarded once"
 }
 
 main "$@"

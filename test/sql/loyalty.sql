@@ -142,7 +142,7 @@ SELECT (crm.redeem_points(9000001, 80, 'basket-1')).points;
 SELECT idempotency_key AS lot, remaining, status FROM crm.points_lots AS l
 JOIN crm.points_ledger AS g ON g.movement_id = l.lot_id
 WHERE l.customer_id = 9000001 ORDER BY l.lot_id;
--- Short balance: CRM01, and nothing written.
+-- Short balance: RC001, and nothing written.
 SELECT * FROM public.error_of($$SELECT crm.redeem_points(9000001, 141, 'basket-2')$$);
 SELECT count(*) AS movements, crm.points_balance(9000001) AS balance FROM crm.points_ledger WHERE customer_id = 9000001;
 -- The whole balance can be spent; replaying the redemption spends nothing more.
@@ -354,8 +354,8 @@ WHERE r.job = 'tier_review'
   AND NOT EXISTS (SELECT 1 FROM crm.work_stages AS w WHERE w.command = 'tier review' AND w.run_id = r.run_id);
 
 -- 11. Idempotency keys are per member: the same key for two members makes
--- two movements (1.1 raised CRM02 for the second member); a replay for the
--- same member returns its first movement, or CRM02 with other points.
+-- two movements (1.1 raised RC002 for the second member); a replay for the
+-- same member returns its first movement, or RC002 with other points.
 -- Rolled back at the end: later tests count the customers.
 BEGIN;
 INSERT INTO crm.customers (customer_id, joined_at) VALUES (9000008, '2020-01-01'), (9000009, '2020-01-01');
