@@ -3,6 +3,9 @@
 -- OR REPLACE of functions and views, and grants: an upgrade script runs
 -- this part again to bring the functions of a released version up to date.
 --
+-- Functions that read the ledger are PL/pgSQL, not SQL: Citus cannot plan
+-- the parameters of a SQL function over distributed tables.
+--
 -- Movements from outside carry an idempotency key, unique per member and
 -- kind: a replay for the same member returns the original movement and
 -- writes nothing; the same key for another member is another movement.
@@ -45,12 +48,16 @@ COMMENT ON COLUMN @extschema@.points_lots.status IS 'closed (nothing left), laps
 
 CREATE OR REPLACE FUNCTION @extschema@.points_balance(customer_id bigint)
 RETURNS bigint
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(sum(lot.remaining), 0)::bigint
-		FROM @extschema@.points_lots AS lot
-		WHERE lot.customer_id = points_balance.customer_id AND lot.remaining > 0
-		  AND lot.available_at <= now() AND lot.expires_at > now());
+AS $$
+BEGIN
+	RETURN (SELECT coalesce(sum(lot.remaining), 0)::bigint
+			FROM @extschema@.points_lots AS lot
+			WHERE lot.customer_id = points_balance.customer_id AND lot.remaining > 0
+			  AND lot.available_at <= now() AND lot.expires_at > now());
+END
+$$;
 COMMENT ON FUNCTION @extschema@.points_balance(bigint) IS
 	'Points the member can spend now: what is left of available, unexpired lots (pending and lapsed points excluded). 0 for a customer without points. Stable because it reads the ledger.';
 
@@ -147,9 +154,12 @@ COMMENT ON FUNCTION @extschema@.points_check_arguments(bigint, bigint, text) IS
 -- oldest-expiring; records the allocations and returns the points taken.
 CREATE OR REPLACE FUNCTION @extschema@.points_consume(movement bigint, customer bigint, wanted bigint, first_lot bigint)
 RETURNS bigint
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+DECLARE
+	taken_points bigint;
+BEGIN
 	WITH taken AS (
 		INSERT INTO @extschema@.points_allocations (customer_id, movement_id, lot_id, points)
 		SELECT customer, movement, s.lot_id, least(s.remaining, wanted - (s.running - s.remaining))
@@ -162,8 +172,10 @@ BEGIN ATOMIC
 		WHERE s.running - s.remaining < wanted
 		RETURNING points
 	)
-	SELECT coalesce(sum(taken.points), 0)::bigint FROM taken;
-END;
+	SELECT coalesce(sum(taken.points), 0)::bigint INTO taken_points FROM taken;
+	RETURN taken_points;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.points_consume(bigint, bigint, bigint, bigint) IS
 	'Internal: allocates up to wanted points of the member''s spendable lots to a movement (first_lot first, even if pending, then the oldest-expiring) and returns the points taken. Call with the account locked.';
 
