@@ -60,6 +60,7 @@ SQL_PARTS = \
 	sql/70_source.sql \
 	sql/75_churn.sql \
 	sql/76_churn_models.sql \
+	sql/76a_churn_model_fit.sql \
 	sql/78_progress.sql \
 	sql/80_refresh_tables.sql \
 	sql/81_refresh.sql \
@@ -100,6 +101,7 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/1.1--1.2-loyalty.sql \
 	sql/11_anonymous_sales.sql \
 	sql/upgrade/1.1--1.2-anonymous.sql \
+	sql/76a_churn_model_fit.sql \
 	sql/81_refresh.sql \
 	sql/84_baskets.sql \
 	sql/85a_affinity_refresh.sql \

@@ -67,19 +67,91 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_start(timestamptz, text) IS
 	'Internal: validates as_of and the mode asked for (full or incremental), marks runs of dead backends failed, logs a new run and returns its id.';
 
--- Every customer's facts as of a date, in one pass over the sales source,
--- into the temporary table refresh_facts (dropped at commit); only the
--- customers of the temporary table refresh_changed when changed_only.
--- Shared by the refresh and the model fit, which may run in the same
--- transaction.
-CREATE OR REPLACE FUNCTION @extschema@.build_facts(as_of timestamptz, source regclass,
-										changed_only boolean DEFAULT false,
-										OUT anonymous_rows bigint, OUT future_rows bigint,
+-- The stages of a full or incremental run, in the order refresh_build runs
+-- them.  Each stage gets the tables it reads as arguments and returns the
+-- table it writes (temporary tables, dropped at commit), so that what one
+-- stage hands the next shows in the calls.
+
+-- Plan: the mode the run takes and the run it builds on.  An incremental
+-- run builds on the last full run (its break points, models and settings);
+-- when it cannot, it runs in full.
+CREATE OR REPLACE FUNCTION @extschema@.refresh_plan(run_id bigint, cfg @extschema@.settings,
+										 OUT mode text, OUT base_run_id bigint, OUT source regclass)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	run record;
+	full_reason text;
+BEGIN
+	SELECT * INTO run FROM @extschema@.refresh_runs AS r WHERE r.run_id = refresh_plan.run_id;
+	mode := run.mode;
+	source := @extschema@.transaction_source();
+	IF mode = 'incremental' THEN
+		SELECT r.run_id INTO base_run_id FROM @extschema@.refresh_runs AS r
+		WHERE r.status = 'succeeded' AND r.mode = 'full'
+		ORDER BY r.run_id DESC LIMIT 1;
+		full_reason := CASE
+			WHEN base_run_id IS NULL THEN 'no full refresh has succeeded since change tracking began (version 1.1)'
+			WHEN (SELECT r.settings_fingerprint FROM @extschema@.refresh_runs AS r WHERE r.run_id = base_run_id)
+				 IS DISTINCT FROM @extschema@.settings_fingerprint()
+				THEN format('the settings, segment rules or fixed breaks changed since full run %s', base_run_id)
+			WHEN source <> '@extschema@.transactions'::regclass
+				THEN format('changes are tracked on crm.transactions only, and the sales source is %s', source)
+			WHEN run.as_of < (SELECT r.as_of FROM @extschema@.refresh_runs AS r WHERE r.run_id = base_run_id)
+				THEN format('as_of lies before that of full run %s', base_run_id)
+			WHEN NOT EXISTS (SELECT 1 FROM @extschema@.published_snapshot) THEN 'no snapshot is published'
+		END;
+		IF full_reason IS NOT NULL THEN
+			RAISE NOTICE 'retail_crm refresh run %: runs in full: %', run_id, full_reason;
+			mode := 'full';
+			base_run_id := NULL;
+		END IF;
+	END IF;
+	UPDATE @extschema@.refresh_runs AS r
+	SET source = refresh_plan.source::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set,
+		mode = refresh_plan.mode, settings_fingerprint = @extschema@.settings_fingerprint()
+	WHERE r.run_id = refresh_plan.run_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_plan(bigint, @extschema@.settings) IS
+	'Internal: first stage of a refresh run. Decides whether an incremental run can build on the last full run (base_run_id) or runs in full, finds the sales source and records both in crm.refresh_runs.';
+
+-- The queue entries the run covers, read once before the facts, which see
+-- at least as much: every entry for a full run; for an incremental one,
+-- also the customers it recomputes (changed; NULL for a full run).  Only
+-- the entries read are removed at the end, so none is removed unread.
+CREATE OR REPLACE FUNCTION @extschema@.refresh_read_queue(incremental boolean,
+											   OUT queue_read regclass, OUT changed regclass)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	CREATE TEMP TABLE refresh_queue_read ON COMMIT DROP AS
+	SELECT q.customer_id, q.change_id FROM @extschema@.changed_customers AS q;
+	queue_read := to_regclass('pg_temp.refresh_queue_read');
+	IF incremental THEN
+		CREATE TEMP TABLE refresh_changed ON COMMIT DROP AS
+		SELECT DISTINCT q.customer_id FROM pg_temp.refresh_queue_read AS q;
+		ANALYZE pg_temp.refresh_changed;
+		changed := to_regclass('pg_temp.refresh_changed');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_read_queue(boolean) IS
+	'Internal: copies crm.changed_customers into a temporary table (queue_read), the entries the run removes when it succeeds; for an incremental run also the distinct customers to recompute (changed).';
+
+-- Facts: every customer's facts as of a date, in one pass over the sales
+-- source; only the customers of the table changed when it is given.
+-- Shared by the refresh and crm.fit_models.
+CREATE OR REPLACE FUNCTION @extschema@.build_facts(as_of timestamptz, source regclass, changed regclass DEFAULT NULL,
+										OUT facts regclass, OUT anonymous_rows bigint, OUT future_rows bigint,
 										OUT customers bigint, OUT scored_customers bigint)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	-- fit_models may run more than once in a transaction.
 	IF to_regclass('pg_temp.refresh_facts') IS NOT NULL THEN
 		DROP TABLE pg_temp.refresh_facts;
 	END IF;
@@ -93,7 +165,8 @@ BEGIN
 						FILTER (WHERE s.customer_id IS NOT NULL) AS facts
 			   FROM %s AS s %s
 			   GROUP BY s.customer_id) AS g', source,
-		CASE WHEN changed_only THEN 'WHERE s.customer_id IN (SELECT c.customer_id FROM pg_temp.refresh_changed AS c)' ELSE '' END)
+		CASE WHEN changed IS NOT NULL
+			THEN format('WHERE s.customer_id IN (SELECT c.customer_id FROM %s AS c)', changed) ELSE '' END)
 	USING as_of;
 	SELECT coalesce(sum(f.source_rows) FILTER (WHERE f.customer_id IS NULL), 0),
 		   coalesce(sum(f.future_rows), 0),
@@ -103,44 +176,269 @@ BEGIN
 	FROM pg_temp.refresh_facts AS f;
 	DELETE FROM pg_temp.refresh_facts AS f WHERE f.customer_id IS NULL;
 	ANALYZE pg_temp.refresh_facts;
+	facts := to_regclass('pg_temp.refresh_facts');
 END
 $$;
-COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass, boolean) IS
-	'Internal: computes every customer''s crm.customer_facts (or only those of the temporary table refresh_changed) as of a date from a sales source into the temporary table refresh_facts and returns the counts of anonymous, future, customer and scored rows.';
+COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass, regclass) IS
+	'Internal: computes every customer''s crm.customer_facts (or only those of the customers in the table changed) as of a date from a sales source into a temporary table (facts) and returns the counts of anonymous, future, customer and scored rows.';
 
--- Second transaction: build and publish.  Returns NULL on success, or the
--- error as {sqlstate, message, detail, hint} after logging the run as failed.
+-- Scores: RFM break points (of the population, or those of the base run
+-- for an incremental one) and every customer's scores.
+CREATE OR REPLACE FUNCTION @extschema@.refresh_scores(run_id bigint, cfg @extschema@.settings, facts regclass,
+										   scored_customers bigint, base_run_id bigint, OUT scored regclass)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	method text := cfg.rfm_method;
+	r_breaks double precision[];
+	f_breaks double precision[];
+	m_breaks double precision[];
+	score_inputs text := 'f.recency_days, f.orders, f.net_spend';
+BEGIN
+	IF base_run_id IS NOT NULL THEN
+		-- Quantiles describe the whole population, which one customer's
+		-- sale barely moves.
+		SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
+			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
+			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
+		INTO r_breaks, f_breaks, m_breaks
+		FROM @extschema@.rfm_break_points AS b WHERE b.run_id = base_run_id;
+	ELSIF method = 'fixed' THEN
+		SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
+			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
+			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
+		INTO r_breaks, f_breaks, m_breaks
+		FROM @extschema@.rfm_fixed_breaks AS b;
+		IF r_breaks IS NULL OR f_breaks IS NULL OR m_breaks IS NULL THEN
+			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+				MESSAGE = 'crm.rfm_fixed_breaks must have a row for each of recency, frequency and monetary',
+				HINT = 'Insert the missing rows, e.g. INSERT INTO crm.rfm_fixed_breaks VALUES (''monetary'', 250, 500, 1000, 2500).';
+		END IF;
+	ELSIF method = 'quantile' THEN
+		EXECUTE format(
+			'SELECT percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.recency_days::double precision),
+					percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.orders::double precision),
+					percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.net_spend::double precision)
+			 FROM %s AS f WHERE f.orders > 0', facts)
+		INTO r_breaks, f_breaks, m_breaks;
+	ELSE
+		-- equal_count: score ranks instead of values.  Breaks at the NTILE(5)
+		-- group ends: the first n % 5 groups hold one customer more.
+		SELECT array_agg(k * (scored_customers / 5) + least(k, scored_customers % 5) ORDER BY k)
+		INTO r_breaks FROM generate_series(1, 4) AS k;
+		f_breaks := r_breaks;
+		m_breaks := r_breaks;
+		score_inputs :=
+			'CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.recency_days, f.customer_id) END,
+			 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.orders, f.customer_id DESC) END,
+			 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END';
+	END IF;
+
+	-- OFFSET 0 keeps the planner from expanding (scores).* into one
+	-- rfm_score call per column.
+	EXECUTE format(
+		'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
+		 SELECT sc.customer_id, sc.r_input, sc.f_input, sc.m_input, (sc.scores).*
+		 FROM (SELECT i.*, @extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3) AS scores
+			   FROM (SELECT f.customer_id, %s
+					 FROM %s AS f) AS i (customer_id, r_input, f_input, m_input)
+			   OFFSET 0) AS sc', score_inputs, facts)
+	USING r_breaks, f_breaks, m_breaks;
+	scored := to_regclass('pg_temp.refresh_scored');
+
+	IF method = 'equal_count' AND base_run_id IS NULL THEN
+		-- Report the values at the group ends, not the ranks.
+		EXECUTE format(
+			'SELECT array_agg(f.recency_days::double precision ORDER BY s.r_input) FILTER (WHERE s.r_input = ANY ($1)),
+					array_agg(f.orders::double precision ORDER BY s.f_input) FILTER (WHERE s.f_input = ANY ($2)),
+					array_agg(f.net_spend::double precision ORDER BY s.m_input) FILTER (WHERE s.m_input = ANY ($3))
+			 FROM %s AS s JOIN %s AS f USING (customer_id)', scored, facts)
+		INTO r_breaks, f_breaks, m_breaks
+		USING r_breaks, f_breaks, m_breaks;
+	END IF;
+	INSERT INTO @extschema@.rfm_break_points
+	VALUES (refresh_scores.run_id, 'recency', method, r_breaks[1], r_breaks[2], r_breaks[3], r_breaks[4]),
+		   (refresh_scores.run_id, 'frequency', method, f_breaks[1], f_breaks[2], f_breaks[3], f_breaks[4]),
+		   (refresh_scores.run_id, 'monetary', method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_scores(bigint, @extschema@.settings, regclass, bigint, bigint) IS
+	'Internal: scores stage of a refresh run. Stores the run''s RFM break points in crm.rfm_break_points (those of base_run_id when given) and scores every customer of the facts table into a temporary table (scored).';
+
+-- Models: a full run fits (or, with model_refit = manual, takes the latest
+-- of) the purchase model crm.churn_model_choice() names and takes the
+-- latest Gamma-Gamma model; an incremental run keeps the purchase model its
+-- snapshot was scored with.
+CREATE OR REPLACE FUNCTION @extschema@.refresh_models(cfg @extschema@.settings, as_of timestamptz, source regclass,
+										   facts regclass, incremental boolean,
+										   OUT purchase_model_id bigint, OUT gamma_gamma_id bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind text;
+	spend_q double precision;
+BEGIN
+	IF incremental THEN
+		purchase_model_id := (SELECT cs.bgnbd_model_id FROM @extschema@.customer_segments AS cs
+							  WHERE cs.bgnbd_model_id IS NOT NULL LIMIT 1);
+	ELSE
+		kind := (@extschema@.churn_model_choice()).kind;
+		IF cfg.model_refit = 'every_refresh' THEN
+			PERFORM @extschema@.fit_models_from_facts(facts, as_of, source::text, ARRAY[kind]);
+		END IF;
+		purchase_model_id := @extschema@.current_model_id(kind);
+	END IF;
+	gamma_gamma_id := @extschema@.current_model_id('gamma_gamma');
+	-- A customer's expected spend is finite only where p * x + q > 1; a fit
+	-- on a small or odd population can miss that for one-time buyers
+	-- (x = 0).  Their spend and CLV stay NULL instead of failing the whole
+	-- refresh.
+	spend_q := (SELECT m.q FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id);
+	IF spend_q <= 1 THEN
+		RAISE WARNING 'Gamma-Gamma model % has q = % <= 1: expected spend and CLV of customers with p * x + q <= 1 are left NULL',
+			gamma_gamma_id, round(spend_q::numeric, 3)
+			USING HINT = 'The model has no finite mean spend for one-time buyers; refit on more customers with crm.fit_models().';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_models(@extschema@.settings, timestamptz, regclass, regclass, boolean) IS
+	'Internal: models stage of a refresh run. Returns the purchase model and the Gamma-Gamma model the run scores with, fitting the purchase model on the facts table first when crm.settings.model_refit = every_refresh (full runs).';
+
+-- Publish: a full run fills the partition of its run, which readers see
+-- from the commit on (83_snapshots.sql); an incremental run (changed given)
+-- rewrites its customers' rows in the published one, also visible at the
+-- commit.  Returns the rows written.
+CREATE OR REPLACE FUNCTION @extschema@.refresh_publish(run_id bigint, cfg @extschema@.settings, as_of timestamptz,
+											facts regclass, scored regclass, changed regclass,
+											purchase_model_id bigint, gamma_gamma_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	target_snapshot bigint := refresh_publish.run_id;
+	-- the purchase model scored with: one of the three is set, the others
+	-- NULL, so that the strict scoring functions skip them; each assigned
+	-- whole, so that no model gives a NULL model, not a model of NULLs
+	bgnbd @extschema@.bgnbd_model := (SELECT @extschema@.bgnbd_model(m.r, m.alpha, m.a, m.b)
+		FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'bgnbd');
+	mbgnbd @extschema@.mbgnbd_model := (SELECT @extschema@.mbgnbd_model(m.r, m.alpha, m.a, m.b)
+		FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'mbgnbd');
+	pareto_nbd @extschema@.pareto_nbd_model := (SELECT @extschema@.pareto_nbd_model(m.r, m.alpha, m.s, m.beta)
+		FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'pareto_nbd');
+	gamma_gamma @extschema@.gamma_gamma_model := (SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v)
+		FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id);
+	written bigint;
+BEGIN
+	IF changed IS NOT NULL THEN
+		target_snapshot := (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
+		EXECUTE format('DELETE FROM @extschema@.segment_snapshots AS cs USING %s AS c
+						WHERE cs.snapshot_id = $1 AND cs.customer_id = c.customer_id', changed)
+		USING target_snapshot;
+	END IF;
+	-- The customers with facts and the changed ones as CTEs: Citus joins
+	-- those with its distributed crm.customers, not the temporary tables.
+	EXECUTE format(
+		'WITH with_facts AS MATERIALIZED (SELECT f.customer_id FROM %1$s AS f) %3$s
+		 INSERT INTO @extschema@.segment_snapshots
+		 SELECT $1, @extschema@.progress_count(f.customer_id), $2, $3, f.first_purchase_at, f.last_purchase_at,
+				f.recency_days, f.orders, f.net_spend, f.returns,
+				s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
+				CASE WHEN f.orders > 0 THEN coalesce(map.segment, ''Unclassified'') END,
+				@extschema@.lifecycle_stage(f.orders, f.recency_days, f.tenure_days, f.last_gap_days,
+											($4).new_days, ($4).active_days, ($4).at_risk_days, ($4).dormant_days),
+				f.tenure_days, f.purchase_days, f.btyd_frequency, f.btyd_recency, f.btyd_t,
+				f.avg_repeat_spend, f.last_gap_days, f.median_gap_days,
+				f.btyd_frequency = 0, v.p_alive, v.churn_risk, v.expected_purchases, v.expected_spend, v.clv,
+				$9, $10
+		 FROM %1$s AS f
+		 JOIN %2$s AS s USING (customer_id)
+		 LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
+		 -- Customers without a purchase have NULL BTYD facts: the strict
+		 -- model functions give NULL.  One-time buyers have no mean repeat
+		 -- spend: 0 makes Gamma-Gamma return the population mean.  Of each
+		 -- coalesce only the call with the model in use does any work.
+		 CROSS JOIN LATERAL (
+			SELECT coalesce(@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, $5),
+							@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, $6),
+							@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, $7)) AS p_alive,
+				   coalesce(@extschema@.churn_risk(($4).churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, $5),
+							@extschema@.churn_risk(($4).churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, $6),
+							@extschema@.churn_risk(($4).churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, $7)) AS churn_risk,
+				   coalesce(@extschema@.expected_purchases(($4).churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, $5),
+							@extschema@.expected_purchases(($4).churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, $6),
+							@extschema@.expected_purchases(($4).churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, $7)) AS expected_purchases,
+				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), spend.model) AS expected_spend,
+				   coalesce(@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+											$5, spend.model, ($4).clv_months, ($4).monthly_discount, 365.25 / 12),
+							@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+											$6, spend.model, ($4).clv_months, ($4).monthly_discount, 365.25 / 12),
+							@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
+											$7, spend.model, ($4).clv_months, ($4).monthly_discount, 365.25 / 12)) AS clv
+			FROM (SELECT CASE WHEN ($8).p * f.btyd_frequency + ($8).q > 1 THEN $8 END AS model) AS spend
+		 ) AS v
+		 UNION ALL
+		 SELECT $1, c.customer_id, $2, $3, NULL, NULL, NULL, 0, 0, 0,
+				NULL, NULL, NULL, NULL, NULL, NULL,
+				@extschema@.lifecycle_stage(0, NULL, NULL, NULL,
+											($4).new_days, ($4).active_days, ($4).at_risk_days, ($4).dormant_days),
+				NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+				NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+		 FROM @extschema@.customers AS c
+		 WHERE NOT EXISTS (SELECT 1 FROM with_facts AS f WHERE f.customer_id = c.customer_id) %4$s',
+		facts, scored,
+		CASE WHEN changed IS NOT NULL
+			THEN format(', changed AS MATERIALIZED (SELECT ch.customer_id FROM %s AS ch)', changed) ELSE '' END,
+		CASE WHEN changed IS NOT NULL
+			THEN 'AND EXISTS (SELECT 1 FROM changed AS ch WHERE ch.customer_id = c.customer_id)' ELSE '' END)
+	USING target_snapshot, as_of, run_id, cfg, bgnbd, mbgnbd, pareto_nbd, gamma_gamma,
+		  purchase_model_id, gamma_gamma_id;
+	GET DIAGNOSTICS written = ROW_COUNT;
+	RETURN written;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, regclass, regclass, bigint, bigint) IS
+	'Internal: publish stage of a refresh run. Writes every customer''s snapshot row (segment, lifecycle stage, scores, churn and value) from the facts and scored tables into the run''s partition of crm.segment_snapshots, or, for the customers of the table changed, into the published snapshot; returns the rows written.';
+
+-- History: a full run's snapshot becomes the published one, and its
+-- segments are kept in crm.segment_history (whole snapshots only).
+CREATE OR REPLACE FUNCTION @extschema@.refresh_history(run_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM @extschema@.snapshot_publish(run_id);
+	INSERT INTO @extschema@.segment_history
+	SELECT refresh_history.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
+	FROM @extschema@.segment_snapshots AS cs WHERE cs.snapshot_id = refresh_history.run_id;
+	PERFORM @extschema@.run_partition_index('segment_history', run_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_history(bigint) IS
+	'Internal: last stage of a full refresh run. Publishes the run''s snapshot partition and copies its segments into crm.segment_history.';
+
+-- Second transaction of a refresh: the stages in order.  Returns NULL on
+-- success, or the error as {sqlstate, message, detail, hint} after logging
+-- the run as failed.
 CREATE OR REPLACE FUNCTION @extschema@.refresh_build(run_id bigint)
 RETURNS text[]
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	run record;
-	cfg record;
+	as_of timestamptz := (SELECT r.as_of FROM @extschema@.refresh_runs AS r WHERE r.run_id = refresh_build.run_id);
+	cfg @extschema@.settings;
 	current_stage text := 'queued';
-	source_relation regclass;
-	facts record;
-	n_customers bigint;
-	n_scored bigint;
-	n_rows bigint;
-	r_breaks double precision[];
-	f_breaks double precision[];
-	m_breaks double precision[];
-	score_inputs text;
-	choice record;
-	-- the purchase model scored with: one of the three is set, the others
-	-- NULL, so that the strict scoring functions skip them
-	bgnbd @extschema@.bgnbd_model;
-	mbgnbd @extschema@.mbgnbd_model;
-	pareto_nbd @extschema@.pareto_nbd_model;
-	gamma_gamma @extschema@.gamma_gamma_model;
-	base record;
-	full_reason text;
+	plan record;
 	incremental boolean;
-	purchase_model_id bigint;
-	gamma_gamma_id bigint;
-	target_snapshot bigint;		-- the partition the rows go to
+	queue record;
+	facts record;
+	scored regclass;
+	models record;
+	written bigint;
 	e_state text;
 	e_message text;
 	e_detail text;
@@ -148,249 +446,49 @@ DECLARE
 BEGIN
 	-- One refresh at a time: a second caller waits here until the first commits.
 	PERFORM pg_advisory_xact_lock(hashtext('retail_crm.refresh_segments'));
-
-	SELECT * INTO run FROM @extschema@.refresh_runs AS r WHERE r.run_id = refresh_build.run_id;
+	-- Read once: every stage works with the same settings.
 	SELECT * INTO cfg FROM @extschema@.settings;
 	BEGIN
 		current_stage := 'facts';
-		source_relation := @extschema@.transaction_source();
-
-		-- An incremental run builds on the last full run: its break points,
-		-- models and settings.  When it cannot, it runs in full.
-		IF run.mode = 'incremental' THEN
-			SELECT * INTO base FROM @extschema@.refresh_runs AS r
-			WHERE r.status = 'succeeded' AND r.mode = 'full'
-			ORDER BY r.run_id DESC LIMIT 1;
-			full_reason := CASE
-				WHEN base.run_id IS NULL THEN 'no full refresh has succeeded since change tracking began (version 1.1)'
-				WHEN base.settings_fingerprint IS DISTINCT FROM @extschema@.settings_fingerprint()
-					THEN format('the settings, segment rules or fixed breaks changed since full run %s', base.run_id)
-				WHEN source_relation <> '@extschema@.transactions'::regclass
-					THEN format('changes are tracked on crm.transactions only, and the sales source is %s', source_relation)
-				WHEN run.as_of < base.as_of THEN format('as_of lies before that of full run %s', base.run_id)
-				WHEN NOT EXISTS (SELECT 1 FROM @extschema@.published_snapshot) THEN 'no snapshot is published'
-			END;
-			IF full_reason IS NOT NULL THEN
-				RAISE NOTICE 'retail_crm refresh run %: runs in full: %', run_id, full_reason;
-				run.mode := 'full';
-			END IF;
-		END IF;
-		incremental := run.mode = 'incremental';
+		plan := @extschema@.refresh_plan(run_id, cfg);
+		incremental := plan.mode = 'incremental';
 		-- Other sessions follow the run in crm.progress.
-		PERFORM @extschema@.progress_start(run.mode || ' refresh', run_id, 4);
+		PERFORM @extschema@.progress_start(plan.mode || ' refresh', run_id, 4);
 		PERFORM @extschema@.progress_stage(1, current_stage,
 			(SELECT c.reltuples::bigint FROM pg_class AS c
-			 WHERE c.oid = source_relation AND c.relkind = 'r' AND c.reltuples >= 0));
-		UPDATE @extschema@.refresh_runs AS r
-		SET source = source_relation::text, rfm_method = cfg.rfm_method, segment_rule_set = cfg.segment_rule_set,
-			mode = run.mode, settings_fingerprint = @extschema@.settings_fingerprint()
-		WHERE r.run_id = refresh_build.run_id;
-
-		-- The queue entries this run covers, read once before the facts,
-		-- which see at least as much: every entry for a full run; for an
-		-- incremental one, the customers it recomputes.  Only these entries
-		-- are removed at the end, so none is removed unread.
-		CREATE TEMP TABLE refresh_queue_read ON COMMIT DROP AS
-		SELECT q.customer_id, q.change_id FROM @extschema@.changed_customers AS q;
-		CREATE TEMP TABLE refresh_changed ON COMMIT DROP AS
-		SELECT DISTINCT q.customer_id FROM pg_temp.refresh_queue_read AS q WHERE incremental;
-		ANALYZE pg_temp.refresh_changed;
-		SELECT * INTO facts FROM @extschema@.build_facts(run.as_of, source_relation, incremental);
-		run.anonymous_rows := facts.anonymous_rows;
-		run.future_rows := facts.future_rows;
-		n_customers := facts.customers;
-		n_scored := facts.scored_customers;
-		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_customers);
+			 WHERE c.oid = plan.source AND c.relkind = 'r' AND c.reltuples >= 0));
+		queue := @extschema@.refresh_read_queue(incremental);
+		facts := @extschema@.build_facts(as_of, plan.source, queue.changed);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, facts.customers);
 
 		current_stage := 'scores';
-		PERFORM @extschema@.progress_stage(2, current_stage, n_customers);
-		IF incremental THEN
-			-- Scores on the break points of the full run: quantiles describe
-			-- the whole population, which one customer's sale barely moves.
-			SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
-				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
-				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
-			INTO r_breaks, f_breaks, m_breaks
-			FROM @extschema@.rfm_break_points AS b WHERE b.run_id = base.run_id;
-			score_inputs := 'f.recency_days, f.orders, f.net_spend';
-		ELSIF cfg.rfm_method = 'fixed' THEN
-			SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
-				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
-				   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
-			INTO r_breaks, f_breaks, m_breaks
-			FROM @extschema@.rfm_fixed_breaks AS b;
-			IF r_breaks IS NULL OR f_breaks IS NULL OR m_breaks IS NULL THEN
-				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-					MESSAGE = 'crm.rfm_fixed_breaks must have a row for each of recency, frequency and monetary',
-					HINT = 'Insert the missing rows, e.g. INSERT INTO crm.rfm_fixed_breaks VALUES (''monetary'', 250, 500, 1000, 2500).';
-			END IF;
-			score_inputs := 'f.recency_days, f.orders, f.net_spend';
-		ELSIF cfg.rfm_method = 'quantile' THEN
-			SELECT percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.recency_days::double precision),
-				   percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.orders::double precision),
-				   percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY f.net_spend::double precision)
-			INTO r_breaks, f_breaks, m_breaks
-			FROM pg_temp.refresh_facts AS f WHERE f.orders > 0;
-			score_inputs := 'f.recency_days, f.orders, f.net_spend';
-		ELSE
-			-- equal_count: score ranks instead of values.  Breaks at the NTILE(5)
-			-- group ends: the first n % 5 groups hold one customer more.
-			SELECT array_agg(k * (n_scored / 5) + least(k, n_scored % 5) ORDER BY k)
-			INTO r_breaks FROM generate_series(1, 4) AS k;
-			f_breaks := r_breaks;
-			m_breaks := r_breaks;
-			score_inputs :=
-				'CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.recency_days, f.customer_id) END,
-				 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.orders, f.customer_id DESC) END,
-				 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END';
-		END IF;
+		PERFORM @extschema@.progress_stage(2, current_stage, facts.customers);
+		scored := @extschema@.refresh_scores(run_id, cfg, facts.facts, facts.scored_customers, plan.base_run_id);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, facts.scored_customers);
 
-		-- OFFSET 0 keeps the planner from expanding (scores).* into one
-		-- rfm_score call per column.
-		EXECUTE format(
-			'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
-			 SELECT sc.customer_id, sc.r_input, sc.f_input, sc.m_input, (sc.scores).*
-			 FROM (SELECT i.*, @extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3) AS scores
-				   FROM (SELECT f.customer_id, %s
-						 FROM pg_temp.refresh_facts AS f) AS i (customer_id, r_input, f_input, m_input)
-				   OFFSET 0) AS sc', score_inputs)
-		USING r_breaks, f_breaks, m_breaks;
-
-		IF cfg.rfm_method = 'equal_count' AND NOT incremental THEN
-			-- Report the values at the group ends, not the ranks.
-			SELECT array_agg(f.recency_days::double precision ORDER BY s.r_input) FILTER (WHERE s.r_input = ANY (r_breaks)),
-				   array_agg(f.orders::double precision ORDER BY s.f_input) FILTER (WHERE s.f_input = ANY (f_breaks)),
-				   array_agg(f.net_spend::double precision ORDER BY s.m_input) FILTER (WHERE s.m_input = ANY (m_breaks))
-			INTO r_breaks, f_breaks, m_breaks
-			FROM pg_temp.refresh_scored AS s JOIN pg_temp.refresh_facts AS f USING (customer_id);
-		END IF;
-		INSERT INTO @extschema@.rfm_break_points
-		VALUES (refresh_build.run_id, 'recency', cfg.rfm_method, r_breaks[1], r_breaks[2], r_breaks[3], r_breaks[4]),
-			   (refresh_build.run_id, 'frequency', cfg.rfm_method, f_breaks[1], f_breaks[2], f_breaks[3], f_breaks[4]),
-			   (refresh_build.run_id, 'monetary', cfg.rfm_method, m_breaks[1], m_breaks[2], m_breaks[3], m_breaks[4]);
-		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
-
-		-- A full run fits (or, with model_refit = manual, takes the latest
-		-- of) the purchase model crm.churn_model_choice() names; an
-		-- incremental run keeps the one its snapshot was scored with.
 		current_stage := 'models';
-		PERFORM @extschema@.progress_stage(3, current_stage, n_scored);
-		IF incremental THEN
-			purchase_model_id := (SELECT cs.bgnbd_model_id FROM @extschema@.customer_segments AS cs
-								  WHERE cs.bgnbd_model_id IS NOT NULL LIMIT 1);
-		ELSE
-			choice := @extschema@.churn_model_choice();
-			IF cfg.model_refit = 'every_refresh' THEN
-				PERFORM @extschema@.fit_models_from_facts(run.as_of, source_relation::text, ARRAY[choice.kind]);
-			END IF;
-			purchase_model_id := @extschema@.current_model_id(choice.kind);
-		END IF;
-		gamma_gamma_id := @extschema@.current_model_id('gamma_gamma');
-		-- Assigned whole, so that no model gives a NULL model (which the
-		-- strict scoring functions turn into NULL scores), not a model of NULLs.
-		bgnbd := (SELECT @extschema@.bgnbd_model(m.r, m.alpha, m.a, m.b)
-				  FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'bgnbd');
-		mbgnbd := (SELECT @extschema@.mbgnbd_model(m.r, m.alpha, m.a, m.b)
-				   FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'mbgnbd');
-		pareto_nbd := (SELECT @extschema@.pareto_nbd_model(m.r, m.alpha, m.s, m.beta)
-					   FROM @extschema@.models AS m WHERE m.model_id = purchase_model_id AND m.kind = 'pareto_nbd');
-		gamma_gamma := (SELECT @extschema@.gamma_gamma_model(m.p, m.q, m.v)
-						FROM @extschema@.models AS m WHERE m.model_id = gamma_gamma_id);
-		-- A customer's expected spend is finite only where p * x + q > 1; a
-		-- fit on a small or odd population can miss that for one-time
-		-- buyers (x = 0).  Their spend and CLV stay NULL instead of failing
-		-- the whole refresh.
-		IF gamma_gamma.q <= 1 THEN
-			RAISE WARNING 'Gamma-Gamma model % has q = % <= 1: expected spend and CLV of customers with p * x + q <= 1 are left NULL',
-				gamma_gamma_id, round(gamma_gamma.q::numeric, 3)
-				USING HINT = 'The model has no finite mean spend for one-time buyers; refit on more customers with crm.fit_models().';
-		END IF;
-		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_scored);
+		PERFORM @extschema@.progress_stage(3, current_stage, facts.scored_customers);
+		models := @extschema@.refresh_models(cfg, as_of, plan.source, facts.facts, incremental);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, facts.scored_customers);
 
-		-- A full run fills a new partition that readers see from the commit
-		-- on (83_snapshots.sql); an incremental run rewrites its customers'
-		-- rows in the published one, also visible at the commit.
 		current_stage := 'publish';
-		PERFORM @extschema@.progress_stage(4, current_stage, n_customers);
-		IF incremental THEN
-			target_snapshot := (SELECT p.snapshot_id FROM @extschema@.published_snapshot AS p);
-			DELETE FROM @extschema@.segment_snapshots AS cs
-			USING pg_temp.refresh_changed AS c WHERE cs.snapshot_id = target_snapshot AND cs.customer_id = c.customer_id;
-		ELSE
-			target_snapshot := refresh_build.run_id;
-		END IF;
-		-- The customers with facts and the changed ones as CTEs: Citus joins
-		-- those with its distributed crm.customers, not the temporary tables.
-		WITH with_facts AS MATERIALIZED (SELECT f.customer_id FROM pg_temp.refresh_facts AS f),
-			 changed AS MATERIALIZED (SELECT ch.customer_id FROM pg_temp.refresh_changed AS ch)
-		INSERT INTO @extschema@.segment_snapshots
-		SELECT target_snapshot, @extschema@.progress_count(f.customer_id), run.as_of, refresh_build.run_id, f.first_purchase_at, f.last_purchase_at,
-			   f.recency_days, f.orders, f.net_spend, f.returns,
-			   s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
-			   CASE WHEN f.orders > 0 THEN coalesce(map.segment, 'Unclassified') END,
-			   @extschema@.lifecycle_stage(f.orders, f.recency_days, f.tenure_days, f.last_gap_days,
-										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
-			   f.tenure_days, f.purchase_days, f.btyd_frequency, f.btyd_recency, f.btyd_t,
-			   f.avg_repeat_spend, f.last_gap_days, f.median_gap_days,
-			   f.btyd_frequency = 0, v.p_alive, v.churn_risk, v.expected_purchases, v.expected_spend, v.clv,
-			   purchase_model_id, gamma_gamma_id
-		FROM pg_temp.refresh_facts AS f
-		JOIN pg_temp.refresh_scored AS s USING (customer_id)
-		LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
-		-- Customers without a purchase have NULL BTYD facts: the strict
-		-- model functions give NULL.  One-time buyers have no mean repeat
-		-- spend: 0 makes Gamma-Gamma return the population mean.  Of each
-		-- coalesce only the call with the model in use does any work.
-		CROSS JOIN LATERAL (
-			SELECT coalesce(@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd),
-							@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, mbgnbd),
-							@extschema@.p_alive(f.btyd_frequency, f.btyd_recency, f.btyd_t, pareto_nbd)) AS p_alive,
-				   coalesce(@extschema@.churn_risk(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd),
-							@extschema@.churn_risk(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, mbgnbd),
-							@extschema@.churn_risk(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, pareto_nbd)) AS churn_risk,
-				   coalesce(@extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, bgnbd),
-							@extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, mbgnbd),
-							@extschema@.expected_purchases(cfg.churn_horizon_days, f.btyd_frequency, f.btyd_recency, f.btyd_t, pareto_nbd)) AS expected_purchases,
-				   @extschema@.expected_spend(f.btyd_frequency, coalesce(f.avg_repeat_spend, 0), spend.model) AS expected_spend,
-				   coalesce(@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
-											bgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12),
-							@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
-											mbgnbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12),
-							@extschema@.clv(f.btyd_frequency, f.btyd_recency, f.btyd_t, coalesce(f.avg_repeat_spend, 0),
-											pareto_nbd, spend.model, cfg.clv_months, cfg.monthly_discount, 365.25 / 12)) AS clv
-			FROM (SELECT CASE WHEN gamma_gamma.p * f.btyd_frequency + gamma_gamma.q > 1 THEN gamma_gamma END AS model) AS spend
-		) AS v
-		UNION ALL
-		SELECT target_snapshot, c.customer_id, run.as_of, refresh_build.run_id, NULL, NULL, NULL, 0, 0, 0,
-			   NULL, NULL, NULL, NULL, NULL, NULL,
-			   @extschema@.lifecycle_stage(0, NULL, NULL, NULL,
-										   cfg.new_days, cfg.active_days, cfg.at_risk_days, cfg.dormant_days),
-			   NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
-			   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-		FROM @extschema@.customers AS c
-		WHERE NOT EXISTS (SELECT 1 FROM with_facts AS f WHERE f.customer_id = c.customer_id)
-		  AND (NOT incremental OR EXISTS (SELECT 1 FROM changed AS ch WHERE ch.customer_id = c.customer_id));
-		GET DIAGNOSTICS n_rows = ROW_COUNT;
-
-		-- The history keeps whole snapshots: full runs only.
+		PERFORM @extschema@.progress_stage(4, current_stage, facts.customers);
+		written := @extschema@.refresh_publish(run_id, cfg, as_of, facts.facts, scored, queue.changed,
+											   models.purchase_model_id, models.gamma_gamma_id);
 		IF NOT incremental THEN
-			PERFORM @extschema@.snapshot_publish(target_snapshot);
-			INSERT INTO @extschema@.segment_history
-			SELECT refresh_build.run_id, cs.customer_id, cs.segment, cs.lifecycle_stage, cs.rfm_code
-			FROM @extschema@.segment_snapshots AS cs WHERE cs.snapshot_id = target_snapshot;
-			PERFORM @extschema@.run_partition_index('segment_history', refresh_build.run_id);
+			PERFORM @extschema@.refresh_history(run_id);
 		END IF;
-		DELETE FROM @extschema@.changed_customers AS q
-		USING pg_temp.refresh_queue_read AS r
-		WHERE q.customer_id = r.customer_id AND q.change_id = r.change_id;
-		PERFORM @extschema@.refresh_progress(run_id, current_stage, n_rows);
+		EXECUTE format('DELETE FROM @extschema@.changed_customers AS q USING %s AS r
+						WHERE q.customer_id = r.customer_id AND q.change_id = r.change_id', queue.queue_read);
+		PERFORM @extschema@.refresh_progress(run_id, current_stage, written);
 
 		UPDATE @extschema@.refresh_runs AS r
 		SET status = 'succeeded', stage = 'done', finished_at = clock_timestamp(),
-			customers = n_rows, scored_customers = n_scored,
-			anonymous_rows = run.anonymous_rows, future_rows = run.future_rows
+			customers = written, scored_customers = facts.scored_customers,
+			anonymous_rows = facts.anonymous_rows, future_rows = facts.future_rows
 		WHERE r.run_id = refresh_build.run_id;
-		DROP TABLE pg_temp.refresh_facts, pg_temp.refresh_scored, pg_temp.refresh_changed, pg_temp.refresh_queue_read;
+		-- Freed now rather than at the commit.
+		EXECUTE format('DROP TABLE %s', concat_ws(', ', facts.facts, scored, queue.changed, queue.queue_read));
 		PERFORM @extschema@.progress_finish();
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
@@ -406,7 +504,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.refresh_build(bigint) IS
-	'Internal: second transaction of a refresh. Builds facts, scores and segments and replaces crm.customer_segments (an incremental run: the rows of the changed customers); on error logs the run as failed and returns the error.';
+	'Internal: second transaction of a refresh. Runs the stages (plan, queue, facts, scores, models, publish, history) and replaces crm.customer_segments (an incremental run: the rows of the changed customers); on error logs the run as failed and returns the error.';
 
 -- Re-raises a refresh error after its failure has been committed to the log.
 CREATE OR REPLACE FUNCTION @extschema@.refresh_raise(run_id bigint, failure text[])
@@ -465,10 +563,18 @@ COMMENT ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) IS
 -- here, not in 97_grants.sql, so that an upgrade re-running this part grants
 -- routines whose arguments changed.
 REVOKE EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
-	@extschema@.refresh_start(timestamptz, text), @extschema@.build_facts(timestamptz, regclass, boolean),
-	@extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) FROM PUBLIC;
+	@extschema@.refresh_start(timestamptz, text), @extschema@.refresh_plan(bigint, @extschema@.settings),
+	@extschema@.refresh_read_queue(boolean), @extschema@.build_facts(timestamptz, regclass, regclass),
+	@extschema@.refresh_scores(bigint, @extschema@.settings, regclass, bigint, bigint),
+	@extschema@.refresh_models(@extschema@.settings, timestamptz, regclass, regclass, boolean),
+	@extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, regclass, regclass, bigint, bigint),
+	@extschema@.refresh_history(bigint), @extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
-	@extschema@.refresh_start(timestamptz, text), @extschema@.build_facts(timestamptz, regclass, boolean),
-	@extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) TO crm_admin;
+	@extschema@.refresh_start(timestamptz, text), @extschema@.refresh_plan(bigint, @extschema@.settings),
+	@extschema@.refresh_read_queue(boolean), @extschema@.build_facts(timestamptz, regclass, regclass),
+	@extschema@.refresh_scores(bigint, @extschema@.settings, regclass, bigint, bigint),
+	@extschema@.refresh_models(@extschema@.settings, timestamptz, regclass, regclass, boolean),
+	@extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, regclass, regclass, bigint, bigint),
+	@extschema@.refresh_history(bigint), @extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) TO crm_admin;

@@ -31,7 +31,6 @@ BEGIN
 		'@extschema@.activate_segment_rules(text)',
 		'@extschema@.set_transaction_source(regclass)',
 		'@extschema@.reset_transaction_source()',
-		'@extschema@.fit_models(timestamptz, timestamptz)',
 		'@extschema@.schedule_refresh(text)',
 		'@extschema@.unschedule_refresh()']::pg_catalog.regprocedure[]
 	LOOP

@@ -18,3 +18,9 @@ UPDATE @extschema@.transaction_items AS i SET customer_id = t.customer_id
 FROM @extschema@.transactions AS t WHERE t.transaction_id = i.transaction_id;
 COMMENT ON TABLE @extschema@.transaction_items IS 'Order lines of the orders in crm.transactions, for basket analysis.';
 COMMENT ON COLUMN @extschema@.transaction_items.customer_id IS 'The order''s customer (crm.transactions.customer_id), so that a cluster keeps the line with its order.';
+
+-- The refresh's stages and the model fit take the tables they read as
+-- arguments (81_refresh.sql, 76a_churn_model_fit.sql create them anew).
+DROP FUNCTION @extschema@.build_facts(timestamptz, regclass, boolean);
+DROP FUNCTION @extschema@.fit_models_from_facts(timestamptz, text, text[]);
+DROP FUNCTION @extschema@.validate_model(bigint, bigint, timestamptz, timestamptz);
