@@ -49,9 +49,11 @@ SQL_PARTS = \
 	sql/18_config_checks.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
-	sql/40_rfm.sql \
+	sql/40_rfm_score.sql \
 	sql/50_lifecycle.sql \
-	sql/55_btyd_models.sql \
+	sql/55_bgnbd.sql \
+	sql/55a_gamma_gamma.sql \
+	sql/55b_clv.sql \
 	sql/56_mbgnbd.sql \
 	sql/57_pareto_nbd.sql \
 	sql/58_simulate.sql \
@@ -146,7 +148,7 @@ REGRESS = \
 	channels \
 	audiences \
 	control_group \
-	campaign_planning \
+	campaign_stats \
 	campaigns \
 	campaign_coverage \
 	incremental \
