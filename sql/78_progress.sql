@@ -135,3 +135,9 @@ GRANT EXECUTE ON FUNCTION @extschema@.progress_entries() TO crm_admin, crm_analy
 GRANT SELECT ON @extschema@.progress, @extschema@.work_stages TO crm_admin, crm_analyst;
 GRANT INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.work_stages TO crm_admin;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.work_stages', '');
+
+-- crm.fit_models of 76_churn_models.sql stores models: crm_admin only.  Its
+-- rights belong at the end of that part, which was being changed elsewhere
+-- when 97_grants.sql was split up.
+REVOKE EXECUTE ON FUNCTION @extschema@.fit_models(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.fit_models(timestamptz, timestamptz) TO crm_admin;
