@@ -87,9 +87,7 @@ SQL_PARTS = \
 	sql/96_loyalty.sql \
 	sql/96_loyalty_points.sql \
 	sql/96a_campaigns.sql \
-	sql/96b_campaign_results.sql \
-	sql/97_grants.sql \
-	sql/98_dump.sql
+	sql/96b_campaign_results.sql
 
 # 1.1 -> 1.2: the header, the hand-written changes to 1.1's tables
 # (sql/upgrade/1.1--1.2*.sql) around the parts 1.2 adds, then the parts of

@@ -153,8 +153,13 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_contact(bigint, text, text, boolean) IS
 	'Sets a customer''s handle on a channel (trimmed; checked by the channel''s handle kind); preferred = true also makes it their preferred channel (false leaves the preference as it is). Consent is unchanged: record it with crm.record_consent. Errors: 22023 unknown channel or a handle that does not fit its kind; 22004 NULL customer, preference or (except on customer_id channels) handle; 23503 unknown customer.';
 
+-- Rights and dump registration of the objects above.
 REVOKE EXECUTE ON FUNCTION @extschema@.set_contact(bigint, text, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.set_contact(bigint, text, text, boolean) TO crm_admin;
 GRANT SELECT ON @extschema@.channels TO crm_analyst, crm_marketer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.channels TO crm_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.customer_contacts TO crm_admin;
+CREATE TRIGGER channels_replace BEFORE INSERT ON @extschema@.channels
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('name');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_contacts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.channels', '');

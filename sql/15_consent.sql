@@ -180,3 +180,6 @@ REVOKE EXECUTE ON FUNCTION @extschema@.logged_consent(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.logged_consent(bigint, text) TO crm_admin;
 GRANT SELECT ON @extschema@.consent_status TO crm_analyst;
 GRANT SELECT, INSERT ON @extschema@.consent_events TO crm_admin;
+-- Dump registration: the consent log is evidence, kept with its numbering.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.consent_events_event_id_seq', '');

@@ -83,3 +83,14 @@ INSERT INTO @extschema@.rfm_fixed_breaks VALUES
 	('recency', 30, 60, 120, 240),
 	('frequency', 1, 2, 4, 9),
 	('monetary', 250, 500, 1000, 2500);
+
+-- Rights and dump registration of the objects above.  Analysts may read the
+-- configuration, crm_admin changes it.
+GRANT SELECT ON @extschema@.settings, @extschema@.rfm_fixed_breaks TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.settings, @extschema@.rfm_fixed_breaks TO crm_admin;
+CREATE TRIGGER settings_replace BEFORE INSERT ON @extschema@.settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('singleton');
+CREATE TRIGGER rfm_fixed_breaks_replace BEFORE INSERT ON @extschema@.rfm_fixed_breaks
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('metric');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_fixed_breaks', '');

@@ -142,3 +142,15 @@ COMMENT ON FUNCTION @extschema@.activate_segment_rules(text) IS
 
 -- Build the map for the default rule set at install time.
 SELECT count(*) FROM @extschema@.activate_segment_rules('default');
+
+-- Rights and dump registration of the objects above.  The rule set
+-- 'default' belongs to the extension and comes back with CREATE EXTENSION;
+-- the map follows whichever set is active.
+GRANT SELECT ON @extschema@.segment_rules, @extschema@.segment_map TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.segment_rules, @extschema@.segment_map TO crm_admin;
+REVOKE EXECUTE ON FUNCTION @extschema@.activate_segment_rules(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.activate_segment_rules(text) TO crm_admin;
+CREATE TRIGGER segment_map_replace BEFORE INSERT ON @extschema@.segment_map
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('rfm_code');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_rules', $$WHERE rule_set <> 'default'$$);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.segment_map', '');

@@ -108,3 +108,7 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.transaction_source() IS
 	'The table or view the next refresh reads sales from, checked. Stable because it reads crm.settings and the catalog.';
+
+-- Rights of the routines above: choosing the sales source is crm_admin's.
+REVOKE EXECUTE ON FUNCTION @extschema@.set_transaction_source(regclass), @extschema@.reset_transaction_source() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.set_transaction_source(regclass), @extschema@.reset_transaction_source() TO crm_admin;

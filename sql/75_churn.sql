@@ -97,3 +97,11 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.current_model_id(text) IS
 	'The latest converged model of a kind (bgnbd or gamma_gamma), NULL when there is none. Stable because it reads crm.models.';
+
+-- Rights and dump registration of the objects above.
+GRANT SELECT ON @extschema@.models, @extschema@.model_calibration TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.models, @extschema@.model_calibration TO crm_admin;
+GRANT USAGE, SELECT ON @extschema@.models_model_id_seq TO crm_admin;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_calibration', '');

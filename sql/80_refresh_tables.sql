@@ -68,3 +68,11 @@ COMMENT ON COLUMN @extschema@.rfm_break_points.break_1 IS 'Upper bound (inclusiv
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_2 IS 'Upper bound (inclusive) of band 2.';
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_3 IS 'Upper bound (inclusive) of band 3.';
 COMMENT ON COLUMN @extschema@.rfm_break_points.break_4 IS 'Upper bound (inclusive) of band 4.';
+
+-- Rights and dump registration of the objects above.
+GRANT SELECT ON @extschema@.refresh_runs, @extschema@.rfm_break_points TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.refresh_runs, @extschema@.rfm_break_points TO crm_admin;
+GRANT USAGE, SELECT ON @extschema@.refresh_runs_run_id_seq TO crm_admin;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rfm_break_points', '');

@@ -559,9 +559,8 @@ $$;
 COMMENT ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) IS
 	'Rebuilds crm.customer_segments as of the given analysis date (default now()): facts, RFM scores, segments, lifecycle stages, churn and value models. With incremental => true only the customers queued in crm.changed_customers are recomputed, on the break points and models of the last full run (it runs in full, with a NOTICE, when settings changed or there is no full run to build on). Readers see the old snapshot until the new one is committed. Call it outside an explicit transaction block (it commits the run log before working). A concurrent call waits for the running one.';
 
--- Routines that change the snapshot or the log: crm_admin only.  Granted
--- here, not in 97_grants.sql, so that an upgrade re-running this part grants
--- routines whose arguments changed.
+-- Routines that change the snapshot or the log: crm_admin only (an upgrade
+-- re-running this part grants the routines whose arguments changed).
 REVOKE EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
 	@extschema@.refresh_start(timestamptz, text), @extschema@.refresh_plan(bigint, @extschema@.settings),
 	@extschema@.refresh_read_queue(boolean), @extschema@.build_facts(timestamptz, regclass, regclass),

@@ -348,3 +348,11 @@ GRANT EXECUTE ON FUNCTION @extschema@.run_partition_create(text, bigint), @extsc
 -- history; the refresh (crm_admin) writes through the parents.
 GRANT SELECT ON @extschema@.customer_segments, @extschema@.published_snapshot TO crm_analyst;
 GRANT SELECT, INSERT, DELETE ON @extschema@.segment_snapshots TO crm_admin;
+
+-- Rights of the history; dump registration of which snapshot is published.
+-- The partitions of crm.segment_snapshots and crm.segment_history are
+-- created by the refresh, not by the install script: pg_dump dumps them,
+-- rows and ATTACH, as it dumps any table outside the extension.
+GRANT SELECT ON @extschema@.segment_history TO crm_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.segment_history TO crm_admin;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.published_snapshot', '');

@@ -198,8 +198,7 @@ COMMENT ON COLUMN @extschema@.segment_next_best.score IS 'pull x (1 - buyer_shar
 COMMENT ON COLUMN @extschema@.segment_next_best.pull IS 'Sum over products X of the share of the segment who bought X times confidence(X => product).';
 COMMENT ON COLUMN @extschema@.segment_next_best.buyer_share IS 'Share of the segment''s customers who already bought the product, 0-1.';
 
--- Grants (roles: 05_roles.sql).  The same rights 97_grants.sql gives on a
--- fresh install, so that an updated 1.0 matches a fresh 1.1.
+-- Rights and dump registration of the objects above.
 GRANT SELECT ON @extschema@.product_affinity, @extschema@.affinity_runs, @extschema@.segment_next_best
 TO crm_analyst;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
@@ -210,3 +209,6 @@ GRANT USAGE, SELECT ON SEQUENCE @extschema@.affinity_runs_run_id_seq TO crm_admi
 -- Recommendations are for marketing; they read purchase histories.
 REVOKE EXECUTE ON FUNCTION @extschema@.recommend(bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.recommend(bigint, integer) TO crm_marketer, crm_admin;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.product_affinity', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.affinity_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.affinity_runs_run_id_seq', '');

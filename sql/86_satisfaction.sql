@@ -299,11 +299,6 @@ COMMENT ON COLUMN @extschema@.voice_settings.call_min_m_score IS 'High value: cu
 COMMENT ON COLUMN @extschema@.voice_settings.call_min_clv IS '...or with at least this CLV; NULL: CLV is not used.';
 INSERT INTO @extschema@.voice_settings DEFAULT VALUES;
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.satisfaction_dimensions', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.survey_responses', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.feedback', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.voice_settings', '');
-
 -- Satisfaction per calendar month (session TimeZone), store and dimension;
 -- store '(all stores)' totals the month.
 CREATE VIEW @extschema@.satisfaction_trend AS
@@ -425,6 +420,7 @@ COMMENT ON COLUMN @extschema@.customer_satisfaction.previous_responses IS 'Answe
 COMMENT ON COLUMN @extschema@.customer_satisfaction.index_change IS 'current_index - previous_index; negative when satisfaction fell.';
 COMMENT ON COLUMN @extschema@.customer_satisfaction.as_of IS 'Analysis date of the last refresh, end of the current window.';
 
+-- Rights and dump registration of the objects above.
 GRANT SELECT ON @extschema@.satisfaction_trend, @extschema@.satisfaction_index_monthly,
 	@extschema@.nps_trend, @extschema@.customer_satisfaction,
 	@extschema@.satisfaction_dimensions, @extschema@.voice_settings
@@ -436,3 +432,13 @@ TO crm_admin;
 GRANT USAGE, SELECT ON SEQUENCE @extschema@.survey_responses_response_id_seq,
 	@extschema@.feedback_feedback_id_seq
 TO crm_admin;
+CREATE TRIGGER satisfaction_dimensions_replace BEFORE INSERT ON @extschema@.satisfaction_dimensions
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('dimension');
+CREATE TRIGGER voice_settings_replace BEFORE INSERT ON @extschema@.voice_settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('singleton');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.satisfaction_dimensions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.survey_responses', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.survey_responses_response_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.feedback', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.feedback_feedback_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.voice_settings', '');

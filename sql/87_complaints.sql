@@ -69,10 +69,6 @@ COMMENT ON COLUMN @extschema@.complaint_events.message IS 'Personal data: text o
 
 CREATE INDEX complaint_events_ticket_time_idx ON @extschema@.complaint_events (ticket_id, occurred_at, event_id);
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_sla_targets', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_tickets', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_events', '');
-
 -- Per-ticket timing at as_of.  The SLA clock runs while the status is new,
 -- open or reopened, pauses in pending and on-hold and stops in solved and
 -- closed; events and tickets after as_of are ignored.  Reads the tables'
@@ -286,8 +282,9 @@ BEGIN
 END
 $comments$;
 
--- Analysts read the non-personal columns, so that complaint_metrics works
--- for them; description and message stay with crm_admin.
+-- Rights and dump registration of the objects above.  Analysts read the
+-- non-personal columns, so that complaint_metrics works for them;
+-- description and message stay with crm_admin.
 GRANT SELECT ON @extschema@.complaint_ticket_metrics, @extschema@.complaint_sla_dashboard,
 	@extschema@.complaint_sla_targets, @extschema@.complaint_ticket_list, @extschema@.complaint_event_list
 TO crm_analyst;
@@ -301,3 +298,10 @@ TO crm_admin;
 GRANT USAGE, SELECT ON SEQUENCE @extschema@.complaint_tickets_ticket_id_seq,
 	@extschema@.complaint_events_event_id_seq
 TO crm_admin;
+CREATE TRIGGER complaint_sla_targets_replace BEFORE INSERT ON @extschema@.complaint_sla_targets
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('priority');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_sla_targets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_tickets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_tickets_ticket_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.complaint_events_event_id_seq', '');

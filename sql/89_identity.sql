@@ -94,6 +94,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.customer_ids_merged_into(bigint) IS
 	'The customer key and every key merged into it by crm.merge_customers, directly or through a chain. Stable because it reads crm.customer_merges.';
 
+-- Rights and dump registration of the objects above.
 GRANT SELECT ON @extschema@.identity_rules TO crm_analyst;
 GRANT SELECT ON @extschema@.duplicate_candidates TO crm_admin;
 GRANT SELECT, UPDATE ON @extschema@.identity_rules TO crm_admin;
@@ -101,3 +102,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.customer_merges TO
 -- Reads crm.customer_merges, which only crm_admin may (the tier review uses it).
 REVOKE EXECUTE ON FUNCTION @extschema@.customer_ids_merged_into(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.customer_ids_merged_into(bigint) TO crm_admin;
+CREATE TRIGGER identity_rules_replace BEFORE INSERT ON @extschema@.identity_rules
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_row_with_same_key('rule');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_merges', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.identity_rules', '');

@@ -2,7 +2,8 @@
 -- Numeric columns are cast to a precision and scale, so that JDBC and ODBC
 -- report them (REFERENCE.md, "BI column reference"); each cast keeps the
 -- rounding the column had.
--- Only views (and a helper of theirs) here: an upgrade runs this part again.
+-- Only views (and a helper of theirs) and their grants here: an upgrade runs
+-- this part again.
 
 -- Whether a run kept its history: its partition of crm.segment_history
 -- exists (full runs write one; history_runs_kept drops old ones).  The
@@ -313,3 +314,12 @@ COMMENT ON COLUMN @extschema@.model_diagnostics.q_se IS 'Standard error of q fro
 COMMENT ON COLUMN @extschema@.model_diagnostics.v_se IS 'Standard error of v from the observed information; NULL where the data cannot identify the parameter.';
 COMMENT ON COLUMN @extschema@.model_diagnostics.dropout_log_likelihood_gain IS 'Purchase models: log-likelihood gain over the same customers fitted without any dropout (NBD).';
 COMMENT ON COLUMN @extschema@.model_diagnostics.dropout_identified IS 'Purchase models: whether the data identify dropout at all (the gain is at least 3, twice it the 5 % point of chi-square with 2 degrees of freedom). When false, P(alive) near 1 is the model''s assumption, not a finding; the churn risk over the horizon still ranks customers.';
+
+-- Rights of the objects above.  Views run with the owner's rights, so an
+-- analyst reads them without any right on the tables that hold personal
+-- data.
+GRANT SELECT ON
+	@extschema@.segment_summary, @extschema@.rfm_grid, @extschema@.lifecycle_summary,
+	@extschema@.segment_migration, @extschema@.customer_360, @extschema@.rfm_breaks,
+	@extschema@.churn_watch_list, @extschema@.clv_by_segment, @extschema@.model_diagnostics
+TO crm_analyst;

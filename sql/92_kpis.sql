@@ -180,8 +180,7 @@ COMMENT ON COLUMN @extschema@.segment_movement.from_segment IS 'Segment at the e
 COMMENT ON COLUMN @extschema@.segment_movement.to_segment IS 'Segment at the later run; (gone) when absent then, (not scored) without a purchase.';
 COMMENT ON COLUMN @extschema@.segment_movement.customers IS 'Customers who made this move (or stayed, when both are equal).';
 
--- Grants (roles: 05_roles.sql), the same as 97_grants.sql gives on a fresh
--- install.  Aggregates only: analysts may read them.
+-- Rights of the objects above.  Aggregates only: analysts may read them.
 GRANT SELECT ON @extschema@.monthly_kpis, @extschema@.cohort_retention, @extschema@.segment_movement
 TO crm_analyst;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON

@@ -123,3 +123,6 @@ COMMENT ON FUNCTION @extschema@.forget_customer(bigint) IS
 REVOKE EXECUTE ON FUNCTION @extschema@.forget_customer(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.forget_customer(bigint) TO crm_admin;
 GRANT SELECT ON @extschema@.erasure_requests TO crm_admin;
+-- Dump registration: the erasure log is evidence, kept with its numbering.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.erasure_requests_request_id_seq', '');

@@ -142,7 +142,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.audience(text, text) IS
 	'Contact list for a campaign: the scored customers of a segment (or lifecycle:<stage>, segment:<name>, tier:<loyalty tier>, churn:high or churn:low for scored customers, one-time buyers included, whose churn risk over crm.settings.churn_horizon_days is at or above / below crm.settings.churn_risk_threshold, churn_watch_list, all) who consent to marketing on the channel (an enabled row of crm.channels) and have a handle for it (the customer key on channels of handle kind customer_id), highest CLV first. For crm_marketer; every call is logged in crm.audience_pulls. Errors: 22023 unknown or disabled channel, unknown audience.';
 
+-- Rights and dump registration of the objects above.  The pull log is
+-- evidence, kept.
 REVOKE EXECUTE ON FUNCTION @extschema@.audience(text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION @extschema@.audience_customers(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audience(text, text) TO crm_marketer;
 GRANT SELECT ON @extschema@.audience_pulls TO crm_admin, crm_marketer;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audience_pulls', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audience_pulls_pull_id_seq', '');

@@ -19,3 +19,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN @extschema@.unschedule_job('retail_crm_refresh', 'refresh');
 COMMENT ON FUNCTION @extschema@.unschedule_refresh() IS
 	'Removes the pg_cron job of crm.schedule_refresh(). Returns false, with a notice, when there is none.';
+
+-- Rights of the routines above: scheduling the refresh is crm_admin's.
+REVOKE EXECUTE ON FUNCTION @extschema@.schedule_refresh(text), @extschema@.unschedule_refresh() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.schedule_refresh(text), @extschema@.unschedule_refresh() TO crm_admin;

@@ -483,3 +483,12 @@ GRANT SELECT ON @extschema@.campaigns, @extschema@.campaign_launches, @extschema
 GRANT SELECT ON @extschema@.campaign_send_pulls TO crm_admin, crm_marketer;
 -- crm.merge_customers (run by crm_admin) moves memberships.
 GRANT UPDATE, DELETE ON @extschema@.campaign_members TO crm_admin;
+-- Dump registration: definitions, launches and frozen memberships, the
+-- sending tool's events and the send-list log.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaigns', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaigns_campaign_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_launches', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_members', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_send_pulls', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.campaign_send_pulls_pull_id_seq', '');
