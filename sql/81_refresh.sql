@@ -182,19 +182,20 @@ $$;
 COMMENT ON FUNCTION @extschema@.build_facts(timestamptz, regclass, regclass) IS
 	'Internal: computes every customer''s crm.customer_facts (or only those of the customers in the table changed) as of a date from a sales source into a temporary table (facts) and returns the counts of anonymous, future, customer and scored rows.';
 
--- Scores: RFM break points (of the population, or those of the base run
--- for an incremental one) and every customer's scores.
+-- Scores: the RFM break points (of the population, or those of the base
+-- run for an incremental one).  The publish scores each customer on them as
+-- it writes the row; only equal_count, which scores ranks, scores here, into
+-- the table scored (NULL otherwise).
 CREATE OR REPLACE FUNCTION @extschema@.refresh_scores(run_id bigint, cfg @extschema@.settings, facts regclass,
-										   scored_customers bigint, base_run_id bigint, OUT scored regclass)
+										   scored_customers bigint, base_run_id bigint,
+										   OUT r_breaks double precision[], OUT f_breaks double precision[],
+										   OUT m_breaks double precision[], OUT scored regclass)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	method text := cfg.rfm_method;
-	r_breaks double precision[];
-	f_breaks double precision[];
-	m_breaks double precision[];
-	score_inputs text := 'f.recency_days, f.orders, f.net_spend';
+	rank_breaks double precision[];
 BEGIN
 	IF base_run_id IS NOT NULL THEN
 		-- Quantiles describe the whole population, which one customer's
@@ -226,36 +227,26 @@ BEGIN
 		-- equal_count: score ranks instead of values.  Breaks at the NTILE(5)
 		-- group ends: the first n % 5 groups hold one customer more.
 		SELECT array_agg(k * (scored_customers / 5) + least(k, scored_customers % 5) ORDER BY k)
-		INTO r_breaks FROM generate_series(1, 4) AS k;
-		f_breaks := r_breaks;
-		m_breaks := r_breaks;
-		score_inputs :=
-			'CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.recency_days, f.customer_id) END,
-			 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.orders, f.customer_id DESC) END,
-			 CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END';
-	END IF;
-
-	-- OFFSET 0 keeps the planner from expanding (scores).* into one
-	-- rfm_score call per column.
-	EXECUTE format(
-		'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
-		 SELECT sc.customer_id, sc.r_input, sc.f_input, sc.m_input, (sc.scores).*
-		 FROM (SELECT i.*, @extschema@.rfm_score(i.r_input, i.f_input, i.m_input, $1, $2, $3) AS scores
-			   FROM (SELECT f.customer_id, %s
-					 FROM %s AS f) AS i (customer_id, r_input, f_input, m_input)
-			   OFFSET 0) AS sc', score_inputs, facts)
-	USING r_breaks, f_breaks, m_breaks;
-	scored := to_regclass('pg_temp.refresh_scored');
-
-	IF method = 'equal_count' AND base_run_id IS NULL THEN
+		INTO rank_breaks FROM generate_series(1, 4) AS k;
+		EXECUTE format(
+			'CREATE TEMP TABLE refresh_scored ON COMMIT DROP AS
+			 SELECT r.customer_id, r.r_rank, r.f_rank, r.m_rank,
+					@extschema@.rfm_score(r.r_rank, r.f_rank, r.m_rank, $1, $1, $1) AS scores
+			 FROM (SELECT f.customer_id,
+						  CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.recency_days, f.customer_id) END,
+						  CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.orders, f.customer_id DESC) END,
+						  CASE WHEN f.orders > 0 THEN row_number() OVER (PARTITION BY f.orders > 0 ORDER BY f.net_spend, f.customer_id DESC) END
+				   FROM %s AS f) AS r (customer_id, r_rank, f_rank, m_rank)', facts)
+		USING rank_breaks;
+		scored := to_regclass('pg_temp.refresh_scored');
 		-- Report the values at the group ends, not the ranks.
 		EXECUTE format(
-			'SELECT array_agg(f.recency_days::double precision ORDER BY s.r_input) FILTER (WHERE s.r_input = ANY ($1)),
-					array_agg(f.orders::double precision ORDER BY s.f_input) FILTER (WHERE s.f_input = ANY ($2)),
-					array_agg(f.net_spend::double precision ORDER BY s.m_input) FILTER (WHERE s.m_input = ANY ($3))
+			'SELECT array_agg(f.recency_days::double precision ORDER BY s.r_rank) FILTER (WHERE s.r_rank = ANY ($1)),
+					array_agg(f.orders::double precision ORDER BY s.f_rank) FILTER (WHERE s.f_rank = ANY ($1)),
+					array_agg(f.net_spend::double precision ORDER BY s.m_rank) FILTER (WHERE s.m_rank = ANY ($1))
 			 FROM %s AS s JOIN %s AS f USING (customer_id)', scored, facts)
 		INTO r_breaks, f_breaks, m_breaks
-		USING r_breaks, f_breaks, m_breaks;
+		USING rank_breaks;
 	END IF;
 	INSERT INTO @extschema@.rfm_break_points
 	VALUES (refresh_scores.run_id, 'recency', method, r_breaks[1], r_breaks[2], r_breaks[3], r_breaks[4]),
@@ -264,7 +255,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.refresh_scores(bigint, @extschema@.settings, regclass, bigint, bigint) IS
-	'Internal: scores stage of a refresh run. Stores the run''s RFM break points in crm.rfm_break_points (those of base_run_id when given) and scores every customer of the facts table into a temporary table (scored).';
+	'Internal: scores stage of a refresh run. Returns the run''s RFM break points (those of base_run_id when given) and stores them in crm.rfm_break_points; for equal_count (ranks) also scores every customer of the facts table into a temporary table (scored).';
 
 -- Models: a full run fits (or, with model_refit = manual, takes the latest
 -- of) the purchase model crm.churn_model_choice() names and takes the
@@ -311,7 +302,8 @@ COMMENT ON FUNCTION @extschema@.refresh_models(@extschema@.settings, timestamptz
 -- rewrites its customers' rows in the published one, also visible at the
 -- commit.  Returns the rows written.
 CREATE OR REPLACE FUNCTION @extschema@.refresh_publish(run_id bigint, cfg @extschema@.settings, as_of timestamptz,
-											facts regclass, scored regclass, changed regclass,
+											facts regclass, r_breaks double precision[], f_breaks double precision[],
+											m_breaks double precision[], scored regclass, changed regclass,
 											purchase_model_id bigint, gamma_gamma_id bigint)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -345,7 +337,7 @@ BEGIN
 		 INSERT INTO @extschema@.segment_snapshots
 		 SELECT $1, @extschema@.progress_count(f.customer_id), $2, $3, f.first_purchase_at, f.last_purchase_at,
 				f.recency_days, f.orders, f.net_spend, f.returns,
-				s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_code,
+				(f.scores).r_score, (f.scores).f_score, (f.scores).m_score, (f.scores).fm_score, (f.scores).rfm_code,
 				CASE WHEN f.orders > 0 THEN coalesce(map.segment, ''Unclassified'') END,
 				@extschema@.lifecycle_stage(f.orders, f.recency_days, f.tenure_days, f.last_gap_days,
 											($4).new_days, ($4).active_days, ($4).at_risk_days, ($4).dormant_days),
@@ -353,9 +345,8 @@ BEGIN
 				f.avg_repeat_spend, f.last_gap_days, f.median_gap_days,
 				f.btyd_frequency = 0, v.p_alive, v.churn_risk, v.expected_purchases, v.expected_spend, v.clv,
 				$9, $10
-		 FROM %1$s AS f
-		 JOIN %2$s AS s USING (customer_id)
-		 LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = s.rfm_code
+		 FROM (%2$s) AS f
+		 LEFT JOIN @extschema@.segment_map AS map ON map.rfm_code = (f.scores).rfm_code
 		 -- Customers without a purchase have NULL BTYD facts: the strict
 		 -- model functions give NULL.  One-time buyers have no mean repeat
 		 -- spend: 0 makes Gamma-Gamma return the population mean.  Of each
@@ -388,19 +379,25 @@ BEGIN
 				NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		 FROM @extschema@.customers AS c
 		 WHERE NOT EXISTS (SELECT 1 FROM with_facts AS f WHERE f.customer_id = c.customer_id) %4$s',
-		facts, scored,
+		facts,
+		-- Each customer scored once (OFFSET 0 keeps the call from being
+		-- repeated for every score column), or the scores of equal_count.
+		CASE WHEN scored IS NULL
+			THEN format('SELECT f.*, @extschema@.rfm_score(f.recency_days, f.orders, f.net_spend, $11, $12, $13) AS scores
+						 FROM %s AS f OFFSET 0', facts)
+			ELSE format('SELECT f.*, s.scores FROM %s AS f JOIN %s AS s USING (customer_id)', facts, scored) END,
 		CASE WHEN changed IS NOT NULL
 			THEN format(', changed AS MATERIALIZED (SELECT ch.customer_id FROM %s AS ch)', changed) ELSE '' END,
 		CASE WHEN changed IS NOT NULL
 			THEN 'AND EXISTS (SELECT 1 FROM changed AS ch WHERE ch.customer_id = c.customer_id)' ELSE '' END)
 	USING target_snapshot, as_of, run_id, cfg, bgnbd, mbgnbd, pareto_nbd, gamma_gamma,
-		  purchase_model_id, gamma_gamma_id;
+		  purchase_model_id, gamma_gamma_id, r_breaks, f_breaks, m_breaks;
 	GET DIAGNOSTICS written = ROW_COUNT;
 	RETURN written;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, regclass, regclass, bigint, bigint) IS
-	'Internal: publish stage of a refresh run. Writes every customer''s snapshot row (segment, lifecycle stage, scores, churn and value) from the facts and scored tables into the run''s partition of crm.segment_snapshots, or, for the customers of the table changed, into the published snapshot; returns the rows written.';
+COMMENT ON FUNCTION @extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, double precision[], double precision[], double precision[], regclass, regclass, bigint, bigint) IS
+	'Internal: publish stage of a refresh run. Writes every customer''s snapshot row (RFM scores on the break points or from the table scored, segment, lifecycle stage, churn and value) from the facts table into the run''s partition of crm.segment_snapshots, or, for the customers of the table changed, into the published snapshot; returns the rows written.';
 
 -- History: a full run's snapshot becomes the published one, and its
 -- segments are kept in crm.segment_history (whole snapshots only).
@@ -436,7 +433,7 @@ DECLARE
 	incremental boolean;
 	queue record;
 	facts record;
-	scored regclass;
+	scores record;
 	models record;
 	written bigint;
 	e_state text;
@@ -463,7 +460,7 @@ BEGIN
 
 		current_stage := 'scores';
 		PERFORM @extschema@.progress_stage(2, current_stage, facts.customers);
-		scored := @extschema@.refresh_scores(run_id, cfg, facts.facts, facts.scored_customers, plan.base_run_id);
+		scores := @extschema@.refresh_scores(run_id, cfg, facts.facts, facts.scored_customers, plan.base_run_id);
 		PERFORM @extschema@.refresh_progress(run_id, current_stage, facts.scored_customers);
 
 		current_stage := 'models';
@@ -473,8 +470,9 @@ BEGIN
 
 		current_stage := 'publish';
 		PERFORM @extschema@.progress_stage(4, current_stage, facts.customers);
-		written := @extschema@.refresh_publish(run_id, cfg, as_of, facts.facts, scored, queue.changed,
-											   models.purchase_model_id, models.gamma_gamma_id);
+		written := @extschema@.refresh_publish(run_id, cfg, as_of, facts.facts,
+											   scores.r_breaks, scores.f_breaks, scores.m_breaks, scores.scored,
+											   queue.changed, models.purchase_model_id, models.gamma_gamma_id);
 		IF NOT incremental THEN
 			PERFORM @extschema@.refresh_history(run_id);
 		END IF;
@@ -488,7 +486,7 @@ BEGIN
 			anonymous_rows = facts.anonymous_rows, future_rows = facts.future_rows
 		WHERE r.run_id = refresh_build.run_id;
 		-- Freed now rather than at the commit.
-		EXECUTE format('DROP TABLE %s', concat_ws(', ', facts.facts, scored, queue.changed, queue.queue_read));
+		EXECUTE format('DROP TABLE %s', concat_ws(', ', facts.facts, scores.scored, queue.changed, queue.queue_read));
 		PERFORM @extschema@.progress_finish();
 		RETURN NULL;
 	EXCEPTION WHEN OTHERS THEN
@@ -566,7 +564,7 @@ REVOKE EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
 	@extschema@.refresh_read_queue(boolean), @extschema@.build_facts(timestamptz, regclass, regclass),
 	@extschema@.refresh_scores(bigint, @extschema@.settings, regclass, bigint, bigint),
 	@extschema@.refresh_models(@extschema@.settings, timestamptz, regclass, regclass, boolean),
-	@extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, regclass, regclass, bigint, bigint),
+	@extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, double precision[], double precision[], double precision[], regclass, regclass, bigint, bigint),
 	@extschema@.refresh_history(bigint), @extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
@@ -574,6 +572,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.refresh_progress(bigint, text, bigint),
 	@extschema@.refresh_read_queue(boolean), @extschema@.build_facts(timestamptz, regclass, regclass),
 	@extschema@.refresh_scores(bigint, @extschema@.settings, regclass, bigint, bigint),
 	@extschema@.refresh_models(@extschema@.settings, timestamptz, regclass, regclass, boolean),
-	@extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, regclass, regclass, bigint, bigint),
+	@extschema@.refresh_publish(bigint, @extschema@.settings, timestamptz, regclass, double precision[], double precision[], double precision[], regclass, regclass, bigint, bigint),
 	@extschema@.refresh_history(bigint), @extschema@.refresh_build(bigint), @extschema@.refresh_raise(bigint, text[]) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE @extschema@.refresh_segments(timestamptz, boolean) TO crm_admin;
