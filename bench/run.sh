@@ -19,6 +19,12 @@
 #                        of the three purchase models (timed once)
 #        write_snapshot  a copy of the snapshot written into a new table and
 #                        indexed: what the refresh's publish costs alone
+#        write_history   the same for the history rows; with write_snapshot
+#                        the write floor of a full refresh (#19 target 1)
+#        incremental     the incremental refresh after 1 % of customers
+#                        bought again, incremental_none with nothing queued
+#                        (its fixed part), incremental_tenth after 0.1 %
+#                        (#19 target 4)
 #      as ratios to count(*) and to plain SQL, with the peak private memory
 #      (RssAnon, sampled every 10 ms from /proc) of the backend in one extra
 #      run each;
@@ -109,7 +115,8 @@ peak_memory_kb() {
 }
 
 # The measured steps: name, then SQL.  Each leaves the database as it found it.
-declare -a STEP_NAMES=(count group_by plain_sql customer_facts refresh refresh_auto write_snapshot incremental)
+declare -a STEP_NAMES=(count group_by plain_sql customer_facts refresh refresh_auto write_snapshot write_history
+	incremental incremental_none incremental_tenth)
 declare -A STEP_SQL
 # Untimed SQL run before a step's timed SQL.
 declare -A STEP_PREPARE
@@ -192,6 +199,30 @@ INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, 
 SELECT 'inc-' || pg_current_xact_id() || '-' || c, c, :'as_of'::timestamptz - interval '1 hour', 25, 'online'
 FROM generate_series(1, (SELECT max(customer_id) FROM crm.transactions), 100) AS c;"
 STEP_SQL[incremental]="CALL crm.refresh_segments(:'as_of'::timestamptz, incremental => true);"
+# What publishing the history alone costs: the rows the refresh keeps in
+# crm.segment_history written into a new table and indexed as the refresh
+# does it.  With write_snapshot, the write floor of a full refresh.
+STEP_PREPARE[write_history]="
+CREATE TABLE IF NOT EXISTS bench_history AS
+SELECT s.customer_id, s.segment, s.lifecycle_stage, s.rfm_code FROM crm.customer_segments AS s;"
+STEP_SQL[write_history]="
+BEGIN;
+CREATE TABLE bench_history_copy (LIKE crm.segment_history) WITH (autovacuum_enabled = false);
+INSERT INTO bench_history_copy SELECT 0, h.* FROM bench_history AS h;
+CREATE UNIQUE INDEX ON bench_history_copy (customer_id);
+ANALYZE bench_history_copy;
+COMMIT;
+DROP TABLE bench_history_copy;"
+# The incremental refresh with nothing queued (right after the previous
+# one): its fixed part.  Then with 0.1 % of the customers queued, for the
+# cost per changed customer next to the 1 % run.
+STEP_SQL[incremental_none]="CALL crm.refresh_segments(:'as_of'::timestamptz, incremental => true);"
+STEP_PREPARE[incremental_tenth]="
+DELETE FROM crm.transactions WHERE transaction_id LIKE 'tenth-%';
+INSERT INTO crm.transactions (transaction_id, customer_id, occurred_at, amount, channel)
+SELECT 'tenth-' || pg_current_xact_id() || '-' || c, c, :'as_of'::timestamptz - interval '1 hour', 25, 'online'
+FROM generate_series(1, (SELECT max(customer_id) FROM crm.transactions), 1000) AS c;"
+STEP_SQL[incremental_tenth]="CALL crm.refresh_segments(:'as_of'::timestamptz, incremental => true);"
 
 # Churn and CLV models on the same number of simulated customers' BTYD
 # summaries (days), set up once by setup_models: the fit, and scoring every
@@ -385,8 +416,11 @@ declare -A STEP_LABEL=(
 	[customer_facts]='`crm.customer_facts` aggregate GROUP BY customer, into a temp table'
 	[refresh]='`CALL crm.refresh_segments(as_of)` with `churn_model = bgnbd`, as in 1.0 (facts, scores, models, segments, CLV, publish, history)'
 	[refresh_auto]='the same with `churn_model = auto` after a validation (re-fits the chosen model only)'
-	[write_snapshot]='write a copy of the snapshot into a new table and index it as the refresh publishes, nothing computed: the write floor of a refresh'
+	[write_snapshot]='write a copy of the snapshot into a new table and index it as the refresh publishes, nothing computed: with the history copy, the write floor of a refresh'
 	[incremental]='`CALL crm.refresh_segments(as_of, incremental => true)` after 1 % of customers bought again'
+	[write_history]='write a copy of the history rows into a new table and index it as the refresh does, nothing computed: with the snapshot copy, the write floor'
+	[incremental_none]='the incremental refresh with nothing queued: its fixed part'
+	[incremental_tenth]='the incremental refresh after 0.1 % of customers bought again'
 	[p_alive_sql]='plain SQL P(alive) of every customer (closed form through logs)'
 	[bgnbd_fit]='`crm.bgnbd_fit` over every customer (grouping and maximum likelihood)'
 	[mbgnbd_fit]='`crm.mbgnbd_fit` over every customer'
@@ -661,10 +695,25 @@ rfm_section() {
 	echo "== medians of ${RUNS} runs (after one warm-up run)"
 	print_medians count plain_sql "${STEP_NAMES[@]}"
 	median_ratio refresh_auto refresh "refresh with churn_model = auto vs bgnbd"
-	psql -X -A -t -c "SELECT format('incremental refresh (1 %% of customers) vs full refresh: %s times faster',
-		round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'refresh')
-			   / percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE step = 'incremental'))::numeric, 1))
-		FROM bench_times WHERE run > 0"
+	psql -X -A -t -v ON_ERROR_STOP=1 <<-SQL
+		WITH m AS (
+			SELECT step, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
+			FROM bench_times WHERE run > 0 GROUP BY step
+		), v AS (
+			SELECT max(ms) FILTER (WHERE step = 'refresh') AS refresh,
+				   max(ms) FILTER (WHERE step = 'write_snapshot') + max(ms) FILTER (WHERE step = 'write_history') AS write_floor,
+				   max(ms) FILTER (WHERE step = 'incremental') AS one_percent,
+				   max(ms) FILTER (WHERE step = 'incremental_tenth') AS tenth,
+				   max(ms) FILTER (WHERE step = 'incremental_none') AS fixed
+			FROM m
+		)
+		SELECT format('full refresh vs its write floor (snapshot and history copies): %s times', round((refresh / write_floor)::numeric, 2)) FROM v
+		UNION ALL
+		SELECT format('incremental refresh (1 %% of customers) vs full refresh: %s times faster', round((refresh / one_percent)::numeric, 1)) FROM v
+		UNION ALL
+		SELECT format('incremental refresh: fixed part %s ms; beyond it, 1 %% of customers costs %s times 0.1 %% (proportional: 10)',
+					  round(fixed::numeric), round(((one_percent - fixed) / nullif(tenth - fixed, 0))::numeric, 1)) FROM v;
+	SQL
 }
 
 # 4. the models.
