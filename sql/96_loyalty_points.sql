@@ -508,9 +508,10 @@ BEGIN
 		tier_since = CASE WHEN excluded.tier_rank > m.tier_rank THEN excluded.tier_since ELSE m.tier_since END
 	WHERE m.program_id = excluded.program_id;
 	INSERT INTO @extschema@.points_accounts (customer_id) VALUES (keep) ON CONFLICT DO NOTHING;
-	-- Both accounts, in key order like every other locker of two.
-	PERFORM 1 FROM @extschema@.points_accounts AS a
-	WHERE a.customer_id IN (keep, merged) ORDER BY a.customer_id FOR UPDATE;
+	-- Both accounts, in key order like every other locker of two; one row
+	-- per statement, as Citus locks rows of one shard at a time.
+	PERFORM 1 FROM @extschema@.points_accounts AS a WHERE a.customer_id = least(keep, merged) FOR UPDATE;
+	PERFORM 1 FROM @extschema@.points_accounts AS a WHERE a.customer_id = greatest(keep, merged) FOR UPDATE;
 	FOR lot IN
 		SELECT l.lot_id, l.remaining, l.available_at, l.expires_at
 		FROM @extschema@.points_lots AS l

@@ -26,6 +26,7 @@ AS $$
 		(8, '@extschema@.loyalty_tiers', 'reference', NULL, NULL),
 		(9, '@extschema@.campaigns', 'reference', NULL, NULL),
 		(10, '@extschema@.campaign_launches', 'reference', NULL, NULL),
+		(11, '@extschema@.campaign_send_pulls', 'reference', NULL, NULL),
 		-- each customer's rows, on the worker that holds the customer
 		(20, '@extschema@.customers', 'distributed', 'customer_id', NULL),
 		(21, '@extschema@.customer_contacts', 'distributed', 'customer_id', '@extschema@.customers'),
@@ -232,12 +233,23 @@ BEGIN
 	CREATE TRIGGER customer_contacts_consent AFTER INSERT OR UPDATE ON @extschema@.customer_contacts
 		FOR EACH ROW EXECUTE FUNCTION @extschema@.log_consent_change();
 
+	-- Lines join their order by customer too, which Citus needs to join
+	-- them on each shard (one server keeps the view of 84_baskets.sql, whose
+	-- plan a second equality would spoil).
+	CREATE OR REPLACE VIEW @extschema@.customer_basket_items AS
+	SELECT i.transaction_id, t.customer_id, t.occurred_at, i.product_id
+	FROM @extschema@.transaction_items AS i
+	JOIN @extschema@.transactions AS t ON t.transaction_id = i.transaction_id AND t.customer_id = i.customer_id
+	WHERE t.amount > 0 AND i.quantity > 0;
+
 	-- The foreign keys again, where Citus enforces them: between colocated
 	-- tables on the distribution column, to reference tables, and between
 	-- local tables.  A key from a distributed to a local table cannot be.
+	-- Nothing updates a customer key on Citus (merges move rows by delete
+	-- and insert), and Citus refuses ON UPDATE CASCADE on it.
 	FOR fk IN SELECT * FROM jsonb_to_recordset(fks) AS f (tbl text, name text, def text) LOOP
 		BEGIN
-			EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.tbl, fk.name, fk.def);
+			EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.tbl, fk.name, replace(fk.def, ' ON UPDATE CASCADE', ''));
 		EXCEPTION WHEN feature_not_supported OR invalid_table_definition OR object_not_in_prerequisite_state
 					   OR dependent_objects_still_exist THEN
 			RAISE NOTICE 'retail_crm: foreign key % of % is not kept on Citus: %', fk.name, fk.tbl, SQLERRM;
