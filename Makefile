@@ -84,12 +84,14 @@ SQL_PARTS = \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/96_loyalty.sql \
+	sql/96_loyalty_metric.sql \
 	sql/96_loyalty_points.sql \
 	sql/96a_campaigns.sql \
 	sql/96a_campaigns_launch.sql \
 	sql/96b_campaign_results.sql \
 	sql/97_grants.sql \
-	sql/98_dump.sql
+	sql/98_dump.sql \
+	sql/99_citus.sql
 
 # 1.1 -> 1.2: the header, the hand-written changes to 1.1's tables
 # (sql/upgrade/1.1--1.2*.sql) around the parts 1.2 adds, then the parts of
@@ -112,9 +114,11 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/90_views.sql \
 	sql/92_kpis.sql \
 	sql/93a_forget_customer.sql \
+	sql/96_loyalty_metric.sql \
 	sql/96_loyalty_points.sql \
 	sql/96a_campaigns_launch.sql \
-	sql/96b_campaign_results.sql
+	sql/96b_campaign_results.sql \
+	sql/99_citus.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)

@@ -1,4 +1,4 @@
--- Distributing with Citus (README, "Beyond one machine: Citus").  One call,
+-- Distributing with Citus (README, "Distributing with Citus").  One call,
 -- crm.distribute(), turns a single-server installation into a distributed
 -- one: the per-customer tables are distributed by customer_id and
 -- colocated, so that every customer's rows live on one worker; the
@@ -118,6 +118,7 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.run_on_every_node(text) IS
 	'Internal, for crm.distribute(): runs a command here and on every Citus worker (run_command_on_workers), raising 55000 with the worker''s answer when one refuses.';
+REVOKE EXECUTE ON FUNCTION @extschema@.run_on_every_node(text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION @extschema@.distribute(shard_count integer DEFAULT NULL)
 RETURNS TABLE (relation regclass, placement text)
