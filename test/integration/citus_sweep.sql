@@ -100,8 +100,10 @@ SELECT 'queue', count(DISTINCT customer_id) FROM crm.changed_customers;
 CALL crm.refresh_segments('2011-12-10', incremental => true);
 SELECT 'incremental', mode, status, customers FROM crm.refresh_runs ORDER BY run_id DESC LIMIT 1;
 SELECT 'fit', kind FROM crm.fit_models('2011-12-10', '2011-09-09') ORDER BY kind;
+CALL crm.refresh_segments('2011-12-10');
+SELECT 'full', mode, status, customers FROM crm.refresh_runs ORDER BY run_id DESC LIMIT 1;
 
--- the views, as of the refreshes above
+-- the views, as of the full refresh after distribution
 SELECT 'customer_segments', md5(string_agg(t::text, E'\n' ORDER BY t.customer_id)) FROM (SELECT customer_id, as_of, run_id, first_purchase_at, last_purchase_at, recency_days, frequency, monetary, returns, r_score, f_score, m_score, fm_score, rfm_code, segment, lifecycle_stage, tenure_days, purchase_days, btyd_frequency, btyd_recency, btyd_t, avg_repeat_spend, last_gap_days, median_gap_days, one_time_buyer, p_alive, churn_risk, expected_purchases, expected_spend, clv FROM crm.customer_segments) t;
 SELECT 'segment_summary', md5(string_agg(t::text, E'\n' ORDER BY t::text)) FROM crm.segment_summary t;
 SELECT 'rfm_grid', md5(string_agg(t::text, E'\n' ORDER BY t::text)) FROM crm.rfm_grid t;
