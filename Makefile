@@ -106,6 +106,7 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/11_anonymous_sales.sql \
 	sql/upgrade/1.1--1.2-anonymous.sql \
 	sql/15a_consent_record.sql \
+	sql/70_source.sql \
 	sql/81_refresh.sql \
 	sql/84_baskets.sql \
 	sql/85a_affinity_refresh.sql \

@@ -100,7 +100,11 @@ SELECT 'queue', count(DISTINCT customer_id) FROM crm.changed_customers;
 CALL crm.refresh_segments('2011-12-10', incremental => true);
 SELECT 'incremental', mode, status, customers FROM crm.refresh_runs ORDER BY run_id DESC LIMIT 1;
 SELECT 'fit', kind FROM crm.fit_models('2011-12-10', '2011-09-09') ORDER BY kind;
+SELECT 'activate', count(*) FROM crm.activate_segment_rules('default');
+SELECT 'set_source', crm.set_transaction_source('crm.transactions');
+SELECT 'reset_source', crm.reset_transaction_source();
 CALL crm.refresh_segments('2011-12-10');
+SELECT 'drop_old', crm.drop_old_partitions();
 SELECT 'full', mode, status, customers FROM crm.refresh_runs ORDER BY run_id DESC LIMIT 1;
 
 -- the views, as of the full refresh after distribution
