@@ -118,7 +118,6 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/96_loyalty_metric.sql \
 	sql/96_loyalty_points.sql \
 	sql/96a_campaigns_launch.sql \
-	sql/96b_campaign_results.sql \
 	sql/99_citus.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql

@@ -1,20 +1,18 @@
 -- Campaign results, live from crm.transactions (like the KPI views, not
 -- from the refreshed snapshot): each member's purchases in the attribution
 -- window, summed per campaign and group and compared by crm.compare_groups.
--- Readable by BI tools; no personal data.  Only views (CREATE OR REPLACE),
--- comments and grants: an upgrade runs this part again.
+-- Readable by BI tools; no personal data.
 
-CREATE OR REPLACE VIEW @extschema@.campaign_member_outcomes AS
+CREATE VIEW @extschema@.campaign_member_outcomes AS
 SELECT m.campaign_id, m.customer_id, m.assigned_group, m.segment, m.lifecycle_stage, m.loyalty_tier,
-	   m.pre_revenue, m.pre_orders, count(t.amount) FILTER (WHERE t.amount > 0) AS orders,
-	   coalesce(sum(t.amount), 0)::numeric(19,4) AS revenue
+	   m.pre_revenue, m.pre_orders, o.orders, coalesce(o.revenue, 0)::numeric(19,4) AS revenue
 FROM @extschema@.campaign_members AS m
 JOIN @extschema@.campaigns AS c ON c.campaign_id = m.campaign_id
--- a join and GROUP BY, not a lateral aggregate, which Citus cannot push down
-LEFT JOIN @extschema@.transactions AS t
-	ON t.customer_id = m.customer_id
-   AND t.occurred_at >= c.starts_at AND t.occurred_at < c.starts_at + c.attribution_days * interval '1 day'
-GROUP BY m.campaign_id, m.customer_id;
+CROSS JOIN LATERAL (
+	SELECT count(*) FILTER (WHERE t.amount > 0) AS orders, sum(t.amount) AS revenue
+	FROM @extschema@.transactions AS t
+	WHERE t.customer_id = m.customer_id
+	  AND t.occurred_at >= c.starts_at AND t.occurred_at < c.starts_at + c.attribution_days * interval '1 day') AS o;
 COMMENT ON VIEW @extschema@.campaign_member_outcomes IS
 	'One row per campaign member: their group and launch-time segment, lifecycle stage and tier, pre-period spend and orders, and their purchases in the attribution window so far, live from crm.transactions. What crm.campaign_results sums; no personal data.';
 COMMENT ON COLUMN @extschema@.campaign_member_outcomes.campaign_id IS 'The campaign.';
@@ -32,7 +30,7 @@ COMMENT ON COLUMN @extschema@.campaign_member_outcomes.revenue IS 'Net amount of
 -- segment, lifecycle stage or loyalty tier.  One pass over the members
 -- sums each group into a crm.group_outcomes; a group without members in a
 -- breakdown value counts 0 members.
-CREATE OR REPLACE VIEW @extschema@.campaign_results_by_segment AS
+CREATE VIEW @extschema@.campaign_results_by_segment AS
 WITH group_sums AS (
 	SELECT o.campaign_id, b.breakdown, b.breakdown_value, o.assigned_group,
 		   ROW(count(*), count(*) FILTER (WHERE o.orders > 0), sum(o.revenue), sum(o.revenue * o.revenue),
@@ -82,7 +80,7 @@ COMMENT ON COLUMN @extschema@.campaign_results_by_segment.campaign_id IS 'The ca
 COMMENT ON COLUMN @extschema@.campaign_results_by_segment.breakdown IS 'all, segment, lifecycle_stage or loyalty_tier.';
 COMMENT ON COLUMN @extschema@.campaign_results_by_segment.breakdown_value IS 'The segment, stage or tier at launch (none for a customer without one); all for breakdown all.';
 
-CREATE OR REPLACE VIEW @extschema@.campaign_results AS
+CREATE VIEW @extschema@.campaign_results AS
 SELECT c.campaign_id, c.name AS campaign_name, c.channel, c.audience,
 	   CASE WHEN now() < c.starts_at THEN 'scheduled'
 			WHEN now() < c.ends_at THEN 'running'
