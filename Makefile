@@ -45,6 +45,7 @@ SQL_PARTS = \
 	sql/11_anonymous_sales.sql \
 	sql/12_messages.sql \
 	sql/12_channels.sql \
+	sql/14_citus_session.sql \
 	sql/15_consent.sql \
 	sql/15a_consent_record.sql \
 	sql/18_config_checks.sql \
@@ -105,6 +106,7 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/1.1--1.2-loyalty.sql \
 	sql/11_anonymous_sales.sql \
 	sql/upgrade/1.1--1.2-anonymous.sql \
+	sql/14_citus_session.sql \
 	sql/15a_consent_record.sql \
 	sql/70_source.sql \
 	sql/81_refresh.sql \

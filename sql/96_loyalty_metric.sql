@@ -61,7 +61,13 @@ DECLARE
 	from_ranks integer[];
 	to_ranks integer[];
 	metrics numeric[];
+	upgraded bigint;
+	downgraded bigint;
+	finished timestamptz;
 BEGIN
+	-- On Citus the run log is a reference table, written again after the
+	-- members are read from every shard.
+	PERFORM @extschema@.citus_sequential();
 	IF as_of IS NULL OR as_of IN ('infinity', '-infinity') THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 			MESSAGE = format('as_of must be a finite time, not %s', coalesce(as_of::text, 'NULL')),
@@ -141,11 +147,14 @@ BEGIN
 		SET tier_rank = c.to_rank, tier_since = as_of
 		FROM unnest(changed, to_ranks) AS c (customer_id, to_rank)
 		WHERE m.customer_id = c.customer_id;
+		-- values: Citus refuses subqueries and volatile functions in an
+		-- update of a reference table
+		SELECT count(*) FILTER (WHERE c.to_rank > c.from_rank), count(*) FILTER (WHERE c.to_rank < c.from_rank)
+		INTO upgraded, downgraded
+		FROM unnest(from_ranks, to_ranks) AS c (from_rank, to_rank);
+		finished := clock_timestamp();
 		UPDATE @extschema@.loyalty_runs AS r
-		SET members = evaluated,
-			upgrades = (SELECT count(*) FROM unnest(from_ranks, to_ranks) AS c (from_rank, to_rank) WHERE c.to_rank > c.from_rank),
-			downgrades = (SELECT count(*) FROM unnest(from_ranks, to_ranks) AS c (from_rank, to_rank) WHERE c.to_rank < c.from_rank),
-			finished_at = clock_timestamp()
+		SET members = evaluated, upgrades = upgraded, downgrades = downgraded, finished_at = finished
 		WHERE r.run_id = run.run_id
 		RETURNING r.* INTO run;
 		PERFORM @extschema@.progress_stage_done(run.members);

@@ -442,7 +442,11 @@ DECLARE
 	movement @extschema@.points_ledger;
 	lots bigint := 0;
 	expired bigint := 0;
+	finished timestamptz;
 BEGIN
+	-- On Citus the run log is a reference table, written again after the
+	-- lots are read from every shard.
+	PERFORM @extschema@.citus_sequential();
 	INSERT INTO @extschema@.loyalty_runs AS r (job, as_of) VALUES ('points_expiry', now())
 	RETURNING r.* INTO run;
 	FOR member IN
@@ -465,8 +469,10 @@ BEGIN
 			expired := expired + lot.remaining;
 		END LOOP;
 	END LOOP;
+	-- a value: Citus refuses a volatile function in an update of a reference table
+	finished := clock_timestamp();
 	UPDATE @extschema@.loyalty_runs AS r
-	SET lots_expired = lots, points_expired = expired, finished_at = clock_timestamp()
+	SET lots_expired = lots, points_expired = expired, finished_at = finished
 	WHERE r.run_id = run.run_id
 	RETURNING r.* INTO run;
 	RETURN run;

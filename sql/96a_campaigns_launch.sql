@@ -20,11 +20,8 @@ DECLARE
 	control_threshold bigint := (campaign.control_share * 4503599627370496)::bigint;
 BEGIN
 	-- On Citus the launch reads distributed tables and then writes the
-	-- reference table campaign_launches, which members refer to: Citus
-	-- allows that only over one connection per node, for this transaction.
-	IF current_setting('citus.multi_shard_modify_mode', true) IS NOT NULL THEN
-		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-	END IF;
+	-- reference table campaign_launches, which members refer to.
+	PERFORM @extschema@.citus_sequential();
 	SELECT * INTO launch FROM @extschema@.campaign_launches AS l WHERE l.campaign_id = launch_campaign.campaign_id;
 	IF FOUND THEN
 		IF campaign.ends_at <= now() THEN

@@ -27,6 +27,7 @@ AS $$
 		(9, '@extschema@.campaigns', 'reference', NULL, NULL),
 		(10, '@extschema@.campaign_launches', 'reference', NULL, NULL),
 		(11, '@extschema@.campaign_send_pulls', 'reference', NULL, NULL),
+		(12, '@extschema@.loyalty_runs', 'reference', NULL, NULL),
 		-- each customer's rows, on the worker that holds the customer
 		(20, '@extschema@.customers', 'distributed', 'customer_id', NULL),
 		(21, '@extschema@.customer_contacts', 'distributed', 'customer_id', '@extschema@.customers'),

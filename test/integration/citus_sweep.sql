@@ -11,6 +11,14 @@ SET client_min_messages = warning;
 -- the draws of the control groups are random per database: fixed here
 UPDATE crm.settings SET global_control_salt = 'citus sweep';
 
+-- every foreign key between crm tables kept by crm.distribute()
+SELECT 'foreign_keys', count(*), string_agg(c.conname, ',' ORDER BY c.conname) FROM pg_constraint AS c
+WHERE c.contype = 'f' AND c.connamespace = 'crm'::regnamespace AND c.conparentid = 0
+  -- of the extension's tables, not of the reference tables' shards on the coordinator
+  AND EXISTS (SELECT 1 FROM pg_depend AS d
+			  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.conrelid
+				AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e');
+
 -- consent and contacts
 SELECT 'set_contact', crm.set_contact(12347, 'email', 'b@example.com') IS NULL;
 SELECT 'record_consent', crm.record_consent(12347, 'email', true, 'sweep', '2011-12-01') IS NOT NULL;
