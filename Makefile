@@ -45,7 +45,9 @@ SQL_PARTS = \
 	sql/11_anonymous_sales.sql \
 	sql/12_messages.sql \
 	sql/12_channels.sql \
+	sql/14_citus_session.sql \
 	sql/15_consent.sql \
+	sql/15a_consent_record.sql \
 	sql/18_config_checks.sql \
 	sql/20_settings.sql \
 	sql/30_customer_facts.sql \
@@ -82,12 +84,16 @@ SQL_PARTS = \
 	sql/92_kpis.sql \
 	sql/92a_control_group.sql \
 	sql/93_privacy.sql \
+	sql/93a_forget_customer.sql \
 	sql/94_audiences.sql \
 	sql/95_schedule.sql \
 	sql/96_loyalty.sql \
+	sql/96_loyalty_metric.sql \
 	sql/96_loyalty_points.sql \
 	sql/96a_campaigns.sql \
-	sql/96b_campaign_results.sql
+	sql/96a_campaigns_launch.sql \
+	sql/96b_campaign_results.sql \
+	sql/99_citus.sql
 
 # 1.1 -> 1.2: the header, the hand-written changes to 1.1's tables
 # (sql/upgrade/1.1--1.2*.sql) around the parts 1.2 adds, then the parts of
@@ -101,6 +107,9 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/upgrade/1.1--1.2-loyalty.sql \
 	sql/11_anonymous_sales.sql \
 	sql/upgrade/1.1--1.2-anonymous.sql \
+	sql/14_citus_session.sql \
+	sql/15a_consent_record.sql \
+	sql/70_source.sql \
 	sql/76a_churn_model_fit.sql \
 	sql/81_refresh.sql \
 	sql/84_baskets.sql \
@@ -109,7 +118,11 @@ UPGRADE_1.1_1.2_PARTS = \
 	sql/89b_merge_customers.sql \
 	sql/90_views.sql \
 	sql/92_kpis.sql \
-	sql/96_loyalty_points.sql
+	sql/93a_forget_customer.sql \
+	sql/96_loyalty_metric.sql \
+	sql/96_loyalty_points.sql \
+	sql/96a_campaigns_launch.sql \
+	sql/99_citus.sql
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql
 DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)

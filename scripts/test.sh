@@ -10,7 +10,8 @@
 #   1. the pg_regress suites (make installcheck; regression.diffs is printed
 #      on failure), each test counted from its own result line, then two of
 #      them alone on a new database (each test must also run alone);
-#   2. every test/integration/*.sh script, each counted as one test.
+#   2. every test/integration/*.sh script, each counted as one test (or as
+#      skipped when it prints a SKIP: line, e.g. without Citus).
 #   3. the pg_regress suites again, in a second throwaway cluster, against a
 #      build with UndefinedBehaviorSanitizer (a report aborts the backend and
 #      fails the suite), after which the normal build is installed again;
@@ -18,8 +19,8 @@
 #      Memcheck: any error whose stack passes through retail_crm.so, or a
 #      backend that dies, fails it (output differences are not judged
 #      there: Memcheck slows the server 30 to 40 times, so timeouts differ).
-# Ends with the single line "tests: N passed, M failed" and exits non-zero
-# when anything failed.
+# Ends with the single line "tests: N passed, M failed, K skipped" and exits
+# non-zero when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -28,7 +29,7 @@ source scripts/lib.sh
 # Longest an integration script may run before it counts as failed.
 INTEGRATION_TIMEOUT_SECONDS=900
 
-# Append one result ("PASS name" or "FAIL name") to the results file.
+# Append one result ("PASS name", "FAIL name" or "SKIP name") to the results file.
 record() {
 	printf '%s %s\n' "$2" "$3" >>"$1"
 }
@@ -111,18 +112,26 @@ regress_test_name() {
 }
 
 # Integration scripts: each on its own, with the cluster's PG* variables.
+# One that ends with a SKIP: line (what it needs is not installed) counts as
+# skipped, apart from the passes.
 run_integration_tests() {
-	local results_file="$1" script name
+	local results_file="$1" script name output
+	output="$(mktemp)"
 	for script in test/integration/*.sh; do
 		name="$(basename "${script}" .sh)"
 		[ "${name}" = lib ] && continue
 		step "integration: ${name}"
-		if timeout "${INTEGRATION_TIMEOUT_SECONDS}" bash "${script}"; then
-			record "${results_file}" PASS "integration:${name}"
+		if timeout "${INTEGRATION_TIMEOUT_SECONDS}" bash "${script}" | tee "${output}"; then
+			if grep -q '^SKIP: ' "${output}"; then
+				record "${results_file}" SKIP "integration:${name}"
+			else
+				record "${results_file}" PASS "integration:${name}"
+			fi
 		else
 			record "${results_file}" FAIL "integration:${name}"
 		fi
 	done
+	rm -f "${output}"
 }
 
 # Runs inside the throwaway cluster: every suite, results into the file named.
@@ -136,12 +145,13 @@ run_suites_in_cluster() {
 
 # Print every result and the closing count line; fail when anything failed.
 report() {
-	local results_file="$1" passed failed
+	local results_file="$1" passed failed skipped
 	step "results"
 	cat "${results_file}"
 	passed="$(grep -c '^PASS ' "${results_file}" || true)"
 	failed="$(grep -c '^FAIL ' "${results_file}" || true)"
-	echo "tests: ${passed} passed, ${failed} failed"
+	skipped="$(grep -c '^SKIP ' "${results_file}" || true)"
+	echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 	[ "${failed}" -eq 0 ] && [ "${passed}" -gt 0 ]
 }
 

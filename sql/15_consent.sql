@@ -27,7 +27,7 @@ CREATE INDEX consent_events_customer_idx
 	ON @extschema@.consent_events (customer_id, channel, recorded_at);
 
 -- Source of the consent changes written in this transaction; set by
--- crm.record_consent, read by the triggers below.
+-- crm.set_consent_source (15a_consent_record.sql), read by the triggers below.
 CREATE FUNCTION @extschema@.consent_source(operation text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -93,63 +93,6 @@ CREATE TRIGGER customer_contacts_consent_updated AFTER UPDATE ON @extschema@.cus
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.log_consent_changes();
 
-CREATE FUNCTION @extschema@.record_consent(customer_id bigint, channel text, granted boolean,
-										   source text, recorded_at timestamptz DEFAULT now())
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	event bigint;
-BEGIN
-	IF customer_id IS NULL OR granted IS NULL OR recorded_at IS NULL THEN
-		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-			MESSAGE = 'customer_id, granted and recorded_at must not be NULL',
-			HINT = 'Record a refusal or a withdrawal with granted = false.';
-	END IF;
-	PERFORM @extschema@.require_channel(channel);
-	IF source IS NULL OR btrim(source) = '' THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = 'a consent needs its source',
-			HINT = 'Say where the answer was given, e.g. ''web signup form'' or ''store 12 till''.';
-	END IF;
-	IF recorded_at > now() + interval '1 day' THEN
-		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-			MESSAGE = format('consent recorded_at %s lies in the future', recorded_at),
-			HINT = 'Give the time the customer answered.';
-	END IF;
-
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.customers AS c WHERE c.customer_id = record_consent.customer_id) THEN
-		RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
-			MESSAGE = format('customer %s does not exist', customer_id),
-			HINT = 'Insert the customer into crm.customers first.';
-	END IF;
-
-	-- The change is logged by the contact triggers with this source.
-	PERFORM set_config('retail_crm.consent_source', source, true);
-	INSERT INTO @extschema@.customer_contacts AS ct (customer_id, channel, consent, consent_updated_at)
-	VALUES (customer_id, channel, granted, recorded_at)
-	ON CONFLICT ON CONSTRAINT customer_contacts_pkey DO UPDATE
-	SET consent = excluded.consent, consent_updated_at = excluded.consent_updated_at;
-	PERFORM set_config('retail_crm.consent_source', '', true);
-
-	-- The same answer again (a renewal) changes nothing: log it here.
-	SELECT max(e.event_id) INTO event
-	FROM @extschema@.consent_events AS e
-	WHERE e.customer_id = record_consent.customer_id AND e.channel = record_consent.channel
-	  AND e.recorded_at = record_consent.recorded_at AND e.source = record_consent.source
-	  AND e.granted = record_consent.granted;
-	IF event IS NULL THEN
-		INSERT INTO @extschema@.consent_events (customer_id, channel, granted, recorded_at, source)
-		VALUES (customer_id, channel, granted, recorded_at, source)
-		RETURNING event_id INTO event;
-	END IF;
-	RETURN event;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.record_consent(bigint, text, boolean, text, timestamptz) IS
-	'Records a customer''s consent answer on one channel with its source and time: sets crm.customer_contacts.consent (creating the contact row without a handle if there is none) and logs the answer in crm.consent_events (also when it repeats the current answer). Returns the event_id. Errors: 22023 unknown channel, empty source or future time; 23503 unknown customer; 22004 NULL arguments.';
-
 -- Current consent per channel with the answer that set it; no personal data.
 CREATE VIEW @extschema@.consent_status AS
 SELECT c.customer_id, ch.name AS channel, coalesce(ct.consent, false) AS granted,
@@ -172,8 +115,6 @@ COMMENT ON COLUMN @extschema@.consent_status.granted IS 'True when the customer 
 COMMENT ON COLUMN @extschema@.consent_status.recorded_at IS 'When the latest answer on the channel was given; NULL when never asked.';
 COMMENT ON COLUMN @extschema@.consent_status.source IS 'Where the latest answer came from; NULL when never asked.';
 
-REVOKE EXECUTE ON FUNCTION @extschema@.record_consent(bigint, text, boolean, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.record_consent(bigint, text, boolean, text, timestamptz) TO crm_admin;
 -- Reads the consent log, which only crm_admin may: for the triggers of the
 -- writes to crm.customers, which only crm_admin makes.
 REVOKE EXECUTE ON FUNCTION @extschema@.logged_consent(bigint, text) FROM PUBLIC;

@@ -1,8 +1,9 @@
 -- Where the refresh reads sales from: crm.transactions, or the retailer's own
--- table or view with the columns customer_id, occurred_at and amount.
+-- table or view with the columns customer_id, occurred_at and amount.  Only
+-- functions (CREATE OR REPLACE) and comments: an upgrade runs this part again.
 
 -- Checks that a relation can serve as the sales source and returns it.
-CREATE FUNCTION @extschema@.check_transaction_source(source regclass)
+CREATE OR REPLACE FUNCTION @extschema@.check_transaction_source(source regclass)
 RETURNS regclass
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -53,25 +54,29 @@ $$;
 COMMENT ON FUNCTION @extschema@.check_transaction_source(regclass) IS
 	'Checks that a table or view has the columns customer_id (integer type), occurred_at (timestamptz) and amount (numeric type) the refresh needs; raises 42703 or 42804 with a hint otherwise. Stable because it reads the catalog.';
 
-CREATE FUNCTION @extschema@.set_transaction_source(source regclass)
+CREATE OR REPLACE FUNCTION @extschema@.set_transaction_source(source regclass)
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	checked regclass := @extschema@.check_transaction_source(source);
+	schema_name name;
+	table_name name;
 BEGIN
-	UPDATE @extschema@.settings
-	SET source_schema = n.nspname, source_table = c.relname
+	-- the names first: Citus cannot join the catalog into an update of
+	-- crm.settings, a reference table there
+	SELECT n.nspname, c.relname INTO schema_name, table_name
 	FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 	WHERE c.oid = checked;
+	UPDATE @extschema@.settings SET source_schema = schema_name, source_table = table_name;
 	RETURN checked;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_transaction_source(regclass) IS
 	'Makes the refresh read sales from this table or view (columns customer_id, occurred_at, amount) instead of crm.transactions. The columns are checked now and at every refresh.';
 
-CREATE FUNCTION @extschema@.reset_transaction_source()
+CREATE OR REPLACE FUNCTION @extschema@.reset_transaction_source()
 RETURNS regclass
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -84,7 +89,7 @@ COMMENT ON FUNCTION @extschema@.reset_transaction_source() IS
 
 -- The sales source the refresh reads now, checked again: it may have been
 -- dropped or altered since it was set.
-CREATE FUNCTION @extschema@.transaction_source()
+CREATE OR REPLACE FUNCTION @extschema@.transaction_source()
 RETURNS regclass
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp

@@ -16,6 +16,14 @@ DECLARE
 	feedback_moved bigint;
 	tickets_moved bigint;
 	points_moved bigint;
+	merged_contact @extschema@.customer_contacts;
+	kept_contact @extschema@.customer_contacts;
+	kept_preference boolean;
+	take_handle boolean;
+	take_preference boolean;
+	handles_taken text[] := '{}';
+	preference_taken boolean := false;
+	merged_at timestamptz := now();
 BEGIN
 	IF keep_id IS NULL OR merge_id IS NULL THEN
 		RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
@@ -29,8 +37,9 @@ BEGIN
 	END IF;
 	-- Both rows, in key order, so that two merges cannot deadlock; then the
 	-- log, read after the locks so that a merge that just committed is seen.
-	PERFORM 1 FROM @extschema@.customers AS c
-	WHERE c.customer_id IN (keep_id, merge_id) ORDER BY c.customer_id FOR UPDATE;
+	-- One row per statement: Citus locks rows of one shard at a time.
+	PERFORM 1 FROM @extschema@.customers AS c WHERE c.customer_id = least(keep_id, merge_id) FOR UPDATE;
+	PERFORM 1 FROM @extschema@.customers AS c WHERE c.customer_id = greatest(keep_id, merge_id) FOR UPDATE;
 	SELECT m.keep_id INTO survivor FROM @extschema@.customer_merges AS m WHERE m.merge_id = merge_customers.keep_id;
 	IF FOUND THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -86,44 +95,59 @@ BEGIN
 	-- late load wrote under the merged key).  Consent is never widened: a handle taken
 	-- over keeps the kept customer's consent on its channel only where the
 	-- merged customer had consent there too.
-	PERFORM set_config('retail_crm.consent_source', 'crm.merge_customers', true);
-	WITH merged AS (
-		SELECT m.channel, m.handle, m.consent, k.handle AS kept_handle,
-			   coalesce(k.consent, false) AS kept_consent, k.consent_updated_at AS kept_consent_updated_at,
-			   coalesce(k.preferred, false) AS kept_preferred,
-			   nullif(btrim(k.handle), '') IS NULL AND nullif(btrim(m.handle), '') IS NOT NULL AS take_handle,
-			   m.preferred AND NOT EXISTS (SELECT 1 FROM @extschema@.customer_contacts AS p
-										   WHERE p.customer_id = keep_id AND p.preferred) AS take_preference
-		FROM @extschema@.customer_contacts AS m
-		LEFT JOIN @extschema@.customer_contacts AS k ON k.customer_id = keep_id AND k.channel = m.channel
-		WHERE m.customer_id = merge_id
-	), written AS (
+	PERFORM @extschema@.set_consent_source('crm.merge_customers');
+	-- Channel by channel, each statement on one customer: Citus cannot join
+	-- the two customers' contacts, which live on different shards.
+	kept_preference := EXISTS (SELECT 1 FROM @extschema@.customer_contacts AS p
+							   WHERE p.customer_id = keep_id AND p.preferred);
+	FOR merged_contact IN
+		SELECT * FROM @extschema@.customer_contacts AS m WHERE m.customer_id = merge_id ORDER BY m.channel
+	LOOP
+		SELECT * INTO kept_contact FROM @extschema@.customer_contacts AS k
+		WHERE k.customer_id = keep_id AND k.channel = merged_contact.channel;
+		take_handle := nullif(btrim(kept_contact.handle), '') IS NULL AND nullif(btrim(merged_contact.handle), '') IS NOT NULL;
+		take_preference := merged_contact.preferred AND NOT kept_preference;
+		CONTINUE WHEN NOT (take_handle OR take_preference);
 		INSERT INTO @extschema@.customer_contacts AS ct
 			(customer_id, channel, handle, consent, consent_updated_at, preferred)
-		SELECT keep_id, w.channel, CASE WHEN w.take_handle THEN w.handle ELSE w.kept_handle END,
-			   w.kept_consent AND (NOT w.take_handle OR w.consent),
-			   -- a withdrawal happens now: the consent log dates it by this column
-			   CASE WHEN w.kept_consent AND w.take_handle AND NOT w.consent THEN now()
-					ELSE w.kept_consent_updated_at END,
-			   w.kept_preferred OR w.take_preference
-		FROM merged AS w
-		WHERE w.take_handle OR w.take_preference
+		VALUES (keep_id, merged_contact.channel,
+				CASE WHEN take_handle THEN merged_contact.handle ELSE kept_contact.handle END,
+				coalesce(kept_contact.consent, false) AND (NOT take_handle OR merged_contact.consent),
+				-- a withdrawal happens now: the consent log dates it by this column
+				CASE WHEN coalesce(kept_contact.consent, false) AND take_handle AND NOT merged_contact.consent
+					 THEN merged_at ELSE kept_contact.consent_updated_at END,
+				coalesce(kept_contact.preferred, false) OR take_preference)
 		ON CONFLICT ON CONSTRAINT customer_contacts_pkey DO UPDATE
 		SET handle = excluded.handle, consent = excluded.consent,
-			consent_updated_at = excluded.consent_updated_at, preferred = excluded.preferred
-		RETURNING ct.channel
-	)
-	SELECT concat_ws(', ', nullif(filled, ''),
-					 (SELECT string_agg('handle:' || w.channel, ', ' ORDER BY w.channel) FROM merged AS w
-					  WHERE w.take_handle AND w.channel IN (SELECT r.channel FROM written AS r)),
-					 (SELECT 'preferred_channel' FROM merged AS w WHERE w.take_preference))
-	INTO filled;
-	PERFORM set_config('retail_crm.consent_source', '', true);
+			consent_updated_at = excluded.consent_updated_at, preferred = excluded.preferred;
+		IF take_handle THEN
+			handles_taken := handles_taken || ('handle:' || merged_contact.channel);
+		END IF;
+		IF take_preference THEN
+			preference_taken := true;
+		END IF;
+	END LOOP;
+	filled := concat_ws(', ', nullif(filled, ''), nullif(array_to_string(handles_taken, ', '), ''),
+						CASE WHEN preference_taken THEN 'preferred_channel' END);
+	PERFORM @extschema@.set_consent_source(NULL);
 
-	UPDATE @extschema@.transactions AS t SET customer_id = keep_id WHERE t.customer_id = merge_id;
+	-- Rows keyed by the customer move by delete and insert: on Citus the
+	-- customer is the distribution column, which an UPDATE cannot change
+	-- (the rows go to the kept customer's shard).
+	WITH moved AS (
+		DELETE FROM @extschema@.transactions AS t WHERE t.customer_id = merge_id
+		RETURNING t.transaction_id, t.occurred_at, t.amount, t.channel, t.store
+	)
+	INSERT INTO @extschema@.transactions (transaction_id, customer_id, occurred_at, amount, channel, store)
+	SELECT m.transaction_id, keep_id, m.occurred_at, m.amount, m.channel, m.store FROM moved AS m;
 	GET DIAGNOSTICS transactions_moved = ROW_COUNT;
 	-- the lines stay with their orders
-	UPDATE @extschema@.transaction_items AS i SET customer_id = keep_id WHERE i.customer_id = merge_id;
+	WITH moved AS (
+		DELETE FROM @extschema@.transaction_items AS i WHERE i.customer_id = merge_id
+		RETURNING i.transaction_id, i.line_no, i.product_id, i.description, i.quantity, i.unit_price
+	)
+	INSERT INTO @extschema@.transaction_items (transaction_id, line_no, product_id, description, quantity, unit_price, customer_id)
+	SELECT m.transaction_id, m.line_no, m.product_id, m.description, m.quantity, m.unit_price, keep_id FROM moved AS m;
 	UPDATE @extschema@.survey_responses AS r SET customer_id = keep_id WHERE r.customer_id = merge_id;
 	GET DIAGNOSTICS surveys_moved = ROW_COUNT;
 	UPDATE @extschema@.feedback AS f SET customer_id = keep_id WHERE f.customer_id = merge_id;
@@ -133,10 +157,25 @@ BEGIN
 	points_moved := @extschema@.merge_loyalty(keep_id, merge_id);
 	-- Campaign memberships (and their events) follow the kept customer,
 	-- except in a campaign both were in: there the kept one's assignment stands.
-	DELETE FROM @extschema@.campaign_members AS m
-	WHERE m.customer_id = merge_id
-	  AND EXISTS (SELECT 1 FROM @extschema@.campaign_members AS k WHERE k.campaign_id = m.campaign_id AND k.customer_id = keep_id);
-	UPDATE @extschema@.campaign_members AS m SET customer_id = keep_id WHERE m.customer_id = merge_id;
+	-- Copied, then deleted with the merged customer's rows; the events
+	-- follow the memberships copied (not those of a campaign the kept
+	-- customer was in already).
+	WITH copied AS (
+		INSERT INTO @extschema@.campaign_members AS k
+			(campaign_id, customer_id, assigned_group, segment, lifecycle_stage, loyalty_tier, pre_revenue, pre_orders)
+		SELECT m.campaign_id, keep_id, m.assigned_group, m.segment, m.lifecycle_stage, m.loyalty_tier, m.pre_revenue, m.pre_orders
+		FROM @extschema@.campaign_members AS m
+		WHERE m.customer_id = merge_id
+		ON CONFLICT ON CONSTRAINT campaign_members_pkey DO NOTHING
+		RETURNING k.campaign_id
+	)
+	INSERT INTO @extschema@.campaign_events (campaign_id, customer_id, event, occurred_at, recorded_at)
+	SELECT e.campaign_id, keep_id, e.event, e.occurred_at, e.recorded_at
+	FROM @extschema@.campaign_events AS e
+	JOIN copied AS c ON c.campaign_id = e.campaign_id
+	WHERE e.customer_id = merge_id;
+	DELETE FROM @extschema@.campaign_events AS e WHERE e.customer_id = merge_id;
+	DELETE FROM @extschema@.campaign_members AS m WHERE m.customer_id = merge_id;
 	DELETE FROM @extschema@.customer_contacts AS ct WHERE ct.customer_id = merge_id;
 	DELETE FROM @extschema@.customers AS c WHERE c.customer_id = merge_id;
 

@@ -442,7 +442,11 @@ DECLARE
 	movement @extschema@.points_ledger;
 	lots bigint := 0;
 	expired bigint := 0;
+	finished timestamptz;
 BEGIN
+	-- On Citus the run log is a reference table, written again after the
+	-- lots are read from every shard.
+	PERFORM @extschema@.citus_sequential();
 	INSERT INTO @extschema@.loyalty_runs AS r (job, as_of) VALUES ('points_expiry', now())
 	RETURNING r.* INTO run;
 	FOR member IN
@@ -465,8 +469,10 @@ BEGIN
 			expired := expired + lot.remaining;
 		END LOOP;
 	END LOOP;
+	-- a value: Citus refuses a volatile function in an update of a reference table
+	finished := clock_timestamp();
 	UPDATE @extschema@.loyalty_runs AS r
-	SET lots_expired = lots, points_expired = expired, finished_at = clock_timestamp()
+	SET lots_expired = lots, points_expired = expired, finished_at = finished
 	WHERE r.run_id = run.run_id
 	RETURNING r.* INTO run;
 	RETURN run;
@@ -508,9 +514,10 @@ BEGIN
 		tier_since = CASE WHEN excluded.tier_rank > m.tier_rank THEN excluded.tier_since ELSE m.tier_since END
 	WHERE m.program_id = excluded.program_id;
 	INSERT INTO @extschema@.points_accounts (customer_id) VALUES (keep) ON CONFLICT DO NOTHING;
-	-- Both accounts, in key order like every other locker of two.
-	PERFORM 1 FROM @extschema@.points_accounts AS a
-	WHERE a.customer_id IN (keep, merged) ORDER BY a.customer_id FOR UPDATE;
+	-- Both accounts, in key order like every other locker of two; one row
+	-- per statement, as Citus locks rows of one shard at a time.
+	PERFORM 1 FROM @extschema@.points_accounts AS a WHERE a.customer_id = least(keep, merged) FOR UPDATE;
+	PERFORM 1 FROM @extschema@.points_accounts AS a WHERE a.customer_id = greatest(keep, merged) FOR UPDATE;
 	FOR lot IN
 		SELECT l.lot_id, l.remaining, l.available_at, l.expires_at
 		FROM @extschema@.points_lots AS l

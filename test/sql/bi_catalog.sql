@@ -108,6 +108,7 @@ INSERT INTO routine_calls VALUES
 	('crm.in_global_control(bigint)', $$crm.in_global_control(1)$$),
 	('crm.global_control_key()', $$* FROM crm.global_control_key()$$),
 	('crm.has_history(bigint)', $$crm.has_history(1)$$),
+	('crm.distribution_plan()', $$* FROM crm.distribution_plan()$$),
 	('crm.segment_cells(text)', $$* FROM crm.segment_cells('default')$$),
 	('crm.check_segment_rules(text)', $$* FROM crm.check_segment_rules('default')$$),
 	('crm.check_transaction_source(regclass)', $$crm.check_transaction_source('crm.transactions')$$),
