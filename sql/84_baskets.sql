@@ -37,3 +37,4 @@ COMMENT ON COLUMN @extschema@.basket_items.occurred_at IS 'When the order was pl
 COMMENT ON COLUMN @extschema@.basket_items.product_id IS 'Product on the line; a product on several lines of one basket counts once.';
 
 GRANT SELECT ON @extschema@.customer_basket_items TO crm_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON @extschema@.basket_items TO crm_admin;

@@ -112,8 +112,7 @@ COMMENT ON COLUMN @extschema@.segment_next_best.buyer_share IS 'Share of the seg
 GRANT SELECT ON @extschema@.product_affinity, @extschema@.affinity_runs, @extschema@.segment_next_best
 TO crm_analyst;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
-	@extschema@.basket_items, @extschema@.product_affinity, @extschema@.affinity_runs,
-	@extschema@.segment_next_best
+	@extschema@.product_affinity, @extschema@.affinity_runs, @extschema@.segment_next_best
 TO crm_admin;
 GRANT USAGE, SELECT ON SEQUENCE @extschema@.affinity_runs_run_id_seq TO crm_admin;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.product_affinity', '');
