@@ -197,21 +197,20 @@ DECLARE
 	method text := cfg.rfm_method;
 	rank_breaks double precision[];
 BEGIN
-	IF base_run_id IS NOT NULL THEN
-		-- Quantiles describe the whole population, which one customer's
-		-- sale barely moves.
+	IF base_run_id IS NOT NULL OR method = 'fixed' THEN
+		-- An incremental run keeps its base run's break points: quantiles
+		-- describe the whole population, which one customer's sale barely
+		-- moves.
 		SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
 			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
 			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
 		INTO r_breaks, f_breaks, m_breaks
-		FROM @extschema@.rfm_break_points AS b WHERE b.run_id = base_run_id;
-	ELSIF method = 'fixed' THEN
-		SELECT max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'recency'),
-			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'frequency'),
-			   max(ARRAY[b.break_1, b.break_2, b.break_3, b.break_4]) FILTER (WHERE b.metric = 'monetary')
-		INTO r_breaks, f_breaks, m_breaks
-		FROM @extschema@.rfm_fixed_breaks AS b;
-		IF r_breaks IS NULL OR f_breaks IS NULL OR m_breaks IS NULL THEN
+		FROM (SELECT p.metric, p.break_1, p.break_2, p.break_3, p.break_4
+			  FROM @extschema@.rfm_break_points AS p WHERE p.run_id = base_run_id
+			  UNION ALL
+			  SELECT x.metric, x.break_1, x.break_2, x.break_3, x.break_4
+			  FROM @extschema@.rfm_fixed_breaks AS x WHERE base_run_id IS NULL) AS b;
+		IF base_run_id IS NULL AND (r_breaks IS NULL OR f_breaks IS NULL OR m_breaks IS NULL) THEN
 			RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
 				MESSAGE = 'crm.rfm_fixed_breaks must have a row for each of recency, frequency and monetary',
 				HINT = 'Insert the missing rows, e.g. INSERT INTO crm.rfm_fixed_breaks VALUES (''monetary'', 250, 500, 1000, 2500).';
